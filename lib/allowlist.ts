@@ -1,0 +1,153 @@
+import { pathPatternProblem, refPatternProblem } from './config';
+import {
+  type Allowlist,
+  executionInputSchema,
+  MAX_FIELD_LENGTH,
+  type ParsedExecutionInput,
+} from './contracts';
+
+/**
+ * The allowlist check, shared by the `Validate request` function and the runner (which checks
+ * again: defense in depth). Pure and total: any input yields a verdict, never an exception.
+ */
+
+export const COMMIT_SHA = /^[0-9a-f]{40}$/;
+
+/** One reason a request was refused: the field, the value (truncated) and what is allowed. */
+export interface Rejection {
+  readonly field: string;
+  readonly value: string;
+  readonly problem: string;
+}
+
+export type Verdict =
+  | { readonly ok: true; readonly input: ParsedExecutionInput }
+  | { readonly ok: false; readonly rejections: readonly Rejection[] };
+
+/** Shows a value safely in a message: JSON-escaped (so control characters stay visible), cut to 60. */
+export function shown(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  const cut = text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return JSON.stringify(cut);
+}
+
+function globToRegExp(glob: string): RegExp {
+  let source = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === '*' && glob[i + 1] === '*') {
+      source += '.*';
+      i++;
+    } else if (c === '*') {
+      source += '[^/]*';
+    } else {
+      source += c.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&');
+    }
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/** Whether `value` matches one of the glob `patterns` (`*` within a segment, `**` across). */
+export function matchesAny(value: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => globToRegExp(p).test(value));
+}
+
+/** Why a ref is refused for this repo, or undefined when it is allowed. */
+export function refProblem(ref: string, repo: Allowlist[string]): string | undefined {
+  if (COMMIT_SHA.test(ref)) {
+    return repo.allowCommits
+      ? undefined
+      : `commit SHAs are not allowed for this repo; use one of the branches ${repo.allowedRefs.join(', ')}`;
+  }
+  const syntax = refPatternProblem(ref);
+  if (syntax) return `is not a valid branch name: it ${syntax}`;
+  if (ref.includes('*')) return 'is a pattern; send a branch name or a 40-hex commit';
+  if (!matchesAny(ref, repo.allowedRefs))
+    return `is not an allowed branch; allowed: ${repo.allowedRefs.join(', ')}${repo.allowCommits ? ', or a 40-hex commit on one of them' : ''}`;
+  return undefined;
+}
+
+/** Why a path is refused for this repo, or undefined when it is allowed. */
+export function pathProblem(path: string, repo: Allowlist[string]): string | undefined {
+  const syntax = pathPatternProblem(path);
+  if (syntax) return `is not a plain relative path: it ${syntax}`;
+  if (path.includes('*')) return 'is a pattern; send one path';
+  if (!matchesAny(path, repo.allowedPaths))
+    return `is not an allowed path; allowed: ${repo.allowedPaths.join(', ')}`;
+  return undefined;
+}
+
+/** Checks raw execution input against the schema and the allowlist. */
+export function checkExecutionInput(raw: unknown, allowlist: Allowlist): Verdict {
+  const rejections: Rejection[] = [];
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return {
+      ok: false,
+      rejections: [
+        {
+          field: '(input)',
+          value: shown(raw),
+          problem: 'must be a JSON object { repo, ref, path, mode?, requestedBy?, ciRunUrl? }',
+        },
+      ],
+    };
+  }
+  const parsed = executionInputSchema.safeParse(raw);
+  if (!parsed.success) {
+    // Report every problem at once, so CI users fix their call in one go.
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys)
+          rejections.push({
+            field: key.slice(0, MAX_FIELD_LENGTH),
+            value: shown((raw as Record<string, unknown>)[key]),
+            problem: 'is not a known field; allowed: repo, ref, path, mode, requestedBy, ciRunUrl',
+          });
+        continue;
+      }
+      const field = String(issue.path[0] ?? '(input)');
+      rejections.push({
+        field,
+        value: shown((raw as Record<string, unknown>)[field]),
+        problem: issue.message,
+      });
+    }
+    return { ok: false, rejections };
+  }
+  const input = parsed.data;
+  const repo = Object.hasOwn(allowlist, input.repo) ? allowlist[input.repo] : undefined;
+  if (repo === undefined) {
+    return {
+      ok: false,
+      rejections: [
+        {
+          field: 'repo',
+          value: shown(input.repo),
+          problem: `is not a configured repo; allowed: ${Object.keys(allowlist).join(', ')}`,
+        },
+      ],
+    };
+  }
+  const ref = refProblem(input.ref, repo);
+  if (ref) rejections.push({ field: 'ref', value: shown(input.ref), problem: ref });
+  const path = pathProblem(input.path, repo);
+  if (path) rejections.push({ field: 'path', value: shown(input.path), problem: path });
+  if (input.requestedBy !== undefined && /[\x00-\x1f\x7f]/.test(input.requestedBy)) {
+    rejections.push({
+      field: 'requestedBy',
+      value: shown(input.requestedBy),
+      problem: 'must not contain control characters',
+    });
+  }
+  return rejections.length > 0 ? { ok: false, rejections } : { ok: true, input };
+}
+
+/** Formats rejections as one readable message, one line each. */
+export function describeRejections(rejections: readonly Rejection[]): string {
+  return `Request rejected:\n${rejections.map((r) => `  - ${r.field} ${r.value} ${r.problem}`).join('\n')}`;
+}

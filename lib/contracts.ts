@@ -164,3 +164,22 @@ export const RunErrors = {
   ApprovalExpired: 'DeployRunner.ApprovalExpired',
   ApprovalMismatch: 'DeployRunner.ApprovalMismatch',
 } as const;
+
+/**
+ * The execution state as it flows through the workflow (`$` in the definition). Each state adds
+ * its facts under its own key, so a reader of the console sees the whole story in the output.
+ */
+export interface WorkflowState {
+  /** Set by `Validate request`. */
+  readonly request: RunRequest;
+  /** Set by `Inspect plan`: the runner's plan result. */
+  readonly plan?: { readonly summary: PlanResult };
+  /** Set by `Request approval`: the decision the approval page sent. */
+  readonly approval?: ApprovalDecision;
+  /** Set by `Apply`. */
+  readonly apply?: { readonly taskArn: string };
+  /** Set by a Catch (`{ Error, Cause }`), or by `Record rejection` / `Record expiry`. */
+  readonly error?: { readonly Error: string; readonly Cause: string };
+  /** Set when a notification could not be delivered; the run still ends as it would have. */
+  readonly notifyError?: { readonly Error: string; readonly Cause: string };
+}

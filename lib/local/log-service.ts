@@ -21,6 +21,9 @@ interface Stream {
   readonly events: LogEvent[];
 }
 
+/** The runner's log group in local mode (AWS: the stack's RunnerLogGroupName output). */
+export const LOCAL_LOG_GROUP = '/deploy-runner/local/runner';
+
 const streamFile = (group: string, name: string) =>
   `${Buffer.from(`${group}\n${name}`).toString('base64url')}.jsonl`;
 

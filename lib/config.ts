@@ -13,14 +13,14 @@ const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
 const SLACK_CHANNEL_ID = /^[CG][A-Z0-9]{2,20}$/;
 const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
-const DURATION = /^([1-9][0-9]*)(m|h|d)$/;
+const DURATION = /^([1-9][0-9]*)(s|m|h|d)$/;
 const MANAGED_POLICY_ARN = /^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy\/[A-Za-z0-9+=,.@_/-]+$/;
 
-/** Parses a duration such as `30m`, `24h` or `7d` into seconds. */
+/** Parses a duration such as `90s`, `30m`, `24h` or `7d` into seconds. */
 export function durationSeconds(value: string): number {
   const match = DURATION.exec(value);
   if (!match) throw new Error(`not a duration: ${value}`);
-  const unit = { m: 60, h: 3600, d: 86_400 }[match[2] as 'm' | 'h' | 'd'];
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's' | 'm' | 'h' | 'd'];
   return Number(match[1]) * unit;
 }
 
@@ -28,13 +28,13 @@ const duration = (what: string, minSeconds: number, maxSeconds: number) =>
   z
     .string()
     .regex(DURATION, {
-      error: `must be a duration like "30m", "24h" or "7d" (the ${what})`,
+      error: `must be a duration like "90s", "30m", "24h" or "7d" (the ${what})`,
     })
     .refine(
       (v) =>
         !DURATION.test(v) || (durationSeconds(v) >= minSeconds && durationSeconds(v) <= maxSeconds),
       {
-        error: `the ${what} must be between ${minSeconds / 60} minutes and ${maxSeconds / 86_400} days`,
+        error: `the ${what} must be between ${minSeconds < 60 ? `${minSeconds} seconds` : `${minSeconds / 60} minutes`} and ${maxSeconds / 86_400} days`,
       },
     );
 
@@ -163,8 +163,11 @@ export const configSchema = z
       approvers: z.array(approverSchema).min(1, { error: 'list at least one approver' }),
       /** How many distinct approvers must approve. */
       approvalsRequired: z.int().min(1).max(10).default(1),
-      /** How long a run waits for a decision before it fails as ApprovalExpired. */
-      timeout: duration('approval timeout', 60, 7 * 86_400).default('24h'),
+      /**
+       * How long a run waits for a decision before it fails as ApprovalExpired. Values under a
+       * minute exist for tests and demos.
+       */
+      timeout: duration('approval timeout', 5, 7 * 86_400).default('24h'),
     }),
     notifications: z.strictObject({
       /** Verified SES identity that sends approval and result emails. */

@@ -1,0 +1,138 @@
+/** Time as the CLI sees it; tests pass a virtual clock so backoff runs instantly. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
+};
+
+/** Reported before each retry, so the CLI can say why it is slow. */
+export interface RetryNotice {
+  readonly operation: string;
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly error: string;
+}
+
+export interface ApiPacerOptions {
+  /** Smallest gap between two API calls, whatever they are. @default 1000 */
+  readonly minIntervalMs?: number;
+  /** Attempts per call before a transient error is given up on. @default 8 */
+  readonly maxAttempts?: number;
+  /** First backoff delay; doubles per attempt. @default 1000 */
+  readonly baseDelayMs?: number;
+  /** Longest backoff delay. @default 20000 */
+  readonly maxDelayMs?: number;
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** Jitter source in [0, 1). @default Math.random */
+  readonly random?: () => number;
+  /** Called before each retry. @default - retries are silent */
+  readonly onRetry?: (notice: RetryNotice) => void;
+}
+
+/**
+ * Every AWS call of the CLI goes through one pacer: at most one call per `minIntervalMs`
+ * overall (the CI role shares Step Functions' and CloudWatch Logs' account-wide quotas with
+ * everyone else), and throttling or transient errors are retried with jittered exponential
+ * backoff that also holds back every other call. The SDK's own retries are switched off
+ * (`maxAttempts: 1`) so this is the only place attempts are counted.
+ */
+export class ApiPacer {
+  private readonly minIntervalMs: number;
+  private readonly maxAttempts: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly onRetry?: (notice: RetryNotice) => void;
+  private nextCallAt = Number.NEGATIVE_INFINITY;
+
+  constructor(options: ApiPacerOptions = {}) {
+    this.minIntervalMs = options.minIntervalMs ?? 1000;
+    this.maxAttempts = options.maxAttempts ?? 8;
+    this.baseDelayMs = options.baseDelayMs ?? 1000;
+    this.maxDelayMs = options.maxDelayMs ?? 20_000;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.onRetry = options.onRetry;
+  }
+
+  /** Runs `fn` when the rate allows, retrying transient failures. */
+  async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      await this.slot();
+      try {
+        return await fn();
+      } catch (error) {
+        if (!isTransientError(error) || attempt >= this.maxAttempts) throw error;
+        const delayMs = this.backoff(attempt);
+        this.onRetry?.({ operation, attempt, delayMs, error: describeError(error) });
+        // Throttling is account-wide: the next call of any kind waits too.
+        this.nextCallAt = Math.max(this.nextCallAt, this.clock.now() + delayMs);
+      }
+    }
+  }
+
+  /** Equal jitter: at least half the exponential delay, never below the call interval. */
+  private backoff(attempt: number): number {
+    const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+    const delay = ceiling / 2 + this.random() * (ceiling / 2);
+    return Math.round(Math.max(this.minIntervalMs, delay));
+  }
+
+  /** Reserves the next free call time synchronously, so concurrent callers cannot share it. */
+  private async slot(): Promise<void> {
+    const now = this.clock.now();
+    const at = Math.max(now, this.nextCallAt);
+    this.nextCallAt = at + this.minIntervalMs;
+    if (at > now) await this.clock.sleep(at - now);
+  }
+}
+
+const TRANSIENT_NAMES = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalServerError',
+  'InternalServerException',
+  'InternalFailure',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+]);
+
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED']);
+
+/** Whether retrying the same call later can succeed: throttling, 5xx, dropped connections. */
+export function isTransientError(error: unknown): boolean {
+  if (error === null || typeof error !== 'object') return false;
+  const e = error as {
+    name?: string;
+    code?: string;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (e.name && TRANSIENT_NAMES.has(e.name)) return true;
+  if (e.code && TRANSIENT_CODES.has(e.code)) return true;
+  if (e.$retryable) return true;
+  const status = e.$metadata?.httpStatusCode;
+  return status === 429 || (status !== undefined && status >= 500);
+}
+
+/** `Name: message` of an error, for one-line reports. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    return error.message && error.message !== error.name
+      ? `${error.name}: ${error.message}`
+      : error.name;
+  }
+  return String(error);
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { type ArtifactLocation, artifactLocationFromEnv } from '../../../lib/artifacts/location';
+import { describeIssues } from '../../../lib/config';
+import type { Allowlist } from '../../../lib/contracts';
+import { InputRefusedError } from './errors';
+import type { LogUrlInputs } from './log';
+
+/**
+ * The runner's inputs, all from the environment (docs/workflow-contract.md, "Runner"): the task
+ * definition sets DR_MODE, DR_ALLOWLIST and storage; each run's container overrides set the rest.
+ */
+
+const allowlistSchema = z.record(
+  z.string(),
+  z.object({
+    url: z.string().min(1),
+    allowedRefs: z.array(z.string().min(1)).min(1),
+    allowedPaths: z.array(z.string().min(1)).min(1),
+    allowCommits: z.boolean().default(true),
+    tool: z.enum(['terraform', 'tofu']).default('terraform'),
+    terragrunt: z.boolean().default(false),
+  }),
+);
+
+const allowlistJson = z
+  .string({ error: 'DR_ALLOWLIST is required: the allowlist as JSON' })
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+      return z.NEVER;
+    }
+  });
+
+const required = (name: string) => z.string({ error: `${name} is required` }).min(1);
+const optional = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+const baseSchema = z.object({
+  DR_MODE: z.enum(['plan', 'apply'], { error: 'DR_MODE must be "plan" or "apply"' }),
+  DR_ALLOWLIST: allowlistJson.pipe(allowlistSchema),
+  DR_REPO: required('DR_REPO'),
+  DR_REF: required('DR_REF'),
+  DR_PATH: required('DR_PATH'),
+  DR_RUN_ID: required('DR_RUN_ID').regex(/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$/, {
+    error: 'DR_RUN_ID must be an execution name: 1-80 letters, digits, "_", "-" or "."',
+  }),
+  DR_EXECUTION_ARN: required('DR_EXECUTION_ARN'),
+  DR_COMMIT: optional,
+  DR_PLAN_KEY: optional,
+  DR_PLAN_VERSION_ID: optional,
+  DR_PLAN_SHA256: optional,
+  DR_TOOL_PATH: optional,
+  DR_WORK_DIR: optional,
+  DR_LOG_GROUP: optional,
+  DR_LOG_URL: optional,
+  ECS_CONTAINER_METADATA_URI_V4: optional,
+  AWS_REGION: optional,
+  GIT_TOKEN: optional,
+  GIT_SSH_KEY: optional,
+});
+
+/** What apply needs beyond plan: the approved plan version, its checksum and the commit. */
+export interface ApplyInputs {
+  readonly commit: string;
+  readonly planKey: string;
+  readonly planVersionId: string;
+  readonly planSha256: string;
+}
+
+export interface RunnerEnv {
+  readonly mode: 'plan' | 'apply';
+  readonly allowlist: Allowlist;
+  readonly repo: string;
+  readonly ref: string;
+  readonly path: string;
+  readonly runId: string;
+  readonly executionArn: string;
+  /** Set when mode is apply. */
+  readonly apply?: ApplyInputs;
+  readonly artifacts: ArtifactLocation;
+  /** Overrides the binary (local mode, tests: the simulator). */
+  readonly toolPath?: string;
+  /** Where to check out and keep the plan file; default a fresh temporary folder. */
+  readonly workDir?: string;
+  readonly log: LogUrlInputs;
+  readonly gitToken?: string;
+  readonly gitSshKey?: string;
+}
+
+/** Parses the environment; throws InputRefusedError listing every problem. */
+export function parseRunnerEnv(env: NodeJS.ProcessEnv): RunnerEnv {
+  const parsed = baseSchema.safeParse(env);
+  const problems = parsed.success ? [] : describeIssues(parsed.error, redacted(env));
+  const artifacts = artifactLocationFromEnv(env);
+  if (!artifacts)
+    problems.push(
+      'DR_ARTIFACT_BUCKET (in AWS) or DR_ARTIFACT_DIR (local mode) must say where artifacts go',
+    );
+  let apply: ApplyInputs | undefined;
+  if (parsed.success && parsed.data.DR_MODE === 'apply') {
+    const d = parsed.data;
+    const missing = (
+      ['DR_COMMIT', 'DR_PLAN_KEY', 'DR_PLAN_VERSION_ID', 'DR_PLAN_SHA256'] as const
+    ).filter((k) => d[k] === undefined);
+    for (const k of missing) problems.push(`${k}: missing: apply needs it`);
+    if (missing.length === 0)
+      apply = {
+        commit: d.DR_COMMIT as string,
+        planKey: d.DR_PLAN_KEY as string,
+        planVersionId: d.DR_PLAN_VERSION_ID as string,
+        planSha256: d.DR_PLAN_SHA256 as string,
+      };
+  }
+  if (!parsed.success || !artifacts || problems.length > 0) {
+    throw new InputRefusedError(
+      'validate',
+      `the runner's environment is invalid:\n${problems.map((p) => `      - ${p}`).join('\n')}`,
+      'fix the task definition or the container overrides (see docs/workflow-contract.md, "Runner")',
+    );
+  }
+  const d = parsed.data;
+  return {
+    mode: d.DR_MODE,
+    allowlist: d.DR_ALLOWLIST as Allowlist,
+    repo: d.DR_REPO,
+    ref: d.DR_REF,
+    path: d.DR_PATH,
+    runId: d.DR_RUN_ID,
+    executionArn: d.DR_EXECUTION_ARN,
+    apply,
+    artifacts,
+    toolPath: d.DR_TOOL_PATH,
+    workDir: d.DR_WORK_DIR,
+    log: {
+      logGroup: d.DR_LOG_GROUP,
+      region: d.AWS_REGION,
+      metadataUri: d.ECS_CONTAINER_METADATA_URI_V4,
+      localLogUrl: d.DR_LOG_URL,
+    },
+    gitToken: d.GIT_TOKEN,
+    gitSshKey: d.GIT_SSH_KEY,
+  };
+}
+
+/** Problems quote values; secrets never reach a message. */
+function redacted(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { GIT_TOKEN: _t, GIT_SSH_KEY: _k, ...rest } = env;
+  return rest;
+}

@@ -1,0 +1,97 @@
+/**
+ * The runner's failures. Each names the phase it happened in, what to do next (`hint`) and the
+ * process exit code, so the workflow's `Notify failure` state and a human reading the log both
+ * get a readable cause.
+ */
+
+/** Process exit codes, documented in containers/runner/README.md. */
+export const ExitCode = {
+  /** Plan or apply finished. */
+  Ok: 0,
+  /** The tool (terraform/tofu) failed, or the runner hit an unexpected error. */
+  ToolFailure: 1,
+  /** The input was refused: environment, allowlist, ref or path. Nothing was run. */
+  Refused: 2,
+  /** The saved plan no longer matches the state; start a new run. */
+  StalePlan: 3,
+  /** The plan file, its checksum, version or commit did not verify. Nothing was applied. */
+  ArtifactVerification: 4,
+  /** git could not fetch or check out the commit. */
+  GitFailure: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Where in a run a failure happened; shown in logs and in the error artifact. */
+export type Phase =
+  | 'validate'
+  | 'clone'
+  | 'init'
+  | 'plan'
+  | 'show'
+  | 'upload'
+  | 'download'
+  | 'verify'
+  | 'apply'
+  | 'result';
+
+/** Base class: every failure the runner explains itself. */
+export abstract class RunnerError extends Error {
+  abstract readonly exitCode: ExitCode;
+  constructor(
+    readonly phase: Phase,
+    message: string,
+    /** What the reader should do about it. */
+    readonly hint: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The environment, the allowlist check, the ref or the path refused the run. */
+export class InputRefusedError extends RunnerError {
+  override readonly name = 'InputRefusedError';
+  readonly exitCode = ExitCode.Refused;
+}
+
+/** terraform/tofu exited with an error, or could not be started. */
+export class ToolFailedError extends RunnerError {
+  override readonly name = 'ToolFailedError';
+  readonly exitCode = ExitCode.ToolFailure;
+}
+
+/** The state changed after the plan was made, so the saved plan cannot be applied. */
+export class StalePlanError extends RunnerError {
+  override readonly name = 'StalePlanError';
+  readonly exitCode = ExitCode.StalePlan;
+}
+
+/** The plan artifact, its checksum, version or commit did not match what was approved. */
+export class ArtifactVerificationError extends RunnerError {
+  override readonly name = 'ArtifactVerificationError';
+  readonly exitCode = ExitCode.ArtifactVerification;
+}
+
+/** git failed to fetch or check out. */
+export class GitError extends RunnerError {
+  override readonly name = 'GitError';
+  readonly exitCode = ExitCode.GitFailure;
+}
+
+/** Something the runner did not expect (a bug, the store being unreachable...). */
+export class UnexpectedError extends RunnerError {
+  override readonly name = 'UnexpectedError';
+  readonly exitCode = ExitCode.ToolFailure;
+}
+
+/** Wraps anything thrown into a RunnerError, keeping the phase it happened in. */
+export function asRunnerError(error: unknown, phase: Phase): RunnerError {
+  if (error instanceof RunnerError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new UnexpectedError(
+    phase,
+    `unexpected error: ${message}`,
+    'retry the run; if it fails again, report it with this log',
+    { cause: error },
+  );
+}

@@ -1,0 +1,102 @@
+import { promises as fs } from 'node:fs';
+import { COMMIT_SHA } from '../../../lib/allowlist';
+import { artifactKeys, type PlanResult, planResultSchema } from '../../../lib/contracts';
+import { moduleDir, type PhaseTracker, prepare, type RunDeps } from './context';
+import type { RunnerEnv } from './env';
+import { ToolFailedError } from './errors';
+import { checkoutBranchTip, checkoutCommitOnAllowedBranch, initRepository } from './git';
+import { PlanJsonError, summarizePlan } from './summary';
+import { runTool, toolVersion } from './tool';
+
+/**
+ * Plan mode: pin the ref to a commit, `init`, `plan -out`, summarize `show -json`, and hand off
+ * the plan file, the human-readable plan and the plan result (in that order: the result names
+ * the versions of the other two, and `Inspect plan` reads only the result).
+ */
+export async function runPlan(
+  env: RunnerEnv,
+  deps: RunDeps,
+  phases: PhaseTracker,
+): Promise<PlanResult> {
+  const prepared = await prepare(env, deps, phases);
+  try {
+    phases.enter('clone', `fetching ${env.ref} of ${env.repo}`);
+    await initRepository(prepared.git);
+    const commit = COMMIT_SHA.test(env.ref)
+      ? (await checkoutCommitOnAllowedBranch(prepared.git, env.ref, prepared.repo.allowedRefs)).sha
+      : await checkoutBranchTip(prepared.git, env.ref);
+    deps.log.line(`checked out ${commit}`);
+    const dir = await moduleDir(prepared, env.path);
+    const tool = prepared.toolContext(dir);
+    const planFile = prepared.workspace.planFile;
+
+    phases.enter('init', `${tool.tool.name} init in ${env.path}`);
+    const version = await toolVersion(tool);
+    deps.log.line(`${tool.tool.name} ${version}`);
+    await runTool(tool, 'init', ['init', '-input=false', '-no-color']);
+
+    phases.enter('plan', `${tool.tool.name} plan`);
+    const plan = await runTool(
+      tool,
+      'plan',
+      [
+        'plan',
+        '-input=false',
+        '-no-color',
+        `-out=${planFile}`,
+        '-detailed-exitcode',
+        '-lock-timeout=5m',
+      ],
+      { okCodes: [2] },
+    );
+
+    phases.enter('show', 'summarizing the plan (addresses and actions only)');
+    const json = await runTool(tool, 'show', ['show', '-json', planFile], { data: true });
+    let summary: ReturnType<typeof summarizePlan>;
+    try {
+      summary = summarizePlan(json.stdout, plan.code);
+    } catch (error) {
+      if (!(error instanceof PlanJsonError)) throw error;
+      throw new ToolFailedError(
+        'show',
+        error.message,
+        'the tool version may be unsupported: use a Terraform or OpenTofu release with `show -json`',
+        { cause: error },
+      );
+    }
+    const text = await runTool(tool, 'show', ['show', '-no-color', planFile], { data: true });
+    const { add, change, destroy, replace } = summary.counts;
+    deps.log.line(
+      `${summary.hasChanges ? 'changes' : 'no changes'}: ${add} to add, ${change} to change, ${destroy} to destroy, ${replace} to replace`,
+    );
+
+    phases.enter('upload', 'plan file, plan text and plan result');
+    const keys = artifactKeys(env.runId);
+    const planBytes = await fs.readFile(planFile);
+    const storedPlan = await deps.store.put(keys.plan, planBytes, 'application/octet-stream');
+    const storedText = await deps.store.put(
+      keys.planText,
+      deps.masker.mask(text.stdout),
+      'text/plain; charset=utf-8',
+    );
+    const result = planResultSchema.parse({
+      commit,
+      tool: tool.tool.name,
+      toolVersion: version,
+      ...summary,
+      planKey: storedPlan.key,
+      planVersionId: storedPlan.versionId,
+      planSha256: storedPlan.sha256,
+      planTextKey: storedText.key,
+      planTextVersionId: storedText.versionId,
+      planTextSha256: storedText.sha256,
+      logUrl: deps.logUrl,
+    } satisfies PlanResult);
+    await deps.store.put(keys.planResult, JSON.stringify(result, null, 2), 'application/json');
+    deps.log.line(`plan ${storedPlan.key} version ${storedPlan.versionId}`);
+    deps.log.line(`plan sha256 ${storedPlan.sha256}`);
+    return result;
+  } finally {
+    await prepared.workspace.cleanup();
+  }
+}

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import {
+  changeKind,
+  MAX_CHANGES_IN_RESULT,
+  type PlanResult,
+  planActionSchema,
+} from '../../../lib/contracts';
+
+/**
+ * Turns `show -json` output into the summary part of the plan result: counts, and addresses with
+ * actions. Attribute values are never read out of the JSON: they hold secrets in clear text.
+ */
+
+export type PlanSummary = Pick<PlanResult, 'hasChanges' | 'counts' | 'changes' | 'changesOmitted'>;
+type Change = PlanResult['changes'][number];
+
+// Only the fields the summary needs; everything else (before/after values) is dropped by zod.
+const showJsonSchema = z.object({
+  format_version: z.string().optional(),
+  resource_changes: z
+    .array(
+      z.object({
+        address: z.string(),
+        change: z.object({ actions: z.array(z.string()) }),
+      }),
+    )
+    .optional()
+    .default([]),
+});
+
+/** Not Terraform's JSON plan format. */
+export class PlanJsonError extends Error {
+  override readonly name = 'PlanJsonError';
+}
+
+/** Destroys and replaces first: the approver reads those before anything else. */
+const ORDER = { replace: 0, destroy: 1, forget: 2, change: 3, add: 4 } as const;
+
+function rank(actions: readonly string[]): number {
+  const kind = changeKind(actions);
+  if (kind) return ORDER[kind];
+  return actions.includes('forget') ? ORDER.forget : 5;
+}
+
+/**
+ * Summarizes a plan. `exitCode` is the plan's `-detailed-exitcode` (2 = changes); it decides
+ * `hasChanges` together with the resource changes (output-only changes count as changes too).
+ */
+export function summarizePlan(
+  showJson: string | unknown,
+  exitCode: number,
+  max: number = MAX_CHANGES_IN_RESULT,
+): PlanSummary {
+  let raw: unknown = showJson;
+  if (typeof showJson === 'string') {
+    try {
+      raw = JSON.parse(showJson);
+    } catch (error) {
+      throw new PlanJsonError(`show -json printed invalid JSON: ${(error as Error).message}`);
+    }
+  }
+  const parsed = showJsonSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new PlanJsonError(
+      `show -json output is not a Terraform plan: ${parsed.error.issues[0]?.message ?? 'unknown'}`,
+    );
+  const counts = { add: 0, change: 0, destroy: 0, replace: 0 };
+  const changes: Change[] = [];
+  for (const rc of parsed.data.resource_changes) {
+    const actions = rc.change.actions.filter(
+      (a): a is Change['actions'][number] => planActionSchema.safeParse(a).success,
+    );
+    // no-op and data source reads are not changes an approver decides on.
+    if (actions.every((a) => a === 'no-op' || a === 'read')) continue;
+    const kind = changeKind(actions);
+    if (kind) counts[kind]++;
+    changes.push({ address: rc.address, actions });
+  }
+  changes.sort(
+    (a, b) =>
+      rank(a.actions) - rank(b.actions) ||
+      (a.address < b.address ? -1 : a.address > b.address ? 1 : 0),
+  );
+  const kept = changes.slice(0, Math.max(0, max));
+  return {
+    hasChanges: exitCode === 2 || changes.length > 0,
+    counts,
+    changes: kept,
+    changesOmitted: changes.length - kept.length,
+  };
+}

@@ -1,0 +1,74 @@
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { pathProblem } from '../../../lib/allowlist';
+import type { Allowlist } from '../../../lib/contracts';
+import { InputRefusedError } from './errors';
+
+/** The folders of one run: the checkout, the secrets (0700) and the plan file. */
+export interface Workspace {
+  readonly root: string;
+  readonly checkout: string;
+  readonly secrets: string;
+  readonly planFile: string;
+  /** Removes what this run created: the secrets always, the whole root when it was a temp dir. */
+  cleanup(): Promise<void>;
+}
+
+/** Creates the run's folders under `workDir`, or under a fresh temporary folder. */
+export async function createWorkspace(workDir?: string): Promise<Workspace> {
+  const owned = workDir === undefined;
+  const root = owned
+    ? await fs.mkdtemp(join(tmpdir(), 'deploy-runner-'))
+    : await fs.mkdtemp(join(workDir, 'run-'));
+  await fs.mkdir(root, { recursive: true, mode: 0o700 });
+  const secrets = join(root, 'secrets');
+  await fs.mkdir(secrets, { mode: 0o700 });
+  return {
+    root,
+    checkout: join(root, 'checkout'),
+    secrets,
+    planFile: join(root, 'plan.tfplan'),
+    cleanup: async () => {
+      await fs.rm(secrets, { recursive: true, force: true });
+      if (owned) await fs.rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The module directory for `path`, refusing anything that leaves the checkout. The path was
+ * already checked against the allowlist; this checks what the commit actually contains, because
+ * a symlink inside the repository can point anywhere.
+ */
+export async function resolveModuleDir(
+  checkout: string,
+  path: string,
+  repo: Allowlist[string],
+): Promise<string> {
+  const refuse = (why: string) =>
+    new InputRefusedError(
+      'validate',
+      `path ${JSON.stringify(path.slice(0, 60))} ${why}`,
+      'send the path of a root module inside the repository',
+    );
+  const problem = pathProblem(path, repo);
+  if (problem) throw refuse(problem);
+  if (path.split('/').some((segment) => segment === '.git'))
+    throw refuse('points into the .git folder');
+  const root = await fs.realpath(checkout);
+  let real: string;
+  try {
+    real = await fs.realpath(join(root, path));
+  } catch {
+    throw refuse('does not exist at this commit');
+  }
+  const rel = relative(root, real);
+  if (rel === '') throw refuse('resolves to the repository root through a symlink');
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+    throw refuse('resolves outside the repository (through a symlink)');
+  if (rel.split(sep).includes('.git')) throw refuse('resolves into the .git folder');
+  const stat = await fs.stat(real);
+  if (!stat.isDirectory()) throw refuse('is not a directory');
+  return real;
+}

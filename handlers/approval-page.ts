@@ -1,0 +1,540 @@
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { ArtifactStore } from '../lib/artifact-store';
+import type { ApprovalDecision } from '../lib/contracts';
+import { decisionPage, type MessageView, messagePage } from './shared/approval-views';
+import {
+  CAPABILITY_PATTERN,
+  hashCapability,
+  issueNonce,
+  type RandomBytes,
+  verifyNonce,
+} from './shared/capability';
+import { cachedSecret, documentClient, secretsClient, sfnClient } from './shared/clients';
+import { describeError, errorName, SettingsError } from './shared/errors';
+import { html, SECURITY_HEADERS } from './shared/html';
+import {
+  createLogger,
+  type HandlerLogger,
+  invocationLogger,
+  registerSecret,
+} from './shared/logger';
+import { formatTime, isDestructive } from './shared/messages';
+import {
+  consoleUrl,
+  REQUIRED_SETTINGS,
+  type SettingsWith,
+  settingsFromEnv,
+} from './shared/settings';
+import {
+  type ApprovalLink,
+  type ApprovalRun,
+  type ApprovalStore,
+  type ApproverRef,
+  type DecisionRecord,
+  DynamoApprovalStore,
+} from './shared/store';
+
+/**
+ * The approval page (Lambda Function URL, auth NONE: the capability in the path is the
+ * credential). `GET /a/<capability>` shows what would be approved and never writes anything:
+ * mail scanners follow links. `POST /a/<capability>` decides, guarded by a per-page nonce.
+ */
+
+export type ApprovalPageSettings = SettingsWith<'consoleUrlTemplate'>;
+
+export interface ApprovalPageDeps {
+  /** Needs `consoleUrlTemplate`, and `pageSecret` (local mode) or `pageSecretArn`. */
+  readonly settings: ApprovalPageSettings;
+  readonly store: ApprovalStore;
+  readonly sfn: SFNClient;
+  /** Read access to run artifacts (the plan text view, issue 9). @default none */
+  readonly artifacts?: Pick<ArtifactStore, 'get'>;
+  /** Secrets Manager, for `pageSecretArn`. @default - the shared client */
+  readonly secrets?: () => SecretsManagerClient;
+  /** @default () => new Date() */
+  readonly clock?: () => Date;
+  /** @default crypto.randomBytes */
+  readonly randomBytes?: RandomBytes;
+  /** @default - a Powertools logger for this handler */
+  readonly logger?: HandlerLogger;
+}
+
+export type FunctionUrlResult = APIGatewayProxyStructuredResultV2 & {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+};
+
+export type ApprovalPageHandler = (event: APIGatewayProxyEventV2) => Promise<FunctionUrlResult>;
+
+/** Largest form body accepted (the form has four short fields). */
+export const MAX_BODY_BYTES = 16 * 1024;
+/** Longest reason or comment. */
+export const MAX_REASON_LENGTH = 1000;
+
+interface PageResponse {
+  readonly status: number;
+  readonly body: string;
+  readonly headers?: Record<string, string>;
+}
+
+const TASK_GONE = new Set(['TaskDoesNotExist', 'TaskTimedOut', 'InvalidToken']);
+
+/** Creates the page handler with its collaborators (local mode calls this directly). */
+export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageHandler {
+  const settings = deps.settings;
+  if (settings.pageSecret === undefined && settings.pageSecretArn === undefined)
+    throw new SettingsError([
+      'pageSecretArn (DR_PAGE_SECRET_ARN) or pageSecret (local mode) must be set: it keys the page nonces',
+    ]);
+  const store = deps.store;
+  const clock = deps.clock ?? (() => new Date());
+  const random = deps.randomBytes ?? nodeRandomBytes;
+  const logger = deps.logger ?? createLogger('approval-page');
+  const pageKey: () => Promise<Buffer> =
+    settings.pageSecret !== undefined
+      ? (() => {
+          const key = Buffer.from(settings.pageSecret, 'utf8');
+          return async () => key;
+        })()
+      : (() => {
+          const read = cachedSecret(
+            deps.secrets ?? secretsClient,
+            settings.pageSecretArn as string,
+          );
+          return async () => Buffer.from(await read(), 'utf8');
+        })();
+
+  const respond = (r: PageResponse, head = false): FunctionUrlResult => ({
+    statusCode: r.status,
+    headers: { ...SECURITY_HEADERS, ...r.headers },
+    body: head ? '' : r.body,
+    isBase64Encoded: false,
+  });
+
+  const message = (status: number, view: MessageView): PageResponse => ({
+    status,
+    body: messagePage(view),
+  });
+
+  /** The page for a link that can no longer decide, or undefined when it still can. */
+  function closedPage(link: ApprovalLink, run: ApprovalRun, now: Date): PageResponse | undefined {
+    const common = { run, consoleUrl: consoleUrl(settings, run.executionArn) };
+    if (link.status === 'used') {
+      const yours = run.decisions[link.approverId];
+      return message(409, {
+        heading: 'You already decided',
+        paragraphs: [
+          yours
+            ? `You ${yours.decision === 'approve' ? 'approved' : 'rejected'} this run at ${formatTime(new Date(yours.decidedAt))}. A link works once.`
+            : 'This link was already used. A link works once.',
+          outcomeSentence(run),
+        ].filter((p) => p !== ''),
+        ...common,
+      });
+    }
+    if (run.status === 'approved' || run.status === 'rejected')
+      return message(409, {
+        heading: 'This run was already decided',
+        paragraphs: [outcomeSentence(run), 'Nothing more is needed from you.'],
+        ...common,
+      });
+    if (run.status === 'ended')
+      return message(409, {
+        heading: 'This run already ended',
+        paragraphs: [
+          `The workflow ended before a decision was made${run.endedReason ? ` (${run.endedReason})` : ''}. Nothing was applied; CI can start a new run.`,
+        ],
+        ...common,
+      });
+    if (now.getTime() >= link.validUntil * 1000)
+      return message(410, {
+        heading: 'This link has expired',
+        paragraphs: [
+          `Decisions were possible until ${formatTime(new Date(link.validUntil * 1000))}. Nothing was applied; CI can start a new run.`,
+        ],
+        ...common,
+      });
+    if (link.status === 'void')
+      return message(409, {
+        heading: 'This link is no longer valid',
+        paragraphs: [
+          'The request it belonged to was replaced or closed. Use the most recent message you received.',
+        ],
+        ...common,
+      });
+    return undefined;
+  }
+
+  async function decisionView(
+    link: ApprovalLink,
+    run: ApprovalRun,
+    now: Date,
+    status: number,
+    extra: { error?: string; values?: { reason?: string; confirm?: string } } = {},
+  ): Promise<PageResponse> {
+    const approver = approverOf(run, link);
+    return {
+      status,
+      body: decisionPage({
+        run,
+        approver,
+        nonce: issueNonce(await pageKey(), link.hash, now),
+        consoleUrl: consoleUrl(settings, run.executionArn),
+        selfApproval: isRequester(run, approver),
+        ...extra,
+      }),
+    };
+  }
+
+  async function show(link: ApprovalLink, run: ApprovalRun, now: Date): Promise<PageResponse> {
+    return closedPage(link, run, now) ?? decisionView(link, run, now, 200);
+  }
+
+  async function decide(
+    link: ApprovalLink,
+    run: ApprovalRun,
+    form: URLSearchParams,
+    now: Date,
+    log: HandlerLogger,
+  ): Promise<PageResponse> {
+    const closed = closedPage(link, run, now);
+    if (closed) return closed;
+    const nonce = verifyNonce(await pageKey(), link.hash, form.get('nonce') ?? undefined, now);
+    if (nonce !== 'ok') {
+      log.warn('refused a decision with a bad page nonce', { nonceCheck: nonce });
+      return message(403, {
+        heading: 'Please reload the page',
+        tone: 'error',
+        paragraphs: [
+          nonce === 'expired'
+            ? 'The page was open for too long. Open your link again and decide within 30 minutes.'
+            : 'This form did not come from the approval page. Open your link again to decide.',
+        ],
+      });
+    }
+    const decision = form.get('decision');
+    const reason = cleanText(form.get('reason') ?? '');
+    const confirm = (form.get('confirm') ?? '').trim();
+    if (decision !== 'approve' && decision !== 'reject')
+      return message(400, {
+        heading: 'The form could not be read',
+        tone: 'error',
+        paragraphs: ['Choose Approve or Reject on the approval page.'],
+      });
+    const values = { reason, confirm };
+    if (reason.length > MAX_REASON_LENGTH)
+      return decisionView(link, run, now, 400, {
+        error: `Keep the reason under ${MAX_REASON_LENGTH} characters.`,
+        values: { ...values, reason: reason.slice(0, MAX_REASON_LENGTH) },
+      });
+    const approver = approverOf(run, link);
+    if (decision === 'reject' && reason === '')
+      return decisionView(link, run, now, 400, {
+        error: 'Say why you reject the run: the requester sees your reason.',
+        values,
+      });
+    if (decision === 'approve') {
+      if (isRequester(run, approver)) {
+        log.warn('refused a self-approval', { approver: approver.id });
+        return message(403, {
+          heading: 'You cannot approve your own run',
+          tone: 'error',
+          paragraphs: [
+            'You requested this run, so another approver must approve it. You can still reject it from your link.',
+          ],
+          run,
+          consoleUrl: consoleUrl(settings, run.executionArn),
+        });
+      }
+      if (isDestructive(run.plan) && confirm !== run.request.path)
+        return decisionView(link, run, now, 400, {
+          error: `This plan destroys or replaces resources: type the path "${run.request.path}" exactly to approve.`,
+          values,
+        });
+    }
+
+    const record: DecisionRecord = {
+      approverId: approver.id,
+      approverName: approver.name,
+      decision,
+      reason,
+      decidedAt: now.toISOString(),
+    };
+    const recorded = await store.recordDecision(
+      link.hash,
+      run.executionArn,
+      record,
+      Math.floor(now.getTime() / 1000),
+    );
+    if (recorded !== 'recorded') {
+      const [freshLink, freshRun] = await Promise.all([
+        store.getLink(link.hash),
+        store.getRun(run.executionArn),
+      ]);
+      const page = freshLink && freshRun ? closedPage(freshLink, freshRun, now) : undefined;
+      return (
+        page ??
+        message(409, {
+          heading: 'Your decision was not recorded',
+          paragraphs: ['You, or this link, already decided on this run.'],
+        })
+      );
+    }
+    log.info('decision recorded', { approver: approver.id, decision });
+    return finish(run.executionArn, record, now, log);
+  }
+
+  /** After a decision: completes the task when the outcome is known, exactly once. */
+  async function finish(
+    executionArn: string,
+    record: DecisionRecord,
+    now: Date,
+    log: HandlerLogger,
+  ): Promise<PageResponse> {
+    const run = await store.getRun(executionArn);
+    if (!run) throw new Error('the run disappeared after a decision was recorded');
+    const common = { run, consoleUrl: consoleUrl(settings, executionArn) };
+    const outcome = outcomeOf(run, now);
+    if (!outcome) {
+      const approvals = Object.values(run.decisions).filter((d) => d.decision === 'approve').length;
+      return message(200, {
+        heading: 'Your approval is recorded',
+        paragraphs: [
+          `${approvals} of ${run.approvalsRequired} required approvals so far. The run waits for the others; nothing is applied until then.`,
+        ],
+        ...common,
+      });
+    }
+    if (!(await store.closeRun(executionArn, outcome))) {
+      const latest = await store.getRun(executionArn);
+      return message(200, {
+        heading: 'Your decision is recorded',
+        paragraphs: [latest ? outcomeSentence(latest) : 'The run was decided at the same moment.'],
+        ...common,
+      });
+    }
+    try {
+      await deps.sfn.send(
+        new SendTaskSuccessCommand({ taskToken: run.taskToken, output: JSON.stringify(outcome) }),
+      );
+    } catch (error) {
+      const name = errorName(error) ?? 'Error';
+      await store.reopenRun(executionArn, outcome.decidedAt);
+      if (TASK_GONE.has(name)) {
+        await store.endRun(executionArn, 'the workflow stopped waiting', now.toISOString());
+        await store.voidLinks(executionArn);
+        log.warn('the execution no longer waits for a decision', { error: name });
+        return message(name === 'TaskTimedOut' ? 410 : 409, {
+          heading: 'This run already ended',
+          paragraphs: [
+            name === 'TaskTimedOut'
+              ? 'The time to decide ran out before your decision arrived. Nothing was applied; CI can start a new run.'
+              : 'The workflow no longer waits for a decision (it was stopped or failed). Nothing was applied.',
+          ],
+          ...common,
+        });
+      }
+      throw new Error(`SendTaskSuccess failed: ${name}`, { cause: error });
+    }
+    await store.voidLinks(executionArn);
+    log.info('decision sent to the workflow', {
+      approved: outcome.approved,
+      approver: outcome.approver,
+      planSha256: outcome.planSha256,
+    });
+    return message(200, {
+      heading: outcome.approved
+        ? 'Approved: the apply starts now'
+        : 'Rejected: nothing will be applied',
+      paragraphs: [
+        outcome.approved
+          ? `Approved by ${outcome.approver}. The workflow applies exactly the plan you saw (sha256 ${outcome.planSha256.slice(0, 12)}…).`
+          : `You rejected the run${record.reason ? `: “${record.reason}”` : ''}. The requester is told.`,
+      ],
+      ...common,
+    });
+  }
+
+  return async (event) => {
+    const now = clock();
+    const method = (event.requestContext?.http?.method ?? 'GET').toUpperCase();
+    const head = method === 'HEAD';
+    let log = logger;
+    try {
+      const path = event.rawPath ?? event.requestContext?.http?.path ?? '/';
+      const match = /^\/a\/([^/]*)\/?$/.exec(path);
+      if (!match)
+        return respond(
+          message(404, {
+            heading: 'Nothing here',
+            paragraphs: ['Open the approval link from your email or Slack message.'],
+          }),
+          head,
+        );
+      if (method !== 'GET' && method !== 'HEAD' && method !== 'POST')
+        return respond(
+          {
+            ...message(405, {
+              heading: 'Method not allowed',
+              paragraphs: ['Open the approval link in a browser.'],
+            }),
+            headers: { allow: 'GET, POST' },
+          },
+          head,
+        );
+      const capability = match[1] as string;
+      registerSecret(capability);
+      const unknown = message(404, {
+        heading: 'Unknown approval link',
+        paragraphs: [
+          'This link does not exist, or is so old that it was deleted. Check that the whole link was copied.',
+        ],
+      });
+      if (!CAPABILITY_PATTERN.test(capability)) return respond(unknown, head);
+
+      let form: URLSearchParams | undefined;
+      if (method === 'POST') {
+        const body = readBody(event);
+        if (body === 'too-large')
+          return respond(
+            message(413, {
+              heading: 'Too much data',
+              tone: 'error',
+              paragraphs: ['The form sent more than the page ever sends. Open your link again.'],
+            }),
+          );
+        form = body;
+      }
+
+      const link = await store.getLink(hashCapability(capability));
+      if (!link) return respond(unknown, head);
+      const run = await store.getRun(link.executionArn);
+      if (!run) return respond(unknown, head);
+      registerSecret(run.taskToken);
+      log = invocationLogger(logger, run.executionArn);
+
+      if (method !== 'POST') return respond(await show(link, run, now), head);
+      if (!form)
+        return respond(
+          message(400, {
+            heading: 'The form could not be read',
+            tone: 'error',
+            paragraphs: ['Send the form from the approval page.'],
+          }),
+        );
+      return respond(await decide(link, run, form, now, log));
+    } catch (error) {
+      const reference = random(6).toString('hex');
+      log.error('the approval page failed', { reference, error: describeError(error) });
+      return respond(
+        message(500, {
+          heading: 'Something went wrong',
+          tone: 'error',
+          paragraphs: [
+            'Your request could not be completed. If you were deciding, open your link again to see whether your decision was recorded.',
+            html`Quote the reference below to the team that runs deploy-runner.`,
+          ],
+          reference,
+        }),
+        head,
+      );
+    }
+  };
+}
+
+/** The approver a link belongs to (falls back to what the link itself records). */
+function approverOf(run: ApprovalRun, link: ApprovalLink): ApproverRef {
+  return (
+    run.approvers.find((a) => a.id === link.approverId) ?? {
+      id: link.approverId,
+      name: link.approverName,
+    }
+  );
+}
+
+/** Whether the approver is the requester: any identity matches `requestedBy`, case-insensitively. */
+export function isRequester(run: Pick<ApprovalRun, 'request'>, approver: ApproverRef): boolean {
+  const requester = run.request.requestedBy?.trim().toLowerCase();
+  if (!requester) return false;
+  return [approver.id, approver.name, approver.email, approver.slackUserId].some(
+    (identity) => identity !== undefined && identity.trim().toLowerCase() === requester,
+  );
+}
+
+/**
+ * The decision to send, once known: any rejection rejects; `approvalsRequired` distinct
+ * approvers approve. Undefined while waiting for more approvals.
+ */
+export function outcomeOf(run: ApprovalRun, now: Date): ApprovalDecision | undefined {
+  const all = Object.values(run.decisions).sort((a, b) => a.decidedAt.localeCompare(b.decidedAt));
+  const base = { decidedAt: now.toISOString(), planSha256: run.plan.planSha256 };
+  const rejection = all.find((d) => d.decision === 'reject');
+  if (rejection)
+    return { approved: false, approver: rejection.approverName, reason: rejection.reason, ...base };
+  const approvals = all.filter((d) => d.decision === 'approve');
+  const distinct = new Map(approvals.map((d) => [d.approverId, d]));
+  if (distinct.size < run.approvalsRequired) return undefined;
+  const approvers = [...distinct.values()];
+  const withReason = approvers.filter((d) => d.reason !== '');
+  const reason =
+    approvers.length === 1
+      ? (approvers[0]?.reason ?? '')
+      : withReason.map((d) => `${d.approverName}: ${d.reason}`).join('; ');
+  return {
+    approved: true,
+    approver: approvers.map((d) => d.approverName).join(', '),
+    reason,
+    ...base,
+  };
+}
+
+function outcomeSentence(run: ApprovalRun): string {
+  const o = run.outcome;
+  if (!o) return '';
+  return o.approved
+    ? `The run was approved by ${o.approver} at ${formatTime(new Date(o.decidedAt))}.`
+    : `The run was rejected by ${o.approver} at ${formatTime(new Date(o.decidedAt))}${o.reason ? `: “${o.reason}”` : ''}.`;
+}
+
+/** Free text from the form: no control characters except newlines and tabs, trimmed. */
+function cleanText(text: string): string {
+  return text
+    .replace(/\r\n?/g, '\n')
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')
+    .trim();
+}
+
+function readBody(event: APIGatewayProxyEventV2): URLSearchParams | 'too-large' | undefined {
+  const raw = event.body ?? '';
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) return 'too-large';
+  const type = (headerOf(event, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') return undefined;
+  return new URLSearchParams(bytes.toString('utf8'));
+}
+
+function headerOf(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === name) return value;
+  }
+  return undefined;
+}
+
+let lambdaHandler: ApprovalPageHandler | undefined;
+
+/** Lambda entry point (Function URL). */
+export const handler: ApprovalPageHandler = (event) => {
+  lambdaHandler ??= (() => {
+    const settings = settingsFromEnv(process.env, REQUIRED_SETTINGS.approvalPage);
+    return createApprovalPageHandler({
+      settings,
+      store: new DynamoApprovalStore(documentClient(), settings.tableName),
+      sfn: sfnClient(),
+    });
+  })();
+  return lambdaHandler(event);
+};

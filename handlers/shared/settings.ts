@@ -1,0 +1,162 @@
+import { z } from 'zod';
+import type { Approver } from '../../lib/config';
+import type { Allowlist } from '../../lib/contracts';
+import { SettingsError } from './errors';
+
+/**
+ * What the handlers read from their environment (docs/workflow-contract.md). Local mode builds
+ * a `Settings` object directly and passes it to the handler factories.
+ */
+export interface Settings {
+  /** DynamoDB table holding the lock, approval runs and links. Env `DR_TABLE_NAME`. */
+  readonly tableName: string;
+  /** Repos, refs and paths that may run. Env `DR_ALLOWLIST` (JSON). */
+  readonly allowlist: Allowlist;
+  /** Seconds after the execution start when a stale lock expires. Env `DR_LOCK_TTL_SECONDS`. */
+  readonly lockTtlSeconds: number;
+  /** Origin (and optional prefix) of the approval page, no trailing slash. Env `DR_APPROVAL_BASE_URL`. */
+  readonly approvalBaseUrl: string;
+  /** Verified SES identity that sends mail. Env `DR_FROM_EMAIL`. */
+  readonly fromEmail: string;
+  /** Secrets Manager secret holding the Slack bot token. Env `DR_SLACK_TOKEN_SECRET_ARN`. @default - no Slack */
+  readonly slackTokenSecretArn?: string;
+  /** Slack channel ID that receives summaries (never decision links). Env `DR_SLACK_CHANNEL`. @default - none */
+  readonly slackChannel?: string;
+  /** Secrets Manager secret whose value keys the page nonces (HMAC). Env `DR_PAGE_SECRET_ARN`. */
+  readonly pageSecretArn?: string;
+  /** The nonce key itself; local mode only, takes precedence over `pageSecretArn`. @default - read `pageSecretArn` */
+  readonly pageSecret?: string;
+  /** Artifact bucket (plan results, runner error reports). Env `DR_ARTIFACT_BUCKET`. @default - no error tails */
+  readonly artifactBucket?: string;
+  /** Step Functions console URL with `{executionArn}`. Env `DR_CONSOLE_URL_TEMPLATE`. */
+  readonly consoleUrlTemplate: string;
+  /** Step Functions endpoint override (local mode). Env `DR_SFN_ENDPOINT`. @default - the AWS endpoint */
+  readonly sfnEndpoint?: string;
+  /** Who receives result notifications (the config's approvers). Env `DR_APPROVERS` (JSON array). @default [] */
+  readonly approvers: readonly Approver[];
+}
+
+/** Environment variable of each setting. */
+export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> = {
+  tableName: 'DR_TABLE_NAME',
+  allowlist: 'DR_ALLOWLIST',
+  lockTtlSeconds: 'DR_LOCK_TTL_SECONDS',
+  approvalBaseUrl: 'DR_APPROVAL_BASE_URL',
+  fromEmail: 'DR_FROM_EMAIL',
+  slackTokenSecretArn: 'DR_SLACK_TOKEN_SECRET_ARN',
+  slackChannel: 'DR_SLACK_CHANNEL',
+  pageSecretArn: 'DR_PAGE_SECRET_ARN',
+  pageSecret: undefined,
+  artifactBucket: 'DR_ARTIFACT_BUCKET',
+  consoleUrlTemplate: 'DR_CONSOLE_URL_TEMPLATE',
+  sfnEndpoint: 'DR_SFN_ENDPOINT',
+  approvers: 'DR_APPROVERS',
+};
+
+/** Settings each handler cannot run without. */
+export const REQUIRED_SETTINGS = {
+  validateRequest: ['allowlist', 'lockTtlSeconds'],
+  requestApproval: ['tableName', 'approvalBaseUrl', 'fromEmail', 'consoleUrlTemplate'],
+  approvalPage: ['tableName', 'consoleUrlTemplate'],
+  notify: ['fromEmail', 'consoleUrlTemplate'],
+  cleanup: ['tableName'],
+} as const satisfies Record<string, readonly (keyof Settings)[]>;
+
+/** Settings with some fields guaranteed present. */
+export type SettingsWith<K extends keyof Settings> = Partial<Settings> & Pick<Settings, K>;
+
+const json = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+const approverSchema = z.object({
+  name: z.string().min(1).optional(),
+  email: z.string().min(3).optional(),
+  slackUserId: z.string().min(1).optional(),
+});
+
+const allowlistSchema = z.record(
+  z.string(),
+  z.object({
+    url: z.string(),
+    allowedRefs: z.array(z.string()),
+    allowedPaths: z.array(z.string()),
+    allowCommits: z.boolean(),
+    tool: z.enum(['terraform', 'tofu']),
+    terragrunt: z.boolean(),
+  }),
+);
+
+const httpUrl = z
+  .string()
+  .regex(/^https?:\/\/[^\s]+[^/\s]$/, { error: 'must be an http(s) URL without a trailing "/"' });
+
+const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
+  tableName: z.string().min(1),
+  allowlist: json(allowlistSchema),
+  lockTtlSeconds: z.coerce.number().int().positive(),
+  approvalBaseUrl: httpUrl,
+  fromEmail: z.string().regex(/^[^\s@]+@[^\s@]+$/, { error: 'is not an email address' }),
+  slackTokenSecretArn: z.string().min(1),
+  slackChannel: z.string().regex(/^[CG][A-Z0-9]{2,20}$/, { error: 'is not a Slack channel ID' }),
+  pageSecretArn: z.string().min(1),
+  pageSecret: z.string().min(16),
+  artifactBucket: z.string().min(1),
+  consoleUrlTemplate: z.string().includes('{executionArn}', {
+    error: 'must contain "{executionArn}"',
+  }),
+  sfnEndpoint: httpUrl,
+  approvers: json(z.array(approverSchema)),
+};
+
+/**
+ * Reads settings from the environment. Every variable that is set is validated; the ones in
+ * `required` must be set. All problems are reported at once.
+ */
+export function settingsFromEnv<K extends keyof Settings>(
+  env: Readonly<Record<string, string | undefined>>,
+  required: readonly K[] = [],
+): SettingsWith<K> {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(parsers) as (keyof Settings)[]) {
+    const name = SETTINGS_ENV[key];
+    const raw = name === undefined ? undefined : env[name];
+    if (raw === undefined || raw === '') {
+      if ((required as readonly string[]).includes(key)) problems.push(`${name ?? key} is not set`);
+      continue;
+    }
+    const parsed = parsers[key].safeParse(raw);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push(`${name}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (problems.length > 0) throw new SettingsError(problems);
+  return out as SettingsWith<K>;
+}
+
+/** Checks at factory time that settings built in code (local mode) carry what a handler needs. */
+export function requireSettings<K extends keyof Settings>(
+  settings: Partial<Settings>,
+  required: readonly K[],
+): SettingsWith<K> {
+  const missing = required.filter((key) => settings[key] === undefined);
+  if (missing.length > 0)
+    throw new SettingsError(
+      missing.map((key) => `${key} (${SETTINGS_ENV[key] ?? 'no env variable'}) is not set`),
+    );
+  return settings as SettingsWith<K>;
+}
+
+/** The Step Functions console link of an execution. */
+export function consoleUrl(settings: Pick<Settings, 'consoleUrlTemplate'>, executionArn: string) {
+  return settings.consoleUrlTemplate.split('{executionArn}').join(executionArn);
+}

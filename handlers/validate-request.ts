@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { checkExecutionInput, describeRejections } from '../lib/allowlist';
+import { lockKeyFor, type RunRequest } from '../lib/contracts';
+import { InvalidPayloadError, RequestRejectedError } from './shared/errors';
+import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
+import { REQUIRED_SETTINGS, type SettingsWith, settingsFromEnv } from './shared/settings';
+
+/**
+ * `Validate request`: checks CI's execution input against the allowlist and turns it into the
+ * `RunRequest` every later state reads. A refused input fails the run with
+ * `DeployRunner.RequestRejected` and a message naming each bad field, its value and what is allowed.
+ */
+
+export type ValidateRequestSettings = SettingsWith<'allowlist' | 'lockTtlSeconds'>;
+
+export interface ValidateRequestDeps {
+  readonly settings: ValidateRequestSettings;
+  /** @default - a Powertools logger for this handler */
+  readonly logger?: HandlerLogger;
+}
+
+/** The payload `Validate request` sends (docs/workflow-contract.md, state 1). */
+export const validateRequestPayloadSchema = z.object({
+  input: z.unknown(),
+  execution: z.object({
+    id: z.string().min(1),
+    name: z.string().min(1),
+    startTime: z.string().refine((s) => !Number.isNaN(Date.parse(s)), {
+      error: 'must be an ISO timestamp',
+    }),
+  }),
+});
+export type ValidateRequestPayload = z.input<typeof validateRequestPayloadSchema>;
+
+export type ValidateRequestHandler = (event: unknown) => Promise<{ request: RunRequest }>;
+
+export function createValidateRequestHandler(deps: ValidateRequestDeps): ValidateRequestHandler {
+  const { settings } = deps;
+  const logger = deps.logger ?? createLogger('validate-request');
+
+  return async (event) => {
+    const parsed = validateRequestPayloadSchema.safeParse(event);
+    if (!parsed.success)
+      throw new InvalidPayloadError(
+        `Validate request received a payload that does not match the workflow contract: ${parsed.error.issues
+          .map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`)
+          .join('; ')}`,
+      );
+    const { input, execution } = parsed.data;
+    const log = invocationLogger(logger, execution.id);
+    const verdict = checkExecutionInput(input, settings.allowlist);
+    if (!verdict.ok) {
+      const message = describeRejections(verdict.rejections);
+      log.warn('request rejected', { rejections: verdict.rejections });
+      throw new RequestRejectedError(message);
+    }
+    const { repo, ref, path, mode, requestedBy, ciRunUrl } = verdict.input;
+    const startSeconds = Math.floor(Date.parse(execution.startTime) / 1000);
+    const request: RunRequest = {
+      repo,
+      ref,
+      path,
+      mode,
+      ...(requestedBy !== undefined ? { requestedBy } : {}),
+      ...(ciRunUrl !== undefined ? { ciRunUrl } : {}),
+      runId: execution.name,
+      executionArn: execution.id,
+      lockKey: lockKeyFor(repo, path),
+      lockExpiresAt: String(startSeconds + settings.lockTtlSeconds),
+      tool: (settings.allowlist[repo] as (typeof settings.allowlist)[string]).tool,
+    };
+    log.info('request accepted', { repo, ref, path, mode, requestedBy });
+    return { request };
+  };
+}
+
+let lambdaHandler: ValidateRequestHandler | undefined;
+
+/** Lambda entry point (`Validate request`). */
+export const handler: ValidateRequestHandler = (event) => {
+  lambdaHandler ??= createValidateRequestHandler({
+    settings: settingsFromEnv(process.env, REQUIRED_SETTINGS.validateRequest),
+  });
+  return lambdaHandler(event);
+};

@@ -335,8 +335,11 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
         stopDate: execution.stopDate,
         currentState: tracker.currentState,
         consoleUrl: url,
+        plan: plan?.summary,
+        approvalRequest: approval && { ...approval, type: undefined },
         ...outcome,
       });
+      if (out.mode === 'json') return outcome.exitCode;
       out.line(`${out.paint('bold', execution.name ?? executionArn)}: ${execution.status}`);
       if (execution.startDate) out.line(`   started ${execution.startDate.toISOString()}`);
       if (execution.stopDate) out.line(`   stopped ${execution.stopDate.toISOString()}`);

@@ -70,26 +70,31 @@ export async function followExecution(options: FollowOptions): Promise<Outcome> 
     const cycleStart = clock.now();
     const events = await readHistory(sfn, pacer, executionArn, tracker.lastEventId);
     for (const event of tracker.apply(events)) {
+      // A finished task's last lines come before whatever the workflow did next.
+      const finished = tails.filter((tail) => !tail.done && tail.task.endedAt !== undefined);
+      if (finished.length > 0) await drainTails(finished, onEvent, clock, intervals.fastMs);
       onEvent(event);
-      if (event.type === 'task-started' && options.logs) {
-        const task = tracker.tasks.find((t) => t.taskArn === event.taskArn);
-        if (task) {
-          tails.push(
-            new LogTail({
-              logs: options.logs.client,
-              pacer,
-              logGroup: options.logs.logGroup,
-              task,
-              clock,
-              settleMs: options.logSettleMs,
-            }),
-          );
-        }
+      const task =
+        event.type === 'task-started' && tracker.tasks.find((t) => t.taskArn === event.taskArn);
+      if (task && options.logs) {
+        tails.push(
+          new LogTail({
+            logs: options.logs.client,
+            pacer,
+            logGroup: options.logs.logGroup,
+            task,
+            clock,
+            settleMs: options.logSettleMs,
+          }),
+        );
       }
     }
     if (tracker.ended) break;
+    // One page per running task per cycle, so history polls stay frequent under heavy output.
     for (const tail of tails) {
-      if (!tail.done) await tail.drain(onEvent);
+      if (tail.done) continue;
+      const { lines } = await tail.poll();
+      for (const line of lines) onEvent(line);
     }
     const waitingForHuman =
       tracker.currentState === APPROVAL_STATE && tails.every((tail) => tail.done);

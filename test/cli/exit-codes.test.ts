@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CliError,
+  ExitCode,
+  exitCodeForError,
+  explainError,
+  outcomeOf,
+  readableCause,
+} from '../../lib/cli/exit-codes';
+import { RunErrors } from '../../lib/contracts';
+
+const lambdaCause = (errorMessage: string) =>
+  JSON.stringify({ errorType: 'Error', errorMessage, trace: ['Error: x', '    at handler'] });
+
+describe('outcomeOf: DescribeExecution status + error → exit code', () => {
+  it.each([
+    // status, error, output, exit code, result
+    ['RUNNING', undefined, undefined, 0, 'running'],
+    [
+      'SUCCEEDED',
+      undefined,
+      { request: { mode: 'apply' }, plan: { summary: { hasChanges: true } }, apply: {} },
+      0,
+      'applied',
+    ],
+    ['SUCCEEDED', undefined, { plan: { summary: { hasChanges: false } } }, 0, 'no-changes'],
+    [
+      'SUCCEEDED',
+      undefined,
+      { request: { mode: 'plan-only' }, plan: { summary: { hasChanges: true } } },
+      0,
+      'plan-only',
+    ],
+    ['SUCCEEDED', undefined, undefined, 0, 'succeeded'],
+    ['FAILED', 'States.TaskFailed', undefined, 1, 'failed'],
+    ['FAILED', RunErrors.ApprovalMismatch, undefined, 1, 'failed'],
+    ['FAILED', RunErrors.RequestRejected, undefined, 2, 'request-rejected'],
+    ['FAILED', RunErrors.Rejected, undefined, 3, 'rejected'],
+    ['FAILED', RunErrors.ApprovalExpired, undefined, 4, 'approval-expired'],
+    ['FAILED', RunErrors.LockHeld, undefined, 5, 'lock-held'],
+    ['ABORTED', undefined, undefined, 6, 'aborted'],
+    ['TIMED_OUT', 'States.Timeout', undefined, 1, 'timed-out'],
+    ['PENDING_REDRIVE', 'States.TaskFailed', undefined, 1, 'failed'],
+  ])('%s %s → exit %s', (status, error, output, exitCode, result) => {
+    const outcome = outcomeOf({
+      status,
+      error,
+      output: output === undefined ? undefined : JSON.stringify(output),
+    });
+    expect(outcome.exitCode).toBe(exitCode);
+    expect(outcome.result).toBe(result);
+  });
+
+  it('prints the Lambda errorMessage, not its JSON envelope', () => {
+    const outcome = outcomeOf({
+      status: 'FAILED',
+      error: RunErrors.RequestRejected,
+      cause: lambdaCause('path: "../etc": must match one of envs/*'),
+    });
+    expect(outcome.cause).toBe('path: "../etc": must match one of envs/*');
+    expect(outcome.message).toBe('Request rejected: path: "../etc": must match one of envs/*');
+  });
+
+  it("uses Record rejection's cause as the message", () => {
+    const outcome = outcomeOf({
+      status: 'FAILED',
+      error: RunErrors.Rejected,
+      cause: 'Rejected by alice@example.com: not during the freeze',
+    });
+    expect(outcome.message).toBe('Rejected by alice@example.com: not during the freeze');
+  });
+
+  it('keeps plain causes and names unknown errors', () => {
+    expect(readableCause('plain text')).toBe('plain text');
+    expect(readableCause(undefined)).toBeUndefined();
+    expect(outcomeOf({ status: 'FAILED', error: 'X', cause: 'boom' }).message).toBe(
+      'Run failed (X): boom',
+    );
+  });
+});
+
+describe('exitCodeForError', () => {
+  it.each([
+    [new CliError('bad flag'), ExitCode.Usage],
+    [new CliError('gone', ExitCode.RunFailed), ExitCode.RunFailed],
+    [Object.assign(new Error('x'), { name: 'ExecutionDoesNotExist' }), ExitCode.Usage],
+    [Object.assign(new Error('x'), { name: 'InvalidArn' }), ExitCode.Usage],
+    [Object.assign(new Error('x'), { name: 'AccessDeniedException' }), ExitCode.RunFailed],
+    [new Error('bug'), ExitCode.RunFailed],
+  ])('%s → %s', (error, code) => {
+    expect(exitCodeForError(error)).toBe(code);
+  });
+
+  it('explains missing credentials and refused calls', () => {
+    expect(
+      explainError(
+        Object.assign(new Error('Could not load'), { name: 'CredentialsProviderError' }),
+      ),
+    ).toMatch(/No AWS credentials.*--endpoint/);
+    expect(explainError(Object.assign(new Error('no'), { name: 'AccessDeniedException' }))).toMatch(
+      /CI role/,
+    );
+  });
+});

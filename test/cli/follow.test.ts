@@ -1,0 +1,221 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { describe, expect, it } from 'vitest';
+import { followExecution } from '../../lib/cli/follow';
+import type { FollowEvent } from '../../lib/cli/history';
+import { ApiPacer } from '../../lib/cli/pacer';
+import { RunErrors } from '../../lib/contracts';
+import {
+  APPLY_TASK_ARN,
+  appliedRunHistory,
+  awsError,
+  EXECUTION_ARN,
+  HistoryBuilder,
+  PLAN_TASK_ARN,
+  VirtualClock,
+} from './fixtures';
+import { type ApiCall, simulate } from './simulation';
+
+const MINUTE = 60_000;
+
+function follow(clock: VirtualClock, withLogs = true) {
+  const events: FollowEvent[] = [];
+  const pacer = new ApiPacer({
+    clock,
+    random: () => 0.5,
+    onRetry: (n) => events.push({ type: 'retry', ...n }),
+  });
+  const done = followExecution({
+    sfn: new SFNClient({}),
+    pacer,
+    executionArn: EXECUTION_ARN,
+    clock,
+    onEvent: (e) => events.push(e),
+    logs: withLogs ? { client: new CloudWatchLogsClient({}), logGroup: '/dr/runner' } : undefined,
+  });
+  return { events, done };
+}
+
+const gaps = (calls: readonly ApiCall[]) => calls.slice(1).map((c, i) => c.at - calls[i].at);
+
+/** An applied run: 20 s plan, 10 min waiting for a human, 20 s apply, log lines along the way. */
+function appliedScenario(clock: VirtualClock, failures?: Record<number, Error>) {
+  const run = appliedRunHistory({ approvalWaitMs: 10 * MINUTE, taskMs: 20_000 });
+  const submittedAt = (taskArn: string) =>
+    run.events
+      .find((e) => e.taskSubmittedEventDetails?.output?.includes(taskArn))
+      ?.timestamp?.getTime() ?? 0;
+  const lines = (taskArn: string, texts: string[]) =>
+    texts.map((message, i) => ({ at: submittedAt(taskArn) + 1000 + i * 3000, message }));
+  const sim = simulate({
+    clock,
+    events: run.events,
+    endsAt: run.endsAt,
+    final: { status: 'SUCCEEDED', output: run.output },
+    logs: {
+      [PLAN_TASK_ARN]: lines(PLAN_TASK_ARN, [
+        'cloning',
+        'terraform init',
+        'terraform plan',
+        'Plan: 2 to add',
+      ]),
+      [APPLY_TASK_ARN]: lines(APPLY_TASK_ARN, ['terraform apply', 'Apply complete!']),
+    },
+    failures,
+  });
+  return { ...sim, run };
+}
+
+describe('followExecution', () => {
+  it('reports states, logs, plan summary, approval and the outcome of an applied run', async () => {
+    const clock = new VirtualClock();
+    appliedScenario(clock);
+    const { events, done } = follow(clock);
+    const outcome = await done;
+    expect(outcome).toMatchObject({ status: 'SUCCEEDED', result: 'applied', exitCode: 0 });
+
+    const story = events.map((e) => {
+      switch (e.type) {
+        case 'state':
+          return `state ${e.name}`;
+        case 'log':
+          return `log ${e.state} ${e.message}`;
+        default:
+          return e.type;
+      }
+    });
+    expect(story).toEqual([
+      'execution',
+      'state Validate request',
+      'state Acquire lock',
+      'state Plan',
+      'task-started',
+      'log Plan cloning',
+      'log Plan terraform init',
+      'log Plan terraform plan',
+      'log Plan Plan: 2 to add',
+      'state Inspect plan',
+      'plan',
+      'state Changes?',
+      'state Request approval',
+      'approval-requested',
+      'approval-decided',
+      'state Approved?',
+      'state Apply',
+      'task-started',
+      'log Apply terraform apply',
+      'log Apply Apply complete!',
+      'state Notify result',
+      'state Release lock',
+      'state Done',
+      'result',
+    ]);
+  });
+
+  it('never makes more than one call per second, across Step Functions and CloudWatch Logs', async () => {
+    const clock = new VirtualClock();
+    const { calls } = appliedScenario(clock);
+    await follow(clock).done;
+    expect(new Set(calls.map((c) => c.operation))).toEqual(
+      new Set(['DescribeExecution', 'GetExecutionHistory', 'GetLogEvents']),
+    );
+    for (const gap of gaps(calls)) expect(gap).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('polls fast while tasks run and slowly (up to 10 s) while waiting for an approver', async () => {
+    const clock = new VirtualClock();
+    const { calls, run } = appliedScenario(clock);
+    await follow(clock).done;
+    const polls = calls.filter((c) => c.operation === 'GetExecutionHistory');
+    const approvalAt = run.events
+      .find((e) => e.stateEnteredEventDetails?.name === 'Request approval')
+      ?.timestamp?.getTime() as number;
+    const decidedAt = approvalAt + 10 * MINUTE;
+    const planStart = run.events
+      .find((e) => e.stateEnteredEventDetails?.name === 'Plan')
+      ?.timestamp?.getTime() as number;
+
+    const during = (from: number, to: number) => polls.filter((p) => p.at > from && p.at < to);
+    // Plan: every call alternates history/logs at the 1/s limit, so history every ~2 s.
+    expect(Math.max(...gaps(during(planStart, planStart + 20_000)))).toBeLessThanOrEqual(2000);
+    // Approval: intervals grow to 10 s and stay there: about one poll per 10 s, never slower.
+    const waiting = gaps(during(approvalAt + 1000, decidedAt));
+    expect(Math.max(...waiting)).toBeLessThanOrEqual(10_000);
+    expect(waiting.slice(-10).every((g) => g === 10_000)).toBe(true);
+    expect(during(approvalAt, decidedAt).length).toBeLessThan(70);
+    // The decision is noticed within one slow interval.
+    const firstAfter = polls.find((p) => p.at >= decidedAt)?.at as number;
+    expect(firstAfter - decidedAt).toBeLessThanOrEqual(10_000);
+  });
+
+  it('survives throttling and transient errors with jittered backoff, losing nothing', async () => {
+    const clock = new VirtualClock();
+    const failures = {
+      3: awsError('ThrottlingException'),
+      4: awsError('ThrottlingException'),
+      9: awsError('ServiceUnavailable', 503),
+      12: awsError('ThrottlingException'),
+    };
+    const { calls } = appliedScenario(clock, failures);
+    const { events, done } = follow(clock);
+    const outcome = await done;
+    expect(outcome.exitCode).toBe(0);
+    const retries = events.filter((e) => e.type === 'retry');
+    expect(retries).toHaveLength(4);
+    for (const gap of gaps(calls)) expect(gap).toBeGreaterThanOrEqual(1000);
+    // Backoff after the second consecutive throttle of one call is longer than the first.
+    expect(calls[4].at - calls[3].at).toBeGreaterThan(calls[3].at - calls[2].at);
+
+    const clean = new VirtualClock();
+    appliedScenario(clean);
+    const reference = follow(clean);
+    await reference.done;
+    const withoutRetries = events.filter((e) => e.type !== 'retry');
+    expect(withoutRetries.map((e) => e.type)).toEqual(reference.events.map((e) => e.type));
+  });
+
+  it.each([
+    [RunErrors.LockHeld, 'Another run holds the lock', 5],
+    [RunErrors.Rejected, 'Rejected by bob@example.com: not today', 3],
+    [RunErrors.ApprovalExpired, 'No approver decided within 24h', 4],
+    [
+      RunErrors.RequestRejected,
+      JSON.stringify({ errorType: 'Error', errorMessage: 'ref: "dev": not allowed', trace: [] }),
+      2,
+    ],
+  ])('ends with %s → exit %s', async (error, cause, exitCode) => {
+    const clock = new VirtualClock();
+    const b = new HistoryBuilder(clock.now()).started().entered('Validate request').after(5000);
+    b.entered('Run failed', 'FailStateEntered').executionFailed(error, cause);
+    simulate({
+      clock,
+      events: b.events,
+      endsAt: b.cursor,
+      final: { status: 'FAILED', error, cause },
+    });
+    const { events, done } = follow(clock);
+    const outcome = await done;
+    expect(outcome.exitCode).toBe(exitCode);
+    expect(events.at(-1)).toMatchObject({ type: 'result', exitCode, error });
+    expect(outcome.message).not.toContain('errorType');
+  });
+
+  it('follows without logs when no log group is given', async () => {
+    const clock = new VirtualClock();
+    const { calls } = appliedScenario(clock);
+    const { events, done } = follow(clock, false);
+    await done;
+    expect(calls.some((c) => c.operation === 'GetLogEvents')).toBe(false);
+    expect(events.some((e) => e.type === 'log')).toBe(false);
+  });
+
+  it('reports a run that has already ended, with its logs', async () => {
+    const clock = new VirtualClock();
+    const { run } = appliedScenario(clock);
+    clock.t = run.endsAt + 60 * MINUTE;
+    const { events, done } = follow(clock);
+    expect((await done).result).toBe('applied');
+    expect(events.filter((e) => e.type === 'log')).toHaveLength(6);
+    expect(events.filter((e) => e.type === 'state')).toHaveLength(11);
+  });
+});

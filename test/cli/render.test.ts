@@ -57,7 +57,6 @@ function render(isTTY: boolean, env: Record<string, string>, json = false) {
   return { renderer, text: stream.text };
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: looking for ANSI escapes
 const HAS_ANSI = /\x1b\[/;
 
 describe('renderSettings', () => {

@@ -27,6 +27,12 @@ export class RunLog {
     this.line(`\n==> [${mode}] ${phase}: ${what} (+${elapsed}s)`);
   }
 
+  /** The last line of a successful run. */
+  done(mode: string, what: string): void {
+    const elapsed = ((this.clock().getTime() - this.started) / 1000).toFixed(1);
+    this.line(`\n==> [${mode}] done: ${what} (${elapsed}s)`);
+  }
+
   /** One line of the runner's own, or of a tool's output. */
   line(text: string): void {
     for (const line of this.masker.mask(text).split('\n')) {

@@ -72,10 +72,10 @@ export async function runRunner(io: RunnerIo): Promise<number> {
     log.line(`deploy-runner ${env.mode}: run ${env.runId}${logUrl ? `, log ${logUrl}` : ''}`);
     if (env.mode === 'plan') {
       const result = await runPlan(env, deps, phases);
-      phases.enter('upload', `done: ${result.hasChanges ? 'the plan has changes' : 'no changes'}`);
+      log.done('plan', result.hasChanges ? 'the plan has changes' : 'no changes');
     } else {
       await runApply(env, deps, phases);
-      phases.enter('result', 'done: the approved plan was applied');
+      log.done('apply', 'the approved plan was applied');
     }
     return ExitCode.Ok;
   } catch (thrown) {

@@ -1,0 +1,268 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
+import type { PlanResult } from '../../lib/contracts';
+
+/** Helpers for tests that run the bundled runner against real git repositories and the simulator. */
+
+let bundle: Promise<RunnerBundle> | undefined;
+
+/** Bundles the runner and simulator once per test file (esbuild: well under a second). */
+export function getBundle(): Promise<RunnerBundle> {
+  bundle ??= bundleRunner(mkdtempSync(join(tmpdir(), 'runner-bundle-')));
+  return bundle;
+}
+
+const GIT_IDENTITY = {
+  GIT_AUTHOR_NAME: 'Test',
+  GIT_AUTHOR_EMAIL: 'test@example.com',
+  GIT_COMMITTER_NAME: 'Test',
+  GIT_COMMITTER_EMAIL: 'test@example.com',
+};
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, {
+    cwd,
+    env: { ...process.env, ...GIT_IDENTITY, GIT_CONFIG_GLOBAL: '/dev/null' },
+    encoding: 'utf8',
+  }).trim();
+}
+
+/** A bare repository (the "remote") and a working copy that pushes to it. */
+export class TestRepo {
+  readonly bare: string;
+  readonly work: string;
+  readonly url: string;
+
+  constructor(root: string) {
+    this.bare = join(root, 'remote.git');
+    this.work = join(root, 'work');
+    this.url = `file://${this.bare}`;
+    mkdirSync(this.work, { recursive: true });
+    git(root, 'init', '--quiet', '--bare', '--initial-branch=main', this.bare);
+    git(this.work, 'init', '--quiet', '--initial-branch=main');
+    git(this.work, 'remote', 'add', 'origin', this.bare);
+  }
+
+  /** Writes files (null deletes), commits on `branch` and pushes; returns the commit SHA. */
+  commit(files: Record<string, string | null>, branch = 'main', message = 'change'): string {
+    this.switchTo(branch);
+    for (const [path, content] of Object.entries(files)) {
+      const file = join(this.work, path);
+      if (content === null) rmSync(file, { force: true, recursive: true });
+      else {
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, content);
+      }
+    }
+    git(this.work, 'add', '--all');
+    git(this.work, 'commit', '--quiet', '--allow-empty', '-m', message);
+    git(this.work, 'push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`);
+    return this.sha(branch);
+  }
+
+  /** Commits a symlink at `path` pointing at `target`. */
+  symlink(path: string, target: string, branch = 'main'): string {
+    this.switchTo(branch);
+    const file = join(this.work, path);
+    mkdirSync(dirname(file), { recursive: true });
+    symlinkSync(target, file);
+    return this.commit({}, branch, `symlink ${path}`);
+  }
+
+  tag(name: string, ref = 'main'): void {
+    git(this.work, 'tag', name, ref);
+    git(this.work, 'push', '--quiet', 'origin', `refs/tags/${name}`);
+  }
+
+  sha(ref: string): string {
+    return git(this.work, 'rev-parse', ref);
+  }
+
+  private switchTo(branch: string): void {
+    const branches = git(this.work, 'branch', '--list', branch);
+    const current = git(this.work, 'symbolic-ref', '--short', '--quiet', 'HEAD');
+    if (current === branch) return;
+    if (branches) git(this.work, 'checkout', '--quiet', branch);
+    else git(this.work, 'checkout', '--quiet', '-b', branch);
+  }
+}
+
+/** A simulator module: one resource per entry of `attributes`. */
+export function simModule(
+  resources: Record<string, Record<string, unknown>>,
+  extra: Record<string, unknown> = {},
+): string {
+  return JSON.stringify({
+    resources: Object.entries(resources).map(([address, attributes]) => {
+      const [type, name] = address.split('.');
+      return {
+        type,
+        name,
+        attributes,
+        ...(attributes.$forceNew ? { forceNew: attributes.$forceNew } : {}),
+      };
+    }),
+    ...extra,
+  });
+}
+
+export interface RunOutcome {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node runner.js` with exactly `env` (nothing inherited). */
+export function runBundled(runner: string, env: NodeJS.ProcessEnv): Promise<RunOutcome> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [runner],
+      { env, encoding: 'utf8', timeout: 30_000, maxBuffer: 32 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : Number.NaN;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** A `git` in front of the real one that records every argv (one JSON array per line). */
+export function gitShim(dir: string): { binDir: string; calls(): string[][] } {
+  const binDir = join(dir, 'shim-bin');
+  const log = join(dir, 'git-calls.log');
+  mkdirSync(binDir, { recursive: true });
+  const realGit = execFileSync('which', ['git'], { encoding: 'utf8' }).trim();
+  // A test fixture, not product code: the runner itself never runs a shell.
+  // Each call is its arguments, NUL-terminated, then a record separator (0x1e).
+  writeFileSync(
+    join(binDir, 'git'),
+    `#!/bin/sh\nprintf '%s\\000' "$@" >> '${log}'\nprintf '\\036' >> '${log}'\nexec '${realGit}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  writeFileSync(log, '');
+  return {
+    binDir,
+    calls: () =>
+      readFileSync(log, 'utf8')
+        .split('\x1e')
+        .filter(Boolean)
+        .map((record) => record.split('\0').slice(0, -1)),
+  };
+}
+
+/** Everything a runner test needs: a repo, an artifact folder, a state folder and an env. */
+export class Sandbox {
+  readonly root = mkdtempSync(join(tmpdir(), 'runner-test-'));
+  readonly repo = new TestRepo(join(this.root, 'repo'));
+  readonly artifacts = join(this.root, 'artifacts');
+  readonly state = join(this.root, 'state');
+  readonly record = join(this.root, 'tool-calls.jsonl');
+  readonly shim = gitShim(this.root);
+
+  constructor(readonly bundle: RunnerBundle) {}
+
+  allowlist(overrides: Record<string, unknown> = {}): string {
+    return JSON.stringify({
+      infra: {
+        url: this.repo.url,
+        allowedRefs: ['main', 'release/*'],
+        allowedPaths: ['envs/*'],
+        allowCommits: true,
+        tool: 'terraform',
+        terragrunt: false,
+        ...overrides,
+      },
+    });
+  }
+
+  env(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return {
+      PATH: [
+        this.shim.binDir,
+        dirname(process.execPath),
+        '/usr/local/bin',
+        '/usr/bin',
+        '/bin',
+      ].join(':'),
+      HOME: this.root,
+      DR_MODE: 'plan',
+      DR_ALLOWLIST: this.allowlist(),
+      DR_REPO: 'infra',
+      DR_REF: 'main',
+      DR_PATH: 'envs/dev',
+      DR_RUN_ID: 'run-1',
+      DR_EXECUTION_ARN: 'arn:aws:states:us-east-1:123456789012:execution:deploy-runner:run-1',
+      DR_ARTIFACT_DIR: this.artifacts,
+      DR_TOOL_PATH: this.bundle.simulator,
+      TF_SIM_STATE_DIR: this.state,
+      TF_SIM_RECORD: this.record,
+      ...overrides,
+    };
+  }
+
+  run(overrides: NodeJS.ProcessEnv = {}): Promise<RunOutcome> {
+    return runBundled(this.bundle.runner, this.env(overrides));
+  }
+
+  /** Plans run `runId` and returns the plan result the runner stored. */
+  async plan(runId: string, overrides: NodeJS.ProcessEnv = {}): Promise<PlanResult & RunOutcome> {
+    const outcome = await this.run({ DR_RUN_ID: runId, ...overrides });
+    if (outcome.code !== 0)
+      throw new Error(`plan failed (${outcome.code}):\n${outcome.stdout}\n${outcome.stderr}`);
+    return { ...(this.artifact(`runs/${runId}/plan-result.json`) as PlanResult), ...outcome };
+  }
+
+  /** The env of an apply of `plan`. */
+  applyEnv(runId: string, plan: PlanResult, overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return {
+      DR_MODE: 'apply',
+      DR_RUN_ID: runId,
+      DR_COMMIT: plan.commit,
+      DR_PLAN_KEY: plan.planKey,
+      DR_PLAN_VERSION_ID: plan.planVersionId,
+      DR_PLAN_SHA256: plan.planSha256,
+      ...overrides,
+    };
+  }
+
+  /** The latest version of an artifact: parsed JSON, or text. */
+  artifact(key: string): unknown {
+    const text = this.artifactText(key);
+    return key.endsWith('.json') ? JSON.parse(text) : text;
+  }
+
+  artifactText(key: string, versionId?: string): string {
+    const dir = join(this.artifacts, key);
+    const version = versionId ?? readFileSync(join(dir, '.latest'), 'utf8').trim();
+    return readFileSync(join(dir, version), 'utf8');
+  }
+
+  artifactPath(key: string, versionId: string): string {
+    return join(this.artifacts, key, versionId);
+  }
+
+  /** Every tool invocation the simulator recorded. */
+  toolCalls(): { argv: string[]; cwd: string; env: Record<string, string> }[] {
+    try {
+      return readFileSync(this.record, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+    } catch {
+      return [];
+    }
+  }
+
+  /** The simulator's state of `envs/dev` (or another module path). */
+  stateOf(modulePath = 'envs/dev'): { serial: number; instances: Record<string, unknown> } {
+    const files = execFileSync('ls', [this.state], { encoding: 'utf8' }).split('\n');
+    const slug = modulePath.replace(/[^A-Za-z0-9_-]+/g, '_');
+    const file = files.find((f) => f.startsWith(`${slug}-`));
+    if (!file) throw new Error(`no state for ${modulePath}`);
+    return JSON.parse(readFileSync(join(this.state, file), 'utf8'));
+  }
+}

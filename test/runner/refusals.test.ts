@@ -1,0 +1,163 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { getBundle, Sandbox, simModule } from './helpers';
+
+/**
+ * The runner re-checks what `Validate request` already checked, and what only the checkout can
+ * tell: refused input exits 2, before git runs where the allowlist alone decides.
+ */
+
+const MODULE = simModule({ 'sim_bucket.logs': { name: 'logs' } });
+
+let sandbox: Sandbox;
+beforeAll(async () => {
+  await getBundle();
+});
+beforeEach(async () => {
+  sandbox = new Sandbox(await getBundle());
+  sandbox.repo.commit({ 'envs/dev/resources.json': MODULE, 'modules/net/resources.json': MODULE });
+});
+
+describe('the allowlist, checked again by the runner', () => {
+  it.each([
+    ['an unknown repo', { DR_REPO: 'other' }, /repo "other" is not a configured repo/],
+    [
+      'a branch that is not allowed',
+      { DR_REF: 'feature' },
+      /ref "feature" is not an allowed branch/,
+    ],
+    ['a ref that looks like an option', { DR_REF: '--upload-pack=x' }, /ref .* starts with "-"/],
+    ['a refs/ path', { DR_REF: 'refs/heads/main' }, /starts with "refs\/"/],
+    [
+      'a path that is not allowed',
+      { DR_PATH: 'modules/net' },
+      /path "modules\/net" is not an allowed path/,
+    ],
+    ['a path with ..', { DR_PATH: 'envs/../modules/net' }, /contains a "\." or "\.\." segment/],
+    ['a path leaving the repo', { DR_PATH: '../outside' }, /contains a "\." or "\.\." segment/],
+    ['an absolute path', { DR_PATH: '/etc' }, /is absolute/],
+    ['a path with shell characters', { DR_PATH: 'envs/dev;touch x' }, /may only contain/],
+    ['a path with a newline', { DR_PATH: 'envs/dev\nx' }, /may only contain/],
+  ])('refuses %s with exit 2, without running git', async (_what, env, message) => {
+    const outcome = await sandbox.run(env);
+    expect(outcome.code, outcome.stdout + outcome.stderr).toBe(2);
+    expect(outcome.stderr).toMatch(message);
+    expect(outcome.stderr).toContain('FAILED in phase "validate"');
+    expect(sandbox.shim.calls()).toEqual([]);
+    expect(sandbox.toolCalls()).toEqual([]);
+    expect(sandbox.artifact('runs/run-1/plan-error.json')).toMatchObject({
+      phase: 'validate',
+      exitCode: 2,
+    });
+  });
+
+  it('refuses a tag, even one pointing at main', async () => {
+    sandbox.repo.tag('v1.0.0');
+    const outcome = await sandbox.run({ DR_REF: 'v1.0.0' });
+    expect(outcome.code).toBe(2);
+    expect(sandbox.shim.calls()).toEqual([]);
+  });
+
+  it('fetches branches only: a tag named like an allowed branch is not found (exit 5)', async () => {
+    sandbox.repo.tag('release/1');
+    const outcome = await sandbox.run({ DR_REF: 'release/1' });
+    expect(outcome.code).toBe(5);
+    expect(outcome.stderr).toContain('does not exist');
+  });
+
+  it('plans an allowed branch matching a pattern', async () => {
+    const sha = sandbox.repo.commit({ 'README.md': 'release' }, 'release/1');
+    const plan = await sandbox.plan('run-1', { DR_REF: 'release/1' });
+    expect(plan.commit).toBe(sha);
+  });
+
+  it('refuses commits when the repo does not allow them', async () => {
+    const outcome = await sandbox.run({
+      DR_REF: sandbox.repo.sha('main'),
+      DR_ALLOWLIST: sandbox.allowlist({ allowCommits: false }),
+    });
+    expect(outcome.code).toBe(2);
+    expect(outcome.stderr).toContain('commit SHAs are not allowed for this repo');
+  });
+
+  it('refuses an invalid environment with exit 2 and says what is missing', async () => {
+    const outcome = await sandbox.run({ DR_MODE: 'destroy', DR_ALLOWLIST: 'not json' });
+    expect(outcome.code).toBe(2);
+    expect(outcome.stderr).toContain('DR_MODE must be "plan" or "apply"');
+    expect(outcome.stderr).toContain('is not valid JSON');
+  });
+
+  it('refuses apply without the approved plan coordinates', async () => {
+    const outcome = await sandbox.run({ DR_MODE: 'apply' });
+    expect(outcome.code).toBe(2);
+    for (const name of ['DR_COMMIT', 'DR_PLAN_KEY', 'DR_PLAN_VERSION_ID', 'DR_PLAN_SHA256'])
+      expect(outcome.stderr).toContain(`${name}: missing`);
+  });
+});
+
+describe('commits as refs', () => {
+  it('plans an older commit of an allowed branch, pinned to exactly that commit', async () => {
+    const older = sandbox.repo.sha('main');
+    sandbox.repo.commit({ 'README.md': 'newer' });
+    const plan = await sandbox.plan('run-1', { DR_REF: older });
+    expect(plan.commit).toBe(older);
+    expect(plan.stdout).toContain(`commit ${older} is on allowed branch main`);
+  });
+
+  it('refuses a commit that exists only on an unreviewed branch', async () => {
+    const unreviewed = sandbox.repo.commit(
+      { 'envs/dev/resources.json': simModule({ 'sim_evil.x': { steal: true } }) },
+      'feature',
+    );
+    const outcome = await sandbox.run({ DR_REF: unreviewed });
+    expect(outcome.code).toBe(2);
+    expect(outcome.stderr).toContain(
+      `commit ${unreviewed} is not reachable from an allowed branch`,
+    );
+    expect(sandbox.toolCalls()).toEqual([]);
+    // Only allowed branches were fetched: the unreviewed one never reached the runner.
+    const fetched = sandbox.shim.calls().filter((c) => c.includes('fetch'));
+    expect(fetched.flat().some((a) => a.includes('feature'))).toBe(false);
+  });
+
+  it('refuses a commit that does not exist', async () => {
+    const outcome = await sandbox.run({ DR_REF: 'f'.repeat(40) });
+    expect(outcome.code).toBe(2);
+  });
+});
+
+describe('the path inside the checkout', () => {
+  it('refuses a symlink that escapes the repository', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'outside-'));
+    sandbox.repo.symlink('envs/escape', outside);
+    sandbox.repo.symlink('envs/up', '../..');
+    for (const path of ['envs/escape', 'envs/up']) {
+      const outcome = await sandbox.run({ DR_PATH: path });
+      expect(outcome.code, outcome.stdout + outcome.stderr).toBe(2);
+      expect(outcome.stderr).toMatch(/resolves (outside the repository|to the repository root)/);
+    }
+    expect(sandbox.toolCalls()).toEqual([]);
+  });
+
+  it('follows a symlink that stays inside the repository', async () => {
+    sandbox.repo.symlink('envs/alias', 'dev');
+    const plan = await sandbox.plan('run-1', { DR_PATH: 'envs/alias' });
+    expect(plan.hasChanges).toBe(true);
+  });
+
+  it('refuses a path that does not exist at the commit', async () => {
+    const outcome = await sandbox.run({ DR_PATH: 'envs/prod' });
+    expect(outcome.code).toBe(2);
+    expect(outcome.stderr).toContain('does not exist at this commit');
+  });
+
+  it('refuses the .git folder', async () => {
+    const outcome = await sandbox.run({
+      DR_PATH: 'envs/.git',
+      DR_ALLOWLIST: sandbox.allowlist({ allowedPaths: ['envs/*'] }),
+    });
+    expect(outcome.code).toBe(2);
+  });
+});

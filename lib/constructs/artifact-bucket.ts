@@ -1,0 +1,141 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { tagComponent } from './private/component-tag';
+
+/** Properties of {@link ArtifactBucket}. */
+export interface ArtifactBucketProps {
+  /** Customer-managed key that encrypts every artifact (SSE-KMS). */
+  readonly encryptionKey: kms.IKey;
+  /** How long artifacts (current and noncurrent versions) are kept. */
+  readonly retention: Duration;
+  /** How long server access logs (and VPC flow logs) are kept. */
+  readonly accessLogRetention: Duration;
+}
+
+/**
+ * Where runs keep their artifacts (`runs/<runId>/...`): plan files, plan text, plan results and
+ * error reports. Versioned, so a reader pins the exact version the runner wrote; encrypted with
+ * the customer-managed key; TLS only; never public; expired after the retention period.
+ *
+ * Access is by purpose, never blanket: the plan role may only put, the apply role may only get
+ * (and put its own result), readers get exactly the keys they show.
+ */
+export class ArtifactBucket extends Construct {
+  /** The artifact bucket. */
+  readonly bucket: s3.Bucket;
+  /** Receives the artifact bucket's server access logs (and the default VPC's flow logs). */
+  readonly accessLogBucket: s3.Bucket;
+  private readonly encryptionKey: kms.IKey;
+
+  constructor(scope: Construct, id: string, props: ArtifactBucketProps) {
+    super(scope, id);
+    this.encryptionKey = props.encryptionKey;
+
+    // Access-log delivery only supports SSE-S3 destinations, hence a second, S3-managed bucket.
+    this.accessLogBucket = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ id: 'ExpireLogs', expiration: props.accessLogRetention }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: props.encryptionKey,
+      bucketKeyEnabled: true,
+      versioned: true,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.accessLogBucket,
+      serverAccessLogsPrefix: 'artifact-bucket/',
+      lifecycleRules: [
+        {
+          id: 'ExpireRunArtifacts',
+          expiration: props.retention,
+          noncurrentVersionExpiration: props.retention,
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    tagComponent(this.bucket, 'artifacts', 'AWS::S3::Bucket');
+  }
+
+  /** ARN pattern of the objects of every run that match `pattern` (e.g. `plan.txt`). */
+  runObjectsArn(pattern: string): string {
+    return this.bucket.arnForObjects(`runs/*/${pattern}`);
+  }
+
+  /**
+   * The plan role: it may put run artifacts and nothing else. Reads are denied outright,
+   * because read-only managed policies (ReadOnlyAccess) include `s3:GetObject` on `*`.
+   */
+  grantPlanWriter(role: iam.IRole): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PutRunArtifacts',
+        actions: ['s3:PutObject'],
+        resources: [this.runObjectsArn('*')],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'EncryptRunArtifacts',
+        actions: ['kms:GenerateDataKey'],
+        resources: [this.encryptionKey.keyArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverReadArtifacts',
+        effect: iam.Effect.DENY,
+        actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectAttributes'],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+  }
+
+  /** The apply role: it reads run artifacts and writes its own result or error report. */
+  grantApplyReader(role: iam.IRole): void {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadRunArtifacts',
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [this.runObjectsArn('*')],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PutApplyOutcome',
+        actions: ['s3:PutObject'],
+        resources: [
+          this.runObjectsArn('apply-result.json'),
+          this.runObjectsArn('apply-error.json'),
+        ],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'UseArtifactKey',
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: [this.encryptionKey.keyArn],
+      }),
+    );
+  }
+
+  /** Read (any version of) the run objects matching `pattern`, and decrypt them. */
+  grantReadRunObjects(grantee: iam.IGrantable, pattern: string): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      resourceArns: [this.runObjectsArn(pattern)],
+    });
+    this.encryptionKey.grantDecrypt(grantee);
+  }
+}

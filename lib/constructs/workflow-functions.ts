@@ -1,0 +1,190 @@
+import { Duration, Fn, Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { DeployRunnerConfig } from '../config';
+import { allowlistOf } from '../contracts';
+import type { ArtifactBucket } from './artifact-bucket';
+import { handlerFunction } from './private/handler-function';
+
+/** Properties of {@link WorkflowFunctions}. */
+export interface WorkflowFunctionsProps {
+  /** The validated configuration. */
+  readonly config: DeployRunnerConfig;
+  /** Locks, approval runs and approval links. */
+  readonly table: dynamodb.ITable;
+  /** Where runs keep their artifacts. */
+  readonly artifacts: ArtifactBucket;
+  /** Customer-managed key of the log groups and the page secret. */
+  readonly encryptionKey: kms.IKey;
+  /**
+   * ARN of the state machine the approval page answers. Built from the state machine's name, not
+   * taken from the state machine itself: the state machine refers to these functions.
+   */
+  readonly stateMachineArn: string;
+  /** Step Functions console link with `{executionArn}`. */
+  readonly consoleUrlTemplate: string;
+  /** Seconds after the execution start when a lock is stale (the state machine timeout + 1h). */
+  readonly lockTtl: Duration;
+}
+
+/**
+ * The five Lambda handlers of the workflow, each with exactly the permissions it uses:
+ * `validate-request` none; `request-approval` the table, SES and the Slack token;
+ * `approval-page` the table, the page secret, plan text, and task responses to this one state
+ * machine; `notify` SES, the Slack token and the runner's error reports; `cleanup` the table.
+ */
+export class WorkflowFunctions extends Construct {
+  readonly validateRequest: nodejs.NodejsFunction;
+  readonly requestApproval: nodejs.NodejsFunction;
+  readonly approvalPage: nodejs.NodejsFunction;
+  readonly notify: nodejs.NodejsFunction;
+  readonly cleanup: nodejs.NodejsFunction;
+  /** The approval page's public URL (no IAM auth: the capability links are the auth). */
+  readonly approvalPageUrl: lambda.FunctionUrl;
+  /** `https://<url-id>.lambda-url.<region>.on.aws`, no trailing slash. */
+  readonly approvalBaseUrl: string;
+  /** HMAC key of the approval page's nonces. */
+  readonly pageSecret: secretsmanager.Secret;
+
+  constructor(scope: Construct, id: string, props: WorkflowFunctionsProps) {
+    super(scope, id);
+    const { config, table, artifacts } = props;
+    const stack = Stack.of(this);
+    const common = {
+      encryptionKey: props.encryptionKey,
+      logRetention: config.logs.retentionDays as logs.RetentionDays,
+    };
+    const slack = config.notifications.slack;
+    const slackToken = slack
+      ? secretsmanager.Secret.fromSecretNameV2(this, 'SlackToken', slack.botTokenSecretName)
+      : undefined;
+    const messaging: Record<string, string> = {
+      DR_FROM_EMAIL: config.notifications.fromEmail,
+      DR_CONSOLE_URL_TEMPLATE: props.consoleUrlTemplate,
+      ...(slackToken ? { DR_SLACK_TOKEN_SECRET_ARN: slackToken.secretArn } : {}),
+      ...(slack?.channel ? { DR_SLACK_CHANNEL: slack.channel } : {}),
+    };
+
+    this.pageSecret = new secretsmanager.Secret(this, 'PageSecret', {
+      description: 'deploy-runner: HMAC key of the approval page nonces',
+      encryptionKey: props.encryptionKey,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+
+    this.validateRequest = handlerFunction(this, 'ValidateRequest', {
+      ...common,
+      handler: 'validate-request',
+      description: 'deploy-runner: checks a run request against the allowlist',
+      timeout: Duration.seconds(10),
+      environment: {
+        DR_ALLOWLIST: JSON.stringify(allowlistOf(config)),
+        DR_LOCK_TTL_SECONDS: String(props.lockTtl.toSeconds()),
+      },
+    });
+
+    this.approvalPage = handlerFunction(this, 'ApprovalPage', {
+      ...common,
+      handler: 'approval-page',
+      description: 'deploy-runner: the approval page (GET shows, POST decides)',
+      timeout: Duration.seconds(15),
+      environment: {
+        DR_TABLE_NAME: table.tableName,
+        DR_PAGE_SECRET_ARN: this.pageSecret.secretArn,
+        DR_ARTIFACT_BUCKET: artifacts.bucket.bucketName,
+        DR_CONSOLE_URL_TEMPLATE: props.consoleUrlTemplate,
+      },
+    });
+    table.grantReadWriteData(this.approvalPage);
+    this.pageSecret.grantRead(this.approvalPage);
+    artifacts.grantReadRunObjects(this.approvalPage, 'plan.txt');
+    this.approvalPage.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'AnswerThisStateMachine',
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+        resources: [props.stateMachineArn],
+      }),
+    );
+    this.approvalPageUrl = this.approvalPage.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.NONE,
+    });
+    // The URL ends in "/"; the contract's base URL does not.
+    this.approvalBaseUrl = Fn.join('', [
+      'https://',
+      Fn.select(2, Fn.split('/', this.approvalPageUrl.url)),
+    ]);
+
+    this.requestApproval = handlerFunction(this, 'RequestApproval', {
+      ...common,
+      handler: 'request-approval',
+      description: 'deploy-runner: sends one approval link per approver',
+      timeout: Duration.seconds(30),
+      environment: {
+        ...messaging,
+        DR_TABLE_NAME: table.tableName,
+        DR_APPROVAL_BASE_URL: this.approvalBaseUrl,
+      },
+    });
+    table.grantReadWriteData(this.requestApproval);
+
+    this.notify = handlerFunction(this, 'Notify', {
+      ...common,
+      handler: 'notify',
+      description: 'deploy-runner: reports how a run ended',
+      timeout: Duration.seconds(30),
+      environment: {
+        ...messaging,
+        DR_ARTIFACT_BUCKET: artifacts.bucket.bucketName,
+        DR_APPROVERS: JSON.stringify(config.approvals.approvers),
+      },
+    });
+    artifacts.grantReadRunObjects(this.notify, '*-error.json');
+
+    for (const fn of [this.requestApproval, this.notify]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'SendFromTheConfiguredIdentity',
+          actions: ['ses:SendEmail'],
+          resources: sesIdentityArns(stack, config.notifications.fromEmail),
+        }),
+      );
+      slackToken?.grantRead(fn);
+    }
+
+    this.cleanup = handlerFunction(this, 'Cleanup', {
+      ...common,
+      handler: 'cleanup',
+      description: 'deploy-runner: releases the lock of a stopped, timed-out or failed run',
+      timeout: Duration.seconds(30),
+      environment: { DR_TABLE_NAME: table.tableName },
+    });
+    table.grantReadWriteData(this.cleanup);
+  }
+
+  /** All five functions. */
+  get all(): nodejs.NodejsFunction[] {
+    return [
+      this.validateRequest,
+      this.requestApproval,
+      this.approvalPage,
+      this.notify,
+      this.cleanup,
+    ];
+  }
+}
+
+/**
+ * SES authorizes sending against the identity that is verified: the address itself, or its
+ * domain. Both are listed so either setup works, and nothing else can be used as sender.
+ */
+function sesIdentityArns(stack: Stack, fromEmail: string): string[] {
+  const domain = fromEmail.slice(fromEmail.lastIndexOf('@') + 1);
+  return [fromEmail, domain].map((identity) =>
+    stack.formatArn({ service: 'ses', resource: 'identity', resourceName: identity }),
+  );
+}

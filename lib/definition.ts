@@ -1,0 +1,279 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { App, type Stack, Stage } from 'aws-cdk-lib';
+import type { DeployRunnerConfig } from './config';
+import { COMPONENT_TAG } from './constructs/private/component-tag';
+import { PACKAGE_ROOT } from './constructs/private/paths';
+import { DeployRunnerStack } from './deploy-runner-stack';
+
+/**
+ * The state machine definition as plain ASL JSON, for local mode and tests: the definition the
+ * stack deploys, with every CloudFormation reference replaced by a fixed placeholder.
+ */
+
+/** One state of an ASL definition. */
+export interface AslState {
+  readonly Type: string;
+  readonly [field: string]: unknown;
+}
+
+/** An Amazon States Language definition (JSONPath). */
+export interface AslDefinition {
+  readonly Comment?: string;
+  readonly StartAt: string;
+  readonly States: Readonly<Record<string, AslState>>;
+  readonly TimeoutSeconds?: number;
+  readonly [field: string]: unknown;
+}
+
+export interface SynthesizedDefinition {
+  readonly definition: AslDefinition;
+  /** The state machine's physical name. */
+  readonly stateMachineName: string;
+}
+
+const REGION = 'us-east-1';
+const ACCOUNT = '123456789012';
+
+/**
+ * The placeholders of docs/workflow-contract.md ("Placeholder ASL"), and the ones this module
+ * adds for the other resources the definition names.
+ */
+export const PLACEHOLDERS = {
+  region: REGION,
+  account: ACCOUNT,
+  /** `arn:aws:lambda:us-east-1:123456789012:function:deploy-runner-<handler>`. */
+  lambdaArn: (handler: string) =>
+    `arn:aws:lambda:${REGION}:${ACCOUNT}:function:deploy-runner-${handler}`,
+  tableName: 'deploy-runner-table',
+  bucketName: 'deploy-runner-artifacts',
+  clusterArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/deploy-runner`,
+  /** `arn:aws:ecs:us-east-1:123456789012:task-definition/deploy-runner-<plan|apply>:1`. */
+  taskDefinitionArn: (mode: 'plan' | 'apply') =>
+    `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/deploy-runner-${mode}:1`,
+  securityGroupId: 'sg-00000000000000000',
+  subnetId: (index: number) => `subnet-${String(index).padStart(17, '0')}`,
+  keyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-0000-0000-000000000000`,
+} as const;
+
+/** The feature flags of `cdk.json`, so in-memory apps synthesize what `cdk synth` does. */
+export function cdkJsonContext(): Record<string, unknown> {
+  const cdkJson = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  return { ...cdkJson.context };
+}
+
+/** App context that skips asset bundling and staging: for definitions and tests, never deploys. */
+export const NO_ASSETS_CONTEXT = {
+  'aws:cdk:bundling-stacks': [],
+  'aws:cdk:disable-asset-staging': true,
+} as const;
+
+/**
+ * Builds the stack for `config` in memory (no bundling, no Docker, no AWS calls) and returns its
+ * state machine definition with placeholders.
+ */
+export function synthesizeDefinition(
+  config: DeployRunnerConfig,
+  options: { readonly stackName?: string } = {},
+): SynthesizedDefinition {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'deploy-runner-asl-'));
+  try {
+    const app = new App({
+      outdir,
+      analyticsReporting: false,
+      context: { ...cdkJsonContext(), ...NO_ASSETS_CONTEXT },
+    });
+    const stack = new DeployRunnerStack(app, options.stackName ?? 'DeployRunner', {
+      config,
+      env: { account: ACCOUNT, region: REGION },
+    });
+    return definitionOfStack(stack);
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/** The definition of the (only) state machine of an already-built stack. Synthesizes its app. */
+export function definitionOfStack(stack: Stack): SynthesizedDefinition {
+  const stage = Stage.of(stack);
+  if (!stage) throw new Error(`${stack.node.path} is not part of an app`);
+  const template = stage.synth().getStackArtifact(stack.artifactId).template as CfnTemplate;
+  return definitionFromTemplate(template);
+}
+
+interface CfnTemplate {
+  readonly Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+}
+
+/** The definition of the (only) state machine in a CloudFormation template. */
+export function definitionFromTemplate(template: CfnTemplate): SynthesizedDefinition {
+  const machines = Object.values(template.Resources).filter(
+    (r) => r.Type === 'AWS::StepFunctions::StateMachine',
+  );
+  if (machines.length !== 1)
+    throw new Error(`expected one state machine in the template, found ${machines.length}`);
+  const properties = machines[0]?.Properties ?? {};
+  const resolver = new PlaceholderResolver(template);
+  const text = resolver.resolve(properties.DefinitionString);
+  const name = resolver.resolve(properties.StateMachineName);
+  if (typeof text !== 'string' || typeof name !== 'string')
+    throw new Error('the state machine has no DefinitionString or StateMachineName');
+  if (/Fn::|\$\{Token\[/.test(text))
+    throw new Error(`the definition still holds an unresolved reference: ${text.slice(0, 200)}`);
+  return {
+    definition: withPlaceholderTaskDefinitions(JSON.parse(text) as AslDefinition, template),
+    stateMachineName: name,
+  };
+}
+
+/**
+ * `EcsRunTask` names a task definition by family (its latest revision), a literal in the
+ * definition; replace the families of the plan and apply task definitions by their placeholders.
+ */
+function withPlaceholderTaskDefinitions(
+  definition: AslDefinition,
+  template: CfnTemplate,
+): AslDefinition {
+  const byFamily = new Map<string, string>();
+  for (const resource of Object.values(template.Resources)) {
+    const component = componentOf(resource);
+    const family = resource.Properties?.Family;
+    if (resource.Type !== 'AWS::ECS::TaskDefinition' || typeof family !== 'string') continue;
+    if (component === 'plan-task') byFamily.set(family, PLACEHOLDERS.taskDefinitionArn('plan'));
+    if (component === 'apply-task') byFamily.set(family, PLACEHOLDERS.taskDefinitionArn('apply'));
+  }
+  const states = Object.fromEntries(
+    Object.entries(definition.States).map(([name, state]) => {
+      const parameters = state.Parameters as Record<string, unknown> | undefined;
+      const family = parameters?.TaskDefinition;
+      if (typeof family !== 'string' || !byFamily.has(family)) return [name, state];
+      return [
+        name,
+        { ...state, Parameters: { ...parameters, TaskDefinition: byFamily.get(family) } },
+      ];
+    }),
+  );
+  return { ...definition, States: states };
+}
+
+const PSEUDO: Record<string, string> = {
+  'AWS::Partition': 'aws',
+  'AWS::Region': REGION,
+  'AWS::AccountId': ACCOUNT,
+  'AWS::URLSuffix': 'amazonaws.com',
+};
+
+/** Resolves the intrinsics the stack uses (Ref, GetAtt, Join, Sub, Select, Split). */
+class PlaceholderResolver {
+  private readonly subnets: string[];
+
+  constructor(private readonly template: CfnTemplate) {
+    this.subnets = Object.entries(template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::EC2::Subnet')
+      .map(([id]) => id);
+  }
+
+  resolve(value: unknown): unknown {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      return value;
+    if (Array.isArray(value)) return value.map((v) => this.resolve(v));
+    if (value === null || typeof value !== 'object') return value;
+    const entries = Object.entries(value);
+    const [key, arg] = entries[0] ?? [];
+    if (entries.length !== 1 || key === undefined) throw unresolvable(value);
+    switch (key) {
+      case 'Ref':
+        return this.reference(arg as string);
+      case 'Fn::GetAtt': {
+        const [id, attribute] = Array.isArray(arg) ? arg : String(arg).split('.');
+        return this.reference(id as string, attribute as string);
+      }
+      case 'Fn::Join': {
+        const [separator, parts] = arg as [string, unknown[]];
+        return (this.resolve(parts) as unknown[]).map(String).join(separator);
+      }
+      case 'Fn::Select': {
+        const [index, list] = arg as [number, unknown];
+        return (this.resolve(list) as unknown[])[Number(this.resolve(index))];
+      }
+      case 'Fn::Split': {
+        const [separator, source] = arg as [string, unknown];
+        return String(this.resolve(source)).split(separator);
+      }
+      case 'Fn::Sub': {
+        const [text, variables = {}] = (Array.isArray(arg) ? arg : [arg]) as [
+          string,
+          Record<string, unknown>?,
+        ];
+        return text.replace(/\$\{([^!}][^}]*)\}/g, (_, name: string) => {
+          if (name in variables) return String(this.resolve(variables[name]));
+          const [id, attribute] = name.split('.');
+          return String(this.reference(id as string, attribute));
+        });
+      }
+      default:
+        throw unresolvable(value);
+    }
+  }
+
+  private reference(id: string, attribute?: string): string {
+    const pseudo = PSEUDO[id];
+    if (pseudo !== undefined && attribute === undefined) return pseudo;
+    const resource = this.template.Resources[id];
+    if (!resource) throw new Error(`the definition refers to ${id}, which is not in the template`);
+    const component = componentOf(resource);
+    const want = (ref: string, attributes: Record<string, string>): string => {
+      const result = attribute === undefined ? ref : attributes[attribute];
+      if (result === undefined)
+        throw new Error(`no placeholder for ${resource.Type} attribute ${attribute} (${id})`);
+      return result;
+    };
+    switch (resource.Type) {
+      case 'AWS::Lambda::Function': {
+        if (!component) throw new Error(`function ${id} has no ${COMPONENT_TAG} tag`);
+        const arn = PLACEHOLDERS.lambdaArn(component);
+        return want(`deploy-runner-${component}`, { Arn: arn });
+      }
+      case 'AWS::DynamoDB::Table':
+        return want(PLACEHOLDERS.tableName, {
+          Arn: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${PLACEHOLDERS.tableName}`,
+        });
+      case 'AWS::S3::Bucket':
+        return want(PLACEHOLDERS.bucketName, {
+          Arn: `arn:aws:s3:::${PLACEHOLDERS.bucketName}`,
+        });
+      case 'AWS::ECS::Cluster':
+        return want('deploy-runner', { Arn: PLACEHOLDERS.clusterArn });
+      case 'AWS::ECS::TaskDefinition': {
+        if (component !== 'plan-task' && component !== 'apply-task')
+          throw new Error(`task definition ${id} has no ${COMPONENT_TAG} tag`);
+        const arn = PLACEHOLDERS.taskDefinitionArn(component === 'plan-task' ? 'plan' : 'apply');
+        return want(arn, { TaskDefinitionArn: arn });
+      }
+      case 'AWS::EC2::SecurityGroup':
+        return want(PLACEHOLDERS.securityGroupId, { GroupId: PLACEHOLDERS.securityGroupId });
+      case 'AWS::EC2::Subnet':
+        return want(PLACEHOLDERS.subnetId(this.subnets.indexOf(id)), {
+          SubnetId: PLACEHOLDERS.subnetId(this.subnets.indexOf(id)),
+        });
+      case 'AWS::KMS::Key':
+        return want(PLACEHOLDERS.keyArn.split('/')[1] as string, { Arn: PLACEHOLDERS.keyArn });
+      default:
+        throw new Error(`no placeholder for ${resource.Type} (${id}) in the definition`);
+    }
+  }
+}
+
+function componentOf(resource: { Properties?: Record<string, unknown> }): string | undefined {
+  const tags = resource.Properties?.Tags;
+  if (!Array.isArray(tags)) return undefined;
+  const tag = (tags as { Key: string; Value: string }[]).find((t) => t.Key === COMPONENT_TAG);
+  return tag?.Value;
+}
+
+function unresolvable(value: unknown): Error {
+  return new Error(`cannot resolve ${JSON.stringify(value).slice(0, 200)} in the definition`);
+}

@@ -46,6 +46,7 @@ export const NotifyErrors = {
   PlanFailed: 'DeployRunner.PlanFailed',
   ApplyFailed: 'DeployRunner.ApplyFailed',
   PlanStale: 'DeployRunner.PlanStale',
+  PlanVerificationFailed: 'DeployRunner.PlanVerificationFailed',
   LockFailed: 'DeployRunner.LockFailed',
   ApprovalRequestFailed: 'DeployRunner.ApprovalRequestFailed',
   NotificationFailed: 'DeployRunner.NotificationFailed',
@@ -126,9 +127,15 @@ export function causeMessage(cause: string): string {
   return trimmed;
 }
 
-interface RunnerReport {
+/** What notify uses of the runner's error report (`RunnerErrorReport` in containers/runner). */
+export interface RunnerReport {
   readonly message?: string;
   readonly code?: string;
+  /** Runner phase that failed (clone, init, plan, verify, apply, ...). */
+  readonly phase?: string;
+  /** What to do next, in the runner's words. */
+  readonly hint?: string;
+  readonly logUrl?: string;
   readonly tail?: string;
 }
 
@@ -159,7 +166,17 @@ export function parseRunnerReport(body: string): RunnerReport {
     : typeof rawTail === 'string'
       ? lastLines(rawTail)
       : undefined;
-  return { ...(message ? { message } : {}), ...(code ? { code } : {}), ...(tail ? { tail } : {}) };
+  const phase = str(d.phase);
+  const hint = str(d.hint);
+  const logUrl = str(d.logUrl);
+  return {
+    ...(message ? { message } : {}),
+    ...(code ? { code } : {}),
+    ...(phase ? { phase } : {}),
+    ...(hint ? { hint } : {}),
+    ...(logUrl ? { logUrl } : {}),
+    ...(tail ? { tail } : {}),
+  };
 }
 
 function lastLines(text: string): string {
@@ -209,7 +226,10 @@ export function readableError(
 
   const stage = stageOf(state, caught.Error);
   const what = report?.message ? oneLine(report.message) : detail || caught.Error;
-  const log = state.plan?.summary.logUrl ? ` Log: ${state.plan.summary.logUrl}` : '';
+  const inPhase = report?.phase ? ` (${report.phase})` : '';
+  const logUrl = report?.logUrl ?? state.plan?.summary.logUrl;
+  const log = logUrl ? ` Log: ${logUrl}` : '';
+  const todo = (fallback: string) => (report?.hint ? `${oneLine(report.hint)}.` : fallback);
   const timedOut = caught.Error === 'States.Timeout';
   const stale =
     stage === 'apply' &&
@@ -223,17 +243,22 @@ export function readableError(
       Error: NotifyErrors.PlanStale,
       Cause: `Apply refused the saved plan: ${what}. Nothing was applied; start a new run to plan again.`,
     };
+  } else if (stage === 'apply' && (report?.phase === 'verify' || report?.phase === 'download')) {
+    error = {
+      Error: NotifyErrors.PlanVerificationFailed,
+      Cause: `Apply refused the plan file${inPhase}: ${what}. ${todo('Nothing was applied: start a new run so a fresh plan is made and approved.')}`,
+    };
   } else if (stage === 'apply') {
     error = {
       Error: NotifyErrors.ApplyFailed,
-      Cause: `Apply failed${timedOut ? ' (it did not finish within the apply timeout)' : ''}: ${what}. Some changes may already be applied: read the runner log, fix the cause, then start a new run to plan again.${log}`,
+      Cause: `Apply failed${inPhase}${timedOut ? ', it did not finish within the apply timeout' : ''}: ${what}. ${todo('Some changes may already be applied: read the runner log, fix the cause, then start a new run to plan again.')}${log}`,
     };
   } else if (stage === 'plan') {
     error = {
       Error: NotifyErrors.PlanFailed,
       Cause: caught.Error.startsWith('S3.')
-        ? `The plan result could not be read (${caught.Error}): ${what}. The runner probably stopped before writing it: read its log, then start a new run.`
-        : `Plan failed${timedOut ? ' (it did not finish within the plan timeout)' : ''}: ${what}. Nothing was applied: read the runner log, fix the code or configuration, then start a new run.`,
+        ? `The plan result could not be read (${caught.Error}): ${what}. The runner probably stopped before writing it: read its log, then start a new run.${log}`
+        : `Plan failed${inPhase}${timedOut ? ', it did not finish within the plan timeout' : ''}: ${what}. ${todo('Nothing was applied: read the runner log, fix the code or configuration, then start a new run.')}${log}`,
     };
   } else if (stage === 'lock') {
     error = {

@@ -1,0 +1,621 @@
+import { createHash } from 'node:crypto';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  PutCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApprovalPageHandler, isRequester } from '../../handlers/approval-page';
+import { createRequestApprovalHandler } from '../../handlers/request-approval';
+import { SettingsError } from '../../handlers/shared/errors';
+import { createLogger } from '../../handlers/shared/logger';
+import {
+  type ApprovalStore,
+  DynamoApprovalStore,
+  MemoryApprovalStore,
+} from '../../handlers/shared/store';
+import { approvalDecisionSchema, type PlanResult, type RunRequest } from '../../lib/contracts';
+import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
+import {
+  approvers,
+  captureOutput,
+  counterBytes,
+  destructivePlan,
+  EXECUTION_ARN,
+  pageEvent,
+  planResult,
+  request,
+  requestApprovalPayload,
+  settings,
+  TASK_TOKEN,
+  testClock,
+} from './support/fixtures';
+import { RecordingNotifier } from './support/recording-notifier';
+
+const sfnMock = mockClient(SFNClient);
+const ddbMock = mockClient(DynamoDBDocumentClient);
+const secretsMock = mockClient(SecretsManagerClient);
+
+interface SetupOptions {
+  plan?: PlanResult;
+  approvalsRequired?: number;
+  request?: RunRequest;
+  store?: ApprovalStore;
+}
+
+async function setup(options: SetupOptions = {}) {
+  const store = options.store ?? new MemoryApprovalStore();
+  const notifier = new RecordingNotifier();
+  const clock = testClock();
+  const logger = createLogger('approval-page-test');
+  await createRequestApprovalHandler({
+    settings,
+    store,
+    notifier,
+    clock,
+    randomBytes: counterBytes(),
+    logger,
+  })(
+    requestApprovalPayload({
+      ...(options.plan ? { plan: options.plan } : {}),
+      ...(options.request ? { request: options.request } : {}),
+      approvalsRequired: options.approvalsRequired ?? 1,
+    }),
+  );
+  const handler = createApprovalPageHandler({
+    settings,
+    store,
+    sfn: new SFNClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    }),
+    clock,
+    randomBytes: counterBytes(1000),
+    logger,
+  });
+  const bodies: string[] = [];
+  const call = async (...args: Parameters<typeof pageEvent>) => {
+    const result = await handler(pageEvent(...args));
+    bodies.push(JSON.stringify(result));
+    return result;
+  };
+  const pathOf = (link: string) => new URL(link).pathname;
+  const links = {
+    alice: pathOf(notifier.linkFor('alice@example.com')),
+    bob: pathOf(notifier.linkFor('U0BOB1234')),
+    carol: pathOf(notifier.linkFor('carol@example.com')),
+  };
+  const nonceOf = (body: string) => /name="nonce" value="([^"]+)"/.exec(body)?.[1] ?? '';
+  /** Opens the page and submits one of its forms. */
+  const submit = async (path: string, form: Record<string, string>) => {
+    const page = await call('GET', path);
+    return call('POST', path, { nonce: nonceOf(page.body), ...form });
+  };
+  return { store, notifier, clock, handler, call, submit, links, nonceOf, bodies };
+}
+
+const decisions = () =>
+  sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => {
+    expect(c.args[0].input.taskToken).toBe(TASK_TOKEN);
+    return approvalDecisionSchema.parse(JSON.parse(c.args[0].input.output as string));
+  });
+
+beforeEach(() => {
+  sfnMock.reset();
+  ddbMock.reset();
+  secretsMock.reset();
+  sfnMock.on(SendTaskSuccessCommand).resolves({});
+});
+
+describe('GET: the confirmation page', () => {
+  it('renders the summary with security headers, a nonce and no script', async () => {
+    const t = await setup();
+    const res = await t.call('GET', t.links.alice);
+    expect(res.statusCode).toBe(200);
+    const style = /<style>([\s\S]*?)<\/style>/.exec(res.body)?.[1] ?? '';
+    const hash = createHash('sha256').update(style).digest('base64');
+    expect(res.headers).toMatchObject({
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': `default-src 'none'; style-src 'sha256-${hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
+    for (const text of [
+      '<html lang="en">',
+      'name="viewport"',
+      'infra',
+      'envs/prod',
+      planResult().commit,
+      'dora@example.com',
+      'https://github.com/acme/infra/actions/runs/42',
+      'aws_lambda_function.api',
+      'Approve and apply',
+      'Reject',
+      'Decide before',
+      '2025-11-26 09:59 UTC',
+      'Your decision, Alice Admin',
+      '0 of 1 required approval',
+    ])
+      expect(res.body).toContain(text);
+    expect(res.body).not.toMatch(/<script|javascript:|\son[a-z]+=/i);
+    expect(t.nonceOf(res.body)).toMatch(/^\d+\.[A-Za-z0-9_-]{43}$/);
+    expect(res.body).not.toContain(TASK_TOKEN);
+    expect(res.body).not.toContain(t.links.alice.slice(3));
+    // Accessible: every input that a person fills has a label.
+    for (const id of res.body.matchAll(
+      /<(?:input|textarea) type="text" id="([^"]+)"|<textarea id="([^"]+)"/g,
+    ))
+      expect(res.body).toContain(`for="${id[1] ?? id[2]}"`);
+  });
+
+  it('changes nothing, however often it is fetched (mail scanners follow links)', async () => {
+    const t = await setup();
+    const store = t.store as MemoryApprovalStore;
+    const before = store.snapshot();
+    for (let i = 0; i < 3; i++) {
+      expect((await t.call('GET', t.links.alice)).statusCode).toBe(200);
+      expect((await t.call('HEAD', t.links.bob)).body).toBe('');
+    }
+    expect(store.snapshot()).toBe(before);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+  });
+
+  it('sends no write to DynamoDB on GET', async () => {
+    const table = fakeDynamo(ddbMock);
+    const t = await setup({
+      store: new DynamoApprovalStore(testDocumentClient(), settings.tableName),
+    });
+    ddbMock.resetHistory();
+    const before = table.snapshot();
+    expect((await t.call('GET', t.links.alice)).statusCode).toBe(200);
+    expect((await t.call('GET', '/a/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')).statusCode).toBe(
+      404,
+    );
+    for (const command of [PutCommand, UpdateCommand, DeleteCommand, TransactWriteCommand])
+      expect(ddbMock.commandCalls(command)).toHaveLength(0);
+    expect(table.snapshot()).toBe(before);
+  });
+
+  it('lists destroys and replaces first, highlighted, and asks for the typed path', async () => {
+    const t = await setup({ plan: destructivePlan() });
+    const { body } = await t.call('GET', t.links.alice);
+    const destroyed = body.indexOf('aws_s3_bucket.old_logs');
+    const replaced = body.indexOf('aws_db_instance.main');
+    const created = body.indexOf('aws_sqs_queue.jobs');
+    expect(destroyed).toBeGreaterThan(0);
+    expect(replaced).toBeLessThan(created);
+    expect(destroyed).toBeLessThan(created);
+    expect(body).toContain('class="danger"');
+    expect(body).toContain('Destroyed or replaced (2)');
+    expect(body).toMatch(/<input type="text" id="confirm" name="confirm" required/);
+  });
+
+  it('escapes everything that comes from the run', async () => {
+    const t = await setup({
+      request: { ...request, requestedBy: '<img src=x onerror=alert(1)>' },
+      plan: planResult({
+        changes: [{ address: 'aws_s3_bucket.x["<script>alert(1)</script>"]', actions: ['create'] }],
+      }),
+    });
+    const { body } = await t.call('GET', t.links.alice);
+    expect(body).not.toContain('<script>');
+    expect(body).not.toContain('<img');
+    expect(body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(body).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+
+  it('answers unknown links, other paths and methods with clear pages', async () => {
+    const t = await setup();
+    const unknown = await t.call('GET', '/a/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+    expect([unknown.statusCode, unknown.body]).toEqual([
+      404,
+      expect.stringContaining('Unknown approval link'),
+    ]);
+    expect((await t.call('GET', '/a/short')).statusCode).toBe(404);
+    expect((await t.call('GET', '/')).statusCode).toBe(404);
+    expect((await t.call('GET', '/favicon.ico')).statusCode).toBe(404);
+    const put = await t.call('PUT', t.links.alice);
+    expect(put.statusCode).toBe(405);
+    expect(put.headers.allow).toBe('GET, POST');
+    expect(put.headers['content-security-policy']).toContain("default-src 'none'");
+  });
+});
+
+describe('POST: deciding', () => {
+  it('approves: SendTaskSuccess once with the decision, other links voided, replay refused', async () => {
+    const t = await setup();
+    const res = await t.submit(t.links.alice, { decision: 'approve', reason: 'looks right' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Approved: the apply starts now');
+    expect(decisions()).toEqual([
+      {
+        approved: true,
+        approver: 'Alice Admin',
+        reason: 'looks right',
+        decidedAt: '2025-11-25T10:00:00.000Z',
+        planSha256: planResult().planSha256,
+      },
+    ]);
+    const replay = await t.call('POST', t.links.alice, { nonce: 'x', decision: 'approve' });
+    expect(replay.statusCode).toBe(409);
+    expect(replay.body).toContain('You already decided');
+    const other = await t.call('GET', t.links.bob);
+    expect(other.statusCode).toBe(409);
+    expect(other.body).toContain('already decided');
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(1);
+  });
+
+  it('accepts a base64-encoded form body (as Function URLs may send it)', async () => {
+    const t = await setup();
+    const page = await t.call('GET', t.links.alice);
+    const res = await t.call(
+      'POST',
+      t.links.alice,
+      { nonce: t.nonceOf(page.body), decision: 'approve' },
+      { base64: true },
+    );
+    expect(res.statusCode).toBe(200);
+    expect(decisions()[0]?.reason).toBe('');
+  });
+
+  it('rejects with the reason, which the decision carries', async () => {
+    const t = await setup();
+    const missing = await t.submit(t.links.bob, { decision: 'reject', reason: '   ' });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.body).toContain('Say why you reject');
+    const res = await t.submit(t.links.bob, {
+      decision: 'reject',
+      reason: 'not during the freeze',
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('Rejected: nothing will be applied');
+    expect(decisions()).toEqual([
+      expect.objectContaining({
+        approved: false,
+        approver: 'Bob Builder',
+        reason: 'not during the freeze',
+      }),
+    ]);
+    expect((await t.call('GET', t.links.alice)).statusCode).toBe(409);
+  });
+
+  it('refuses a missing, forged, foreign or stale nonce with 403', async () => {
+    const t = await setup();
+    const page = await t.call('GET', t.links.alice);
+    const nonce = t.nonceOf(page.body);
+    const bobNonce = t.nonceOf((await t.call('GET', t.links.bob)).body);
+    for (const form of [
+      { decision: 'approve' },
+      { decision: 'approve', nonce: `${nonce.split('.')[0]}.${'A'.repeat(43)}` },
+      { decision: 'approve', nonce: 'garbage' },
+      { decision: 'approve', nonce: bobNonce },
+    ]) {
+      const res = await t.call('POST', t.links.alice, form);
+      expect(res.statusCode).toBe(403);
+      expect(res.body).toContain('reload');
+    }
+    t.clock.advance(31 * 60);
+    const stale = await t.call('POST', t.links.alice, { nonce, decision: 'approve' });
+    expect([stale.statusCode, stale.body.includes('open for too long')]).toEqual([403, true]);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    expect((await t.call('GET', t.links.alice)).statusCode).toBe(200);
+  });
+
+  it('answers bad forms with 400 and oversized bodies with 413', async () => {
+    const t = await setup();
+    expect((await t.submit(t.links.alice, { decision: 'maybe' })).statusCode).toBe(400);
+    const tooLong = await t.submit(t.links.alice, {
+      decision: 'approve',
+      reason: 'x'.repeat(1001),
+    });
+    expect([tooLong.statusCode, tooLong.body.includes('under 1000 characters')]).toEqual([
+      400,
+      true,
+    ]);
+    const json = await t.call('POST', t.links.alice, '{"decision":"approve"}', {
+      contentType: 'application/json',
+    });
+    expect(json.statusCode).toBe(400);
+    const huge = await t.call('POST', t.links.alice, { reason: 'x'.repeat(20_000) });
+    expect(huge.statusCode).toBe(413);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+  });
+
+  it('demands the typed path when the plan destroys or replaces', async () => {
+    const t = await setup({ plan: destructivePlan() });
+    const without = await t.submit(t.links.alice, { decision: 'approve' });
+    expect(without.statusCode).toBe(400);
+    expect(without.body).toContain('type the path &quot;envs/prod&quot; exactly');
+    const wrong = await t.submit(t.links.alice, { decision: 'approve', confirm: 'envs/dev' });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.body).toContain('value="envs/dev"');
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    const right = await t.submit(t.links.alice, { decision: 'approve', confirm: ' envs/prod ' });
+    expect(right.statusCode).toBe(200);
+    expect(decisions()).toHaveLength(1);
+  });
+
+  it('does not demand the typed path to reject a destructive plan', async () => {
+    const t = await setup({ plan: destructivePlan() });
+    expect(
+      (await t.submit(t.links.alice, { decision: 'reject', reason: 'too risky' })).statusCode,
+    ).toBe(200);
+  });
+});
+
+describe('self-approval', () => {
+  for (const [label, requestedBy] of [
+    ['email, any case', 'ALICE@example.com'],
+    ['display name', 'alice admin'],
+  ] as const) {
+    it(`refuses the requester's own approval when identities match (${label})`, async () => {
+      const t = await setup({ request: { ...request, requestedBy } });
+      const page = await t.call('GET', t.links.alice);
+      expect(page.body).toContain('You requested this run, so you cannot approve it');
+      expect(page.body).not.toContain('Approve and apply');
+      const res = await t.call('POST', t.links.alice, {
+        nonce: t.nonceOf(page.body),
+        decision: 'approve',
+      });
+      expect(res.statusCode).toBe(403);
+      expect(res.body).toContain('You cannot approve your own run');
+      expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+      // Another approver still can, and the requester may still reject.
+      expect((await t.call('GET', t.links.bob)).body).toContain('Approve and apply');
+      expect(
+        (await t.submit(t.links.alice, { decision: 'reject', reason: 'wrong branch' })).statusCode,
+      ).toBe(200);
+    });
+  }
+
+  it('matches Slack user IDs too, and nobody when the requester is unknown', () => {
+    const bob = { id: 'U0BOB1234', name: 'Bob', slackUserId: 'U0BOB1234' };
+    expect(isRequester({ request: { ...request, requestedBy: 'u0bob1234' } }, bob)).toBe(true);
+    const { requestedBy: _, ...anonymous } = request;
+    expect(isRequester({ request: anonymous }, bob)).toBe(false);
+    expect(isRequester({ request }, bob)).toBe(false);
+  });
+});
+
+describe('N of M', () => {
+  it('completes the task once the required number of distinct approvers agreed', async () => {
+    const t = await setup({ approvalsRequired: 2 });
+    const first = await t.submit(t.links.alice, { decision: 'approve', reason: 'ok' });
+    expect(first.statusCode).toBe(200);
+    expect(first.body).toContain('1 of 2 required approvals so far');
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    const page = await t.call('GET', t.links.bob);
+    expect(page.body).toContain('Alice Admin</strong> approved');
+    expect(page.body).toContain('1 of 2 required approvals');
+    const second = await t.submit(t.links.bob, { decision: 'approve' });
+    expect(second.statusCode).toBe(200);
+    expect(decisions()).toEqual([
+      expect.objectContaining({
+        approved: true,
+        approver: 'Alice Admin, Bob Builder',
+        reason: 'Alice Admin: ok',
+      }),
+    ]);
+    expect((await t.call('GET', t.links.carol)).statusCode).toBe(409);
+  });
+
+  it('rejects the run on any rejection, even after approvals', async () => {
+    const t = await setup({ approvalsRequired: 2 });
+    await t.submit(t.links.alice, { decision: 'approve' });
+    await t.submit(t.links.carol, { decision: 'reject', reason: 'wait for the migration' });
+    expect(decisions()).toEqual([
+      expect.objectContaining({
+        approved: false,
+        approver: 'Carol Chief',
+        reason: 'wait for the migration',
+      }),
+    ]);
+  });
+
+  it('sends exactly one SendTaskSuccess when the last approvals arrive together', async () => {
+    const t = await setup({ approvalsRequired: 2 });
+    const pages = await Promise.all([
+      t.call('GET', t.links.alice),
+      t.call('GET', t.links.bob),
+      t.call('GET', t.links.carol),
+    ]);
+    const results = await Promise.all(
+      [t.links.alice, t.links.bob, t.links.carol].flatMap((link, i) =>
+        Array.from({ length: 5 }, () =>
+          t.call('POST', link, { nonce: t.nonceOf(pages[i]?.body ?? ''), decision: 'approve' }),
+        ),
+      ),
+    );
+    expect(results.filter((r) => r.statusCode === 200).length).toBeGreaterThanOrEqual(2);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(1);
+    expect(decisions()[0]?.approved).toBe(true);
+  });
+});
+
+describe('races, replays, expiry and ended runs', () => {
+  it('many concurrent POSTs on one link: exactly one decision and one SendTaskSuccess', async () => {
+    const t = await setup();
+    const page = await t.call('GET', t.links.alice);
+    const nonce = t.nonceOf(page.body);
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        t.call(
+          'POST',
+          t.links.alice,
+          i % 2 ? { nonce, decision: 'approve' } : { nonce, decision: 'reject', reason: 'no' },
+        ),
+      ),
+    );
+    expect(results.filter((r) => r.statusCode === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.statusCode === 409)).toHaveLength(29);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(1);
+    const run = await t.store.getRun(EXECUTION_ARN);
+    expect(Object.keys(run?.decisions ?? {})).toHaveLength(1);
+  });
+
+  it('answers 410 once the link expired, for GET and POST', async () => {
+    const t = await setup();
+    const nonce = t.nonceOf((await t.call('GET', t.links.alice)).body);
+    t.clock.advance(24 * 3600);
+    const get = await t.call('GET', t.links.alice);
+    expect(get.statusCode).toBe(410);
+    expect(get.body).toContain('This link has expired');
+    expect((await t.call('POST', t.links.alice, { nonce, decision: 'approve' })).statusCode).toBe(
+      410,
+    );
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+  });
+
+  it('says the run ended when Step Functions no longer waits (TaskTimedOut → 410, TaskDoesNotExist → 409)', async () => {
+    for (const [name, status] of [
+      ['TaskTimedOut', 410],
+      ['TaskDoesNotExist', 409],
+    ] as const) {
+      sfnMock.reset();
+      sfnMock
+        .on(SendTaskSuccessCommand)
+        .rejects(Object.assign(new Error('Task Timed Out'), { name }));
+      const t = await setup();
+      const res = await t.submit(t.links.alice, { decision: 'approve' });
+      expect(res.statusCode).toBe(status);
+      expect(res.body).toContain('This run already ended');
+      const run = await t.store.getRun(EXECUTION_ARN);
+      expect(run?.status).toBe('ended');
+      const other = await t.call('GET', t.links.bob);
+      expect([other.statusCode, other.body.includes('already ended')]).toEqual([409, true]);
+    }
+  });
+
+  it('shows a 500 page with a reference id, never a stack trace, and keeps the run open when SendTaskSuccess fails', async () => {
+    sfnMock
+      .on(SendTaskSuccessCommand)
+      .rejects(Object.assign(new Error('socket hang up'), { name: 'InternalServerError' }));
+    const t = await setup({ approvalsRequired: 1 });
+    const out = captureOutput();
+    let res: Awaited<ReturnType<typeof t.call>>;
+    try {
+      res = await t.submit(t.links.alice, { decision: 'approve' });
+    } finally {
+      out.restore();
+    }
+    expect(res.statusCode).toBe(500);
+    const reference = /Reference: <code>([0-9a-f]{12})<\/code>/.exec(res.body)?.[1];
+    expect(reference).toBeDefined();
+    expect(res.body).not.toMatch(/\bat .+:\d+:\d+|socket hang up|InternalServerError/);
+    expect(out.text()).toContain(reference);
+    expect((await t.store.getRun(EXECUTION_ARN))?.status).toBe('pending');
+  });
+
+  it('shows a 500 page when the store fails', async () => {
+    const t = await setup();
+    const broken = createApprovalPageHandler({
+      settings,
+      store: {
+        ...t.store,
+        getLink: async () => Promise.reject(new Error('table gone')),
+      } as unknown as ApprovalStore,
+      sfn: new SFNClient({ region: 'us-east-1' }),
+      logger: createLogger('quiet'),
+    });
+    const out = captureOutput();
+    const res = await broken(pageEvent('GET', t.links.alice)).finally(() => out.restore());
+    expect(res.statusCode).toBe(500);
+    expect(res.body).not.toContain('table gone');
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+
+  it('shows "already ended" after cleanup ended the run', async () => {
+    const t = await setup();
+    await t.store.voidLinks(EXECUTION_ARN);
+    await t.store.endRun(
+      EXECUTION_ARN,
+      'the execution ended with status ABORTED',
+      new Date().toISOString(),
+    );
+    const res = await t.call('GET', t.links.alice);
+    expect(res.statusCode).toBe(409);
+    expect(res.body).toContain('This run already ended');
+  });
+});
+
+describe('secrets', () => {
+  it('never puts the task token in a page, message or log line, nor a capability in a log line', async () => {
+    const out = captureOutput();
+    let t: Awaited<ReturnType<typeof setup>>;
+    try {
+      t = await setup({ approvalsRequired: 2 });
+      await t.call('GET', t.links.alice);
+      await t.call('POST', t.links.alice, { nonce: 'bad', decision: 'approve' });
+      await t.submit(t.links.alice, { decision: 'approve' });
+      await t.submit(t.links.bob, { decision: 'approve' });
+      await t.call('GET', t.links.carol);
+      await t.call('GET', `/a/${'Z'.repeat(43)}`);
+    } finally {
+      out.restore();
+    }
+    const logs = out.text();
+    expect(logs).toContain('decision sent to the workflow');
+    expect(logs).toContain(`"correlation_id":"${EXECUTION_ARN}"`);
+    for (const line of out.lines()) expect(() => JSON.parse(line)).not.toThrow();
+    for (const text of [logs, t.bodies.join('\n'), t.notifier.all()])
+      expect(text).not.toContain(TASK_TOKEN);
+    for (const link of Object.values(t.links)) expect(logs).not.toContain(link.slice(3));
+  });
+
+  it('reads the nonce key from Secrets Manager once when no local key is given', async () => {
+    secretsMock
+      .on(GetSecretValueCommand)
+      .resolves({ SecretString: 'a-page-secret-from-secrets-manager' });
+    const store = new MemoryApprovalStore();
+    const notifier = new RecordingNotifier();
+    const clock = testClock();
+    await createRequestApprovalHandler({
+      settings,
+      store,
+      notifier,
+      clock,
+      randomBytes: counterBytes(),
+      logger: createLogger('t'),
+    })(requestApprovalPayload());
+    const { pageSecret: _, ...rest } = settings;
+    const handler = createApprovalPageHandler({
+      settings: {
+        ...rest,
+        pageSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:page',
+      },
+      store,
+      sfn: new SFNClient({ region: 'us-east-1' }),
+      clock,
+      secrets: () => new SecretsManagerClient({ region: 'us-east-1' }),
+    });
+    const path = new URL(notifier.linkFor('alice@example.com')).pathname;
+    const first = await handler(pageEvent('GET', path));
+    await handler(pageEvent('GET', path));
+    expect(first.body).toContain('name="nonce"');
+    expect(secretsMock.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    expect(() =>
+      createApprovalPageHandler({
+        settings: rest,
+        store,
+        sfn: new SFNClient({ region: 'us-east-1' }),
+      }),
+    ).toThrow(SettingsError);
+  });
+});
+
+describe('wiring', () => {
+  afterEach(() => {
+    for (const a of approvers) expect(a).toBeDefined();
+  });
+  it('exports a Lambda entry that builds nothing on import', async () => {
+    const mod = await import('../../handlers/approval-page');
+    expect(typeof mod.handler).toBe('function');
+  });
+});

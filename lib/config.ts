@@ -378,7 +378,10 @@ export function describeIssues(error: z.ZodError, input: unknown): string[] {
     }
     const value = valueAt(input, issue.path);
     const shown = value === undefined ? 'missing' : truncate(value);
-    return [`${path}: ${shown}: ${issue.message}`];
+    // A bad record key (a repo name) carries the key schema's own message one level down.
+    const message =
+      issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+    return [`${path}: ${shown}: ${message}`];
   });
 }
 

@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PlanJsonError, summarizePlan } from '../../containers/runner/src/summary';
+
+const rc = (address: string, actions: string[], values: Record<string, unknown> = {}) => ({
+  address,
+  mode: 'managed',
+  type: address.split('.')[0],
+  name: address.split('.')[1],
+  change: { actions, before: values, after: values, after_unknown: {} },
+});
+
+describe('summarizePlan', () => {
+  it('counts by kind and lists destroys and replaces first', () => {
+    const summary = summarizePlan(
+      {
+        format_version: '1.2',
+        resource_changes: [
+          rc('aws_s3_bucket.a', ['create']),
+          rc('aws_iam_role.b', ['update']),
+          rc('aws_instance.c', ['delete']),
+          rc('aws_db.d', ['delete', 'create']),
+          rc('aws_db.e', ['create', 'delete']),
+          rc('aws_vpc.f', ['no-op']),
+          rc('data.aws_ami.g', ['read']),
+          rc('aws_old.h', ['forget']),
+        ],
+      },
+      2,
+    );
+    expect(summary).toEqual({
+      hasChanges: true,
+      counts: { add: 1, change: 1, destroy: 1, replace: 2 },
+      changes: [
+        { address: 'aws_db.d', actions: ['delete', 'create'] },
+        { address: 'aws_db.e', actions: ['create', 'delete'] },
+        { address: 'aws_instance.c', actions: ['delete'] },
+        { address: 'aws_old.h', actions: ['forget'] },
+        { address: 'aws_iam_role.b', actions: ['update'] },
+        { address: 'aws_s3_bucket.a', actions: ['create'] },
+      ],
+      changesOmitted: 0,
+    });
+  });
+
+  it('caps the list but counts everything', () => {
+    const changes = Array.from({ length: 7 }, (_, i) => rc(`aws_x.r${i}`, ['create']));
+    changes.push(rc('aws_x.gone', ['delete']));
+    const summary = summarizePlan({ resource_changes: changes }, 2, 3);
+    expect(summary.counts).toEqual({ add: 7, change: 0, destroy: 1, replace: 0 });
+    expect(summary.changes).toHaveLength(3);
+    expect(summary.changes[0]).toEqual({ address: 'aws_x.gone', actions: ['delete'] });
+    expect(summary.changesOmitted).toBe(5);
+  });
+
+  it('treats an output-only change (exit 2) as changes, and exit 0 with no-ops as none', () => {
+    expect(summarizePlan({ resource_changes: [] }, 2).hasChanges).toBe(true);
+    expect(summarizePlan({ resource_changes: [rc('a.b', ['no-op'])] }, 0)).toEqual({
+      hasChanges: false,
+      counts: { add: 0, change: 0, destroy: 0, replace: 0 },
+      changes: [],
+      changesOmitted: 0,
+    });
+    expect(summarizePlan('{"format_version":"1.2"}', 0).hasChanges).toBe(false);
+  });
+
+  it('refuses what is not a plan', () => {
+    expect(() => summarizePlan('not json', 0)).toThrow(PlanJsonError);
+    expect(() => summarizePlan({ resource_changes: [{ address: 1 }] }, 0)).toThrow(PlanJsonError);
+  });
+
+  it('never carries an attribute value into the summary', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 40 }), fc.jsonValue(), (secret, other) => {
+        const value = `SECRET-${secret}`;
+        const summary = summarizePlan(
+          {
+            resource_changes: [
+              rc('aws_db.main', ['update'], { password: value, other }),
+              rc('aws_db.replica', ['delete', 'create'], { password: value }),
+            ],
+            planned_values: { root_module: { resources: [{ values: { password: value } }] } },
+          },
+          2,
+        );
+        return !JSON.stringify(summary).includes('SECRET-');
+      }),
+    );
+  });
+});

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { getBundle } from '../runner/helpers';
 import { runSim } from './sim';
 
 /** The simulator in-process: Terraform's commands, exit codes, JSON format and stale plans. */
@@ -193,7 +194,6 @@ describe('terraform-sim', () => {
 
 describe('the bundled simulator', () => {
   it('runs as an executable, like a terraform binary', async () => {
-    const { getBundle } = await import('../runner/helpers');
     const { simulator } = await getBundle();
     expect(execFileSync(simulator, ['version'], { encoding: 'utf8' })).toContain('Terraform v');
   });

@@ -207,6 +207,9 @@ export function explainError(error: unknown): string {
     case 'AccessDenied':
     case 'UnrecognizedClientException':
       return `AWS refused the call (${detail}). The CI role may only start this state machine and read its executions and the runner's logs: check the ARN and that the right role is assumed.`;
+    case 'ExpiredTokenException':
+    case 'ExpiredToken':
+      return `The AWS credentials expired (${detail}). The run goes on without the CLI: re-run the job to attach to it and keep following, or give the CI role longer sessions.`;
     case 'ExecutionDoesNotExist':
       return `No such execution (${detail}): check the ARN and --region.`;
     case 'InvalidArn':

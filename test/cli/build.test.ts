@@ -17,7 +17,10 @@ describe('buildCli', () => {
       encoding: 'utf8',
     });
     expect(help).toContain('Exit codes:');
-    const usage = spawnSync(process.execPath, [bundle.outfile, 'start'], { cwd: dir, encoding: 'utf8' });
+    const usage = spawnSync(process.execPath, [bundle.outfile, 'start'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     expect(usage.status).toBe(2);
   });
 });

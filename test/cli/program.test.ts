@@ -7,7 +7,8 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type CliIo, run } from '../../bin/deploy-runner';
+import { type CliIo, run } from '../../lib/cli/program';
+import { registerLocalCommands } from '../../lib/local/commands';
 import {
   appliedRunHistory,
   EXECUTION_ARN,
@@ -54,7 +55,7 @@ async function cli(
     }),
     startEnvironment: { gitHead: () => undefined, localUser: () => 'me' },
   };
-  const code = await run(['node', 'deploy-runner', ...args], io);
+  const code = await run(['node', 'deploy-runner', ...args], io, registerLocalCommands);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
@@ -71,6 +72,7 @@ describe('deploy-runner', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('Exit codes:');
     expect(stdout).toMatch(/5 +another run holds the lock/);
+    expect(stdout).toMatch(/^  local /m);
   });
 
   it('bad usage exits 2', async () => {

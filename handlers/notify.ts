@@ -211,7 +211,7 @@ export function readableError(
   report: RunnerReport | undefined,
 ): { error: ReadableError; kind: ResultKind } {
   const caught = state.error ?? { Error: 'States.Unknown', Cause: '' };
-  const detail = oneLine(causeMessage(caught.Cause));
+  const detail = causeMessage(caught.Cause).replace(/\s+/g, ' ').trim();
   if (caught.Error === RunErrors.Rejected)
     return { kind: 'rejected', error: { Error: caught.Error, Cause: scrub(detail) } };
   if (caught.Error === RunErrors.ApprovalExpired)
@@ -225,7 +225,7 @@ export function readableError(
     };
 
   const stage = stageOf(state, caught.Error);
-  const what = report?.message ? oneLine(report.message) : detail || caught.Error;
+  const what = oneLine(report?.message ?? '') || oneLine(detail) || caught.Error;
   const inPhase = report?.phase ? ` (${report.phase})` : '';
   const logUrl = report?.logUrl ?? state.plan?.summary.logUrl;
   const log = logUrl ? ` Log: ${logUrl}` : '';

@@ -213,9 +213,8 @@ export class AwsNotifier implements Notifier {
   }
 }
 
-class SlackApiError extends Error {
-  override readonly name = 'SlackApiError';
-}
+/** Slack refused the message (not retryable); its message reads well on its own. */
+class SlackApiError extends Error {}
 
 export interface OutboxNotifierOptions {
   /** Folder that receives one JSON file per message (and .html/.txt for emails). */

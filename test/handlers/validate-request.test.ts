@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidPayloadError, RequestRejectedError } from '../../handlers/shared/errors';
+import { createLogger } from '../../handlers/shared/logger';
+import {
+  createValidateRequestHandler,
+  handler as lambdaHandler,
+} from '../../handlers/validate-request';
+import { runRequestSchema } from '../../lib/contracts';
+import { captureOutput, EXECUTION_ARN, settings } from './support/fixtures';
+
+const validate = createValidateRequestHandler({ settings, logger: createLogger('validate-test') });
+const execution = {
+  id: EXECUTION_ARN,
+  name: 'infra-envs-prod-abc1234-42',
+  startTime: '2025-11-25T10:00:00.123Z',
+};
+
+describe('validate-request', () => {
+  it('turns an allowed input into the RunRequest', async () => {
+    const { request } = await validate({
+      input: {
+        repo: 'infra',
+        ref: 'main',
+        path: 'envs/prod',
+        requestedBy: 'dora@example.com',
+        ciRunUrl: 'https://ci.example.com/42',
+      },
+      execution,
+    });
+    expect(runRequestSchema.parse(request)).toEqual({
+      repo: 'infra',
+      ref: 'main',
+      path: 'envs/prod',
+      mode: 'apply',
+      requestedBy: 'dora@example.com',
+      ciRunUrl: 'https://ci.example.com/42',
+      runId: 'infra-envs-prod-abc1234-42',
+      executionArn: EXECUTION_ARN,
+      lockKey: 'lock#infra#envs/prod',
+      lockExpiresAt: String(
+        Math.floor(Date.parse('2025-11-25T10:00:00Z') / 1000) + settings.lockTtlSeconds,
+      ),
+      tool: 'terraform',
+    });
+  });
+
+  it('keeps plan-only mode and leaves absent optional fields out', async () => {
+    const { request } = await validate({
+      input: { repo: 'infra', ref: 'release/1', path: 'envs/dev', mode: 'plan-only' },
+      execution,
+    });
+    expect(request.mode).toBe('plan-only');
+    expect('requestedBy' in request).toBe(false);
+  });
+
+  it('throws DeployRunner.RequestRejected naming every bad field', async () => {
+    const out = captureOutput();
+    const error = await validate({
+      input: { repo: 'infra', ref: 'dev', path: '../etc', extra: 1 },
+      execution,
+    })
+      .catch((e: unknown) => e)
+      .finally(() => out.restore());
+    expect(error).toBeInstanceOf(RequestRejectedError);
+    expect((error as Error).name).toBe('DeployRunner.RequestRejected');
+    expect((error as Error).message).toBe(
+      'Request rejected:\n  - extra "1" is not a known field; allowed: repo, ref, path, mode, requestedBy, ciRunUrl',
+    );
+    const second = await validate({
+      input: { repo: 'infra', ref: 'dev', path: '../etc' },
+      execution,
+    }).catch((e: unknown) => e);
+    expect((second as Error).message).toContain('ref "dev" is not an allowed branch');
+    expect((second as Error).message).toContain('path "../etc"');
+    expect(out.text()).toContain('request rejected');
+  });
+
+  it('rejects unknown repos and non-object input', async () => {
+    await expect(
+      validate({ input: { repo: 'other', ref: 'main', path: 'envs/x' }, execution }),
+    ).rejects.toThrow('is not a configured repo');
+    await expect(validate({ input: 'infra', execution })).rejects.toThrow(RequestRejectedError);
+  });
+
+  it('refuses a payload without the execution context', async () => {
+    await expect(validate({ input: {} })).rejects.toThrow(InvalidPayloadError);
+    await expect(
+      validate({ input: {}, execution: { ...execution, startTime: 'yesterday' } }),
+    ).rejects.toThrow('startTime');
+  });
+
+  it('exports a Lambda entry', () => {
+    expect(typeof lambdaHandler).toBe('function');
+  });
+});

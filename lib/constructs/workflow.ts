@@ -79,7 +79,8 @@ export class Workflow extends Construct {
           startTime: sfn.JsonPath.executionStartTime,
         },
       }),
-      resultPath: sfn.JsonPath.entirePayload,
+      // No ResultPath: the default ("$") replaces the input with the validated request, so
+      // unknown keys never travel on. Written out, "$" trips aws-local-stepfunctions.
     });
     const requestRejected = new sfn.Fail(this, 'RequestRejected', {
       stateName: 'Request rejected',

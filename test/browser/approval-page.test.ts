@@ -1,0 +1,255 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApprovalPageHandler } from '../../handlers/approval-page';
+import { createRequestApprovalHandler } from '../../handlers/request-approval';
+import { type FunctionUrlServer, serveFunctionUrl } from '../../handlers/shared/http-adapter';
+import { createLogger } from '../../handlers/shared/logger';
+import { MemoryApprovalStore } from '../../handlers/shared/store';
+import { approvalDecisionSchema, type PlanResult } from '../../lib/contracts';
+import {
+  counterBytes,
+  destructivePlan,
+  planResult,
+  request,
+  requestApprovalPayload,
+  settings,
+  TASK_TOKEN,
+  testClock,
+} from '../handlers/support/fixtures';
+import { RecordingNotifier } from '../handlers/support/recording-notifier';
+
+/**
+ * The approval page in headless Chromium, served by the real handler through the node:http
+ * adapter, opened from the link the approver was sent. Screenshots land in
+ * test-artifacts/screenshots/ (docs/screenshots/ holds copies for the README).
+ */
+
+const SCREENSHOTS = join(__dirname, '..', '..', 'test-artifacts', 'screenshots');
+const sfnMock = mockClient(SFNClient);
+const store = new MemoryApprovalStore();
+const notifier = new RecordingNotifier();
+// A fixed clock keeps the pages (and so the screenshots) identical from run to run.
+const clock = testClock();
+const logger = createLogger('browser-test');
+logger.setLogLevel('ERROR');
+
+let browser: Browser;
+let server: FunctionUrlServer;
+let context: BrowserContext;
+let page: Page;
+let runCount = 0;
+
+/** Starts a run waiting for approval and returns its execution ARN and approver links. */
+async function newRun(plan: PlanResult = planResult()) {
+  runCount += 1;
+  const executionArn = `arn:aws:states:us-east-1:123456789012:execution:deploy-runner:browser-${runCount}`;
+  await createRequestApprovalHandler({
+    settings: { ...settings, approvalBaseUrl: server.url },
+    store,
+    notifier,
+    clock,
+    randomBytes: counterBytes(runCount * 100),
+    logger,
+  })({
+    ...requestApprovalPayload({ plan }),
+    executionArn,
+    request: { ...request, executionArn, runId: `browser-${runCount}` },
+  });
+  const sent = notifier.emails.filter((e) => e.text.includes(`browser-${runCount}`));
+  const link = (to: string) =>
+    /http:\/\/127\.0\.0\.1:\d+\/a\/[A-Za-z0-9_-]{43}/.exec(
+      sent.find((e) => e.to === to)?.text ?? '',
+    )?.[0] as string;
+  return { executionArn, alice: link('alice@example.com'), carol: link('carol@example.com') };
+}
+
+const sentDecisions = () =>
+  sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => ({
+    taskToken: c.args[0].input.taskToken,
+    decision: approvalDecisionSchema.parse(JSON.parse(c.args[0].input.output as string)),
+  }));
+
+beforeAll(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const handler = createApprovalPageHandler({
+    settings,
+    store,
+    sfn: new SFNClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    }),
+    clock,
+    logger,
+  });
+  server = await serveFunctionUrl(handler);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+beforeEach(async () => {
+  sfnMock.reset();
+  sfnMock.on(SendTaskSuccessCommand).resolves({});
+  await context?.close();
+  context = await browser.newContext({ viewport: { width: 900, height: 900 } });
+  page = await context.newPage();
+});
+
+describe('approval page in Chromium', () => {
+  it('renders the summary from the emailed link, styled under the strict CSP', async () => {
+    const run = await newRun();
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused/i.test(m.text())) violations.push(m.text());
+    });
+    const response = await page.goto(run.alice);
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()['content-security-policy']).toContain("default-src 'none'");
+    await expect(page.title()).resolves.toBe('Approve infra envs/prod? · deploy-runner');
+    expect(await page.locator('h1').innerText()).toBe('Deploy infra envs/prod?');
+    const facts = await page.locator('dl.facts').innerText();
+    for (const fact of [
+      'infra',
+      'envs/prod',
+      planResult().commit,
+      'dora@example.com',
+      '2025-11-26 09:59 UTC',
+    ])
+      expect(facts).toContain(fact);
+    expect(await page.locator('ul.counts').innerText()).toMatch(/2\s+to add/);
+    // The hashed inline style applies: the approve button is green, not the browser default.
+    const background = await page
+      .getByRole('button', { name: 'Approve and apply' })
+      .evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(background).toBe('rgb(11, 107, 42)');
+    expect(await page.getByLabel('Why do you reject it?').count()).toBe(1);
+    expect(violations).toEqual([]);
+    expect(await page.content()).not.toContain(TASK_TOKEN);
+    await page.screenshot({ path: join(SCREENSHOTS, 'approval-page.png'), fullPage: true });
+  });
+
+  it('fits a phone screen', async () => {
+    const run = await newRun(destructivePlan());
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    const p = await phone.newPage();
+    await p.goto(run.alice);
+    const overflow = await p.evaluate(
+      () => document.documentElement.scrollWidth - window.innerWidth,
+    );
+    expect(overflow).toBeLessThanOrEqual(0);
+    await p.screenshot({ path: join(SCREENSHOTS, 'approval-page-mobile.png'), fullPage: true });
+    await phone.close();
+  });
+
+  it('Approve completes the task with the decision', async () => {
+    const run = await newRun();
+    await page.goto(run.alice);
+    await page.getByLabel('Comment (optional)').fill('ship it');
+    await page.getByRole('button', { name: 'Approve and apply' }).click();
+    await expect(page.locator('h1').innerText()).resolves.toBe('Approved: the apply starts now');
+    await page.screenshot({
+      path: join(SCREENSHOTS, 'approval-page-approved.png'),
+      fullPage: true,
+    });
+    expect(sentDecisions()).toEqual([
+      {
+        taskToken: TASK_TOKEN,
+        decision: expect.objectContaining({
+          approved: true,
+          approver: 'Alice Admin',
+          reason: 'ship it',
+          planSha256: planResult().planSha256,
+        }),
+      },
+    ]);
+    // The link works once; the other approver's link is closed too.
+    await page.goto(run.alice);
+    await expect(page.locator('h1').innerText()).resolves.toBe('You already decided');
+    const other = await page.goto(run.carol);
+    expect(other?.status()).toBe(409);
+  });
+
+  it('Reject records the reason', async () => {
+    const run = await newRun();
+    await page.goto(run.carol);
+    await page
+      .getByLabel('Why do you reject it?')
+      .fill('Not during the release freeze <b>please</b>');
+    await page.getByRole('button', { name: 'Reject' }).click();
+    await expect(page.locator('h1').innerText()).resolves.toBe('Rejected: nothing will be applied');
+    expect(await page.locator('main').innerText()).toContain(
+      'Not during the release freeze <b>please</b>',
+    );
+    expect(sentDecisions().map((d) => d.decision)).toEqual([
+      expect.objectContaining({
+        approved: false,
+        approver: 'Carol Chief',
+        reason: 'Not during the release freeze <b>please</b>',
+      }),
+    ]);
+    const stored = await store.getRun(run.executionArn);
+    expect(stored?.decisions['carol@example.com']?.reason).toBe(
+      'Not during the release freeze <b>please</b>',
+    );
+  });
+
+  it('a destructive plan demands the typed path before it can be approved', async () => {
+    const run = await newRun(destructivePlan());
+    await page.goto(run.alice);
+    await expect(page.locator('.danger h3').innerText()).resolves.toBe('Destroyed or replaced (2)');
+    await page.screenshot({
+      path: join(SCREENSHOTS, 'approval-page-destructive.png'),
+      fullPage: true,
+    });
+    const approve = page.getByRole('button', { name: 'Approve and apply' });
+    // The browser itself refuses to submit without the confirmation.
+    await approve.click();
+    expect(
+      await page
+        .locator('#confirm')
+        .evaluate((el) => (el as HTMLInputElement).validity.valueMissing),
+    ).toBe(true);
+    expect(page.url()).toBe(run.alice);
+    // A wrong path is refused by the server, which keeps what was typed.
+    await page.getByLabel('Type the path envs/prod to confirm').fill('envs/dev');
+    await approve.click();
+    await expect(page.locator('#form-error').innerText()).resolves.toContain(
+      'type the path "envs/prod" exactly',
+    );
+    expect(await page.locator('#confirm').inputValue()).toBe('envs/dev');
+    expect(sentDecisions()).toEqual([]);
+    await page.getByLabel('Type the path envs/prod to confirm').fill('envs/prod');
+    await approve.click();
+    await expect(page.locator('h1').innerText()).resolves.toBe('Approved: the apply starts now');
+    expect(sentDecisions()).toHaveLength(1);
+  });
+
+  it('a GET-only visit (a mail scanner) leaves the approval pending', async () => {
+    const run = await newRun();
+    const before = store.snapshot();
+    const scanner = await browser.newContext();
+    const visit = await scanner.newPage();
+    await visit.goto(run.alice);
+    await visit.goto(run.carol);
+    expect((await scanner.request.get(run.alice)).status()).toBe(200);
+    expect((await scanner.request.head(run.carol)).status()).toBe(200);
+    await scanner.close();
+    expect(store.snapshot()).toBe(before);
+    expect((await store.getRun(run.executionArn))?.status).toBe('pending');
+    expect(sentDecisions()).toEqual([]);
+  });
+});

@@ -1,0 +1,262 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
+import { type DeployRunnerConfig, parseConfig } from '../../lib/config';
+import { type ExecutionInput, lockKeyFor } from '../../lib/contracts';
+import { type LocalServer, startLocalServer } from '../../lib/local/local-server';
+
+/**
+ * End-to-end harness: a real git repo, the synthesized state machine in a local server, the real
+ * handlers and the bundled runner with the terraform simulator. Tests talk to it only through
+ * `@aws-sdk/client-sfn` and HTTP, as CI and approvers do.
+ */
+
+export type SimResource = {
+  type: string;
+  name: string;
+  attributes?: Record<string, unknown>;
+  forceNew?: string[];
+};
+
+export interface ModuleFixture {
+  resources: SimResource[];
+  fail?: 'init' | 'plan' | 'apply';
+  failMessage?: string;
+}
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    stdio: 'pipe',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'Test',
+      GIT_AUTHOR_EMAIL: 'test@example.com',
+      GIT_COMMITTER_NAME: 'Test',
+      GIT_COMMITTER_EMAIL: 'test@example.com',
+    },
+  })
+    .toString()
+    .trim();
+
+/** A git repository of root modules for the simulator; `commit` writes modules and commits. */
+export class InfraRepo {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    git(dir, 'init', '-q', '-b', 'main');
+  }
+
+  commit(modules: Record<string, ModuleFixture>, message = 'change'): string {
+    for (const [path, module] of Object.entries(modules)) {
+      const file = join(this.dir, path, 'resources.json');
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify({ backend: { key: path }, ...module }, null, 2));
+    }
+    git(this.dir, 'add', '-A');
+    git(this.dir, 'commit', '-q', '--allow-empty', '-m', message);
+    return git(this.dir, 'rev-parse', 'HEAD');
+  }
+
+  get url(): string {
+    return `file://${this.dir}`;
+  }
+}
+
+export const resources = (...names: string[]): SimResource[] =>
+  names.map((name) => ({ type: 'sim_thing', name, attributes: { name } }));
+
+let bundle: Promise<RunnerBundle> | undefined;
+/** The runner and simulator bundles, built once per test file. */
+export function runnerBundle(): Promise<RunnerBundle> {
+  bundle ??= bundleRunner(mkdtempSync(join(tmpdir(), 'dr-bundle-')));
+  return bundle;
+}
+
+export interface Harness {
+  readonly server: LocalServer;
+  readonly sfn: SFNClient;
+  readonly repo: InfraRepo;
+  readonly config: DeployRunnerConfig;
+  readonly root: string;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Patch the config object before validation. */
+  readonly config?: (config: Record<string, unknown>) => void;
+  /** Keep a console transcript (for debugging). */
+  readonly echo?: (line: string) => void;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const root = mkdtempSync(join(tmpdir(), 'dr-e2e-'));
+  const repo = new InfraRepo(join(root, 'infra'));
+  const raw: Record<string, unknown> = {
+    repos: {
+      infra: {
+        url: repo.url,
+        allowedRefs: ['main', 'release/*'],
+        allowedPaths: ['envs/*'],
+        tool: 'terraform',
+      },
+    },
+    approvals: {
+      approvers: [
+        { name: 'Ada', email: 'ada@example.com' },
+        { name: 'Grace', email: 'grace@example.com' },
+      ],
+      approvalsRequired: 1,
+      timeout: '10m',
+    },
+    notifications: { fromEmail: 'deploy-runner@example.com' },
+  };
+  options.config?.(raw);
+  const config = parseConfig(raw);
+  const { runner, simulator } = await runnerBundle();
+  const server = await startLocalServer({
+    config,
+    dataDir: join(root, 'data'),
+    port: 0,
+    runnerScript: runner,
+    toolPath: simulator,
+    runnerEnv: { TF_SIM_STATE_DIR: join(root, 'tfstate') },
+    retryIntervalMs: 0,
+    ...(options.echo && { echo: options.echo }),
+  });
+  const sfn = new SFNClient({
+    endpoint: server.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  return {
+    server,
+    sfn,
+    repo,
+    config,
+    root,
+    close: async () => {
+      sfn.destroy();
+      await server.close();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startRun(h: Harness, input: ExecutionInput, name?: string): Promise<string> {
+  const out = await h.sfn.send(
+    new StartExecutionCommand({
+      stateMachineArn: h.server.stateMachineArn,
+      input: JSON.stringify(input),
+      ...(name && { name }),
+    }),
+  );
+  return out.executionArn as string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls DescribeExecution until the run leaves RUNNING. */
+export async function waitForEnd(
+  h: Harness,
+  executionArn: string,
+  timeoutMs = 60_000,
+): Promise<DescribeExecutionCommandOutput> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = await h.sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (out.status !== 'RUNNING') {
+      // The end-of-run hook (cleanup) runs right after the status changes.
+      await h.server.engine.settled(executionArn);
+      return out;
+    }
+    if (Date.now() > deadline) throw new Error(`run still RUNNING after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+export async function history(h: Harness, executionArn: string): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await h.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken }));
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return events;
+}
+
+/** The names of the states the run entered, in order. */
+export async function statesEntered(h: Harness, executionArn: string): Promise<string[]> {
+  return (await history(h, executionArn))
+    .filter((e) => e.type?.endsWith('StateEntered'))
+    .map((e) => e.stateEnteredEventDetails?.name as string);
+}
+
+export interface OutboxMessage {
+  kind: 'email' | 'slack';
+  to?: string;
+  channel?: string;
+  subject?: string;
+  text: string;
+  html?: string;
+}
+
+export function outbox(h: Harness): OutboxMessage[] {
+  let files: string[];
+  try {
+    files = readdirSync(h.server.outboxDir).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  return files.sort().map((f) => JSON.parse(readFileSync(join(h.server.outboxDir, f), 'utf8')));
+}
+
+/** Waits for the approval emails of a run and returns each approver's link. */
+export async function approvalLinks(h: Harness, count = 1, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const links = outbox(h)
+      .filter((m) => m.kind === 'email')
+      .flatMap((m) => {
+        const link = /(https?:\/\/[^\s"<>]+\/a\/[A-Za-z0-9_-]+)/.exec(m.text)?.[1];
+        return link ? [{ to: m.to as string, link }] : [];
+      });
+    if (links.length >= count) return links;
+    if (Date.now() > deadline) throw new Error(`no approval email after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/** Opens the page like a browser, then posts the chosen form with its nonce. */
+export async function decide(
+  link: string,
+  decision: 'approve' | 'reject',
+  fields: { reason?: string; confirm?: string } = {},
+): Promise<{ status: number; body: string }> {
+  const page = await fetch(link);
+  const html = await page.text();
+  const nonce = /name="nonce" value="([^"]+)"/.exec(html)?.[1];
+  if (!nonce) throw new Error(`no nonce on the approval page (HTTP ${page.status})`);
+  const body = new URLSearchParams({ nonce, decision, ...fields });
+  const res = await fetch(link, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+    redirect: 'manual',
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+export async function lockHeld(h: Harness, path: string, repo = 'infra') {
+  return h.server.store.getLock(lockKeyFor(repo, path));
+}

@@ -1,0 +1,176 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decide,
+  type Harness,
+  history,
+  lockHeld,
+  outbox,
+  resources,
+  startHarness,
+  startRun,
+  statesEntered,
+  waitForEnd,
+} from './harness';
+
+/**
+ * Every path of the state machine, each on its own root module so runs do not share a lock,
+ * each asserting the final status, the history, the outbox and that no lock is left behind.
+ */
+describe('e2e: the paths of the workflow', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+    h.repo.commit({
+      'envs/rejected': { resources: resources('db') },
+      'envs/empty': { resources: [] },
+      'envs/plan-only': { resources: resources('queue', 'topic') },
+      'envs/broken-plan': {
+        resources: resources('x'),
+        fail: 'plan',
+        failMessage: 'provider exploded',
+      },
+      'envs/broken-apply': {
+        resources: resources('y'),
+        fail: 'apply',
+        failMessage: 'quota exceeded',
+      },
+      'envs/locked': { resources: resources('z') },
+      'envs/tampered': { resources: resources('secret-store') },
+    });
+  });
+  afterAll(() => h?.close());
+
+  const messagesFor = (arn: string) => {
+    const name = arn.split(':').at(-1) as string;
+    return outbox(h).filter((m) => JSON.stringify(m).includes(name));
+  };
+  /** Waits for this run's approval email and returns its link. */
+  const linkFor = async (arn: string) => {
+    const name = arn.split(':').at(-1) as string;
+    for (let i = 0; i < 600; i++) {
+      const mine = outbox(h).find((m) => m.kind === 'email' && m.text.includes(name));
+      const link = /(https?:\/\/[^\s"<>]+\/a\/[A-Za-z0-9_-]+)/.exec(mine?.text ?? '')?.[1];
+      if (link) return link;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no approval email for ${name}`);
+  };
+
+  it('rejected: fails as Rejected with the reason, notifies, applies nothing', async () => {
+    const arn = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/rejected' });
+    const decided = await decide(await linkFor(arn), 'reject', { reason: 'not during the freeze' });
+    expect(decided.status).toBeLessThan(400);
+    const end = await waitForEnd(h, arn);
+    expect(end.status).toBe('FAILED');
+    expect(end.error).toBe('DeployRunner.Rejected');
+    expect(end.cause).toContain('not during the freeze');
+    const states = await statesEntered(h, arn);
+    expect(states).toContain('Record rejection');
+    expect(states).not.toContain('Apply');
+    expect(states.slice(-3)).toEqual([
+      'Notify failure',
+      'Release lock after failure',
+      'Run failed',
+    ]);
+    expect(messagesFor(arn).some((m) => /reject/i.test(`${m.subject} ${m.text}`))).toBe(true);
+    expect(await lockHeld(h, 'envs/rejected')).toBeUndefined();
+  });
+
+  it('no changes: succeeds without asking anyone', async () => {
+    const arn = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/empty' });
+    const end = await waitForEnd(h, arn);
+    expect(end.status).toBe('SUCCEEDED');
+    expect(await statesEntered(h, arn)).toEqual([
+      'Validate request',
+      'Acquire lock',
+      'Plan',
+      'Inspect plan',
+      'Changes?',
+      'Notify result',
+      'Release lock',
+      'Done',
+    ]);
+    expect(JSON.parse(end.output as string).plan.summary.hasChanges).toBe(false);
+    expect(messagesFor(arn).some((m) => /\/a\//.test(m.text))).toBe(false);
+    expect(await lockHeld(h, 'envs/empty')).toBeUndefined();
+  });
+
+  it('plan-only: plans, reports, never asks and never applies', async () => {
+    const arn = await startRun(h, {
+      repo: 'infra',
+      ref: 'main',
+      path: 'envs/plan-only',
+      mode: 'plan-only',
+    });
+    const end = await waitForEnd(h, arn);
+    expect(end.status).toBe('SUCCEEDED');
+    const states = await statesEntered(h, arn);
+    expect(states).not.toContain('Request approval');
+    expect(states).not.toContain('Apply');
+    expect(JSON.parse(end.output as string).plan.summary.counts.add).toBe(2);
+    expect(messagesFor(arn).some((m) => /\/a\//.test(m.text))).toBe(false);
+    expect(await lockHeld(h, 'envs/plan-only')).toBeUndefined();
+  });
+
+  it('plan fails: a readable cause with the tool error, a notification, no lock', async () => {
+    const arn = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/broken-plan' });
+    const end = await waitForEnd(h, arn);
+    expect(end.status).toBe('FAILED');
+    expect(end.error).toBe('DeployRunner.PlanFailed');
+    expect(end.cause).toContain('provider exploded');
+    expect(await statesEntered(h, arn)).not.toContain('Request approval');
+    expect(messagesFor(arn).length).toBeGreaterThan(0);
+    expect(await lockHeld(h, 'envs/broken-plan')).toBeUndefined();
+  });
+
+  it('apply fails: the approved run fails with the apply error and releases the lock', async () => {
+    const arn = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/broken-apply' });
+    await decide(await linkFor(arn), 'approve');
+    const end = await waitForEnd(h, arn);
+    expect(end.status).toBe('FAILED');
+    expect(end.error).toBe('DeployRunner.ApplyFailed');
+    expect(end.cause).toContain('quota exceeded');
+    const states = await statesEntered(h, arn);
+    expect(states).toContain('Apply');
+    expect(states.at(-1)).toBe('Run failed');
+    expect(await lockHeld(h, 'envs/broken-apply')).toBeUndefined();
+  });
+
+  it('a second run on the same repo+path while one holds the lock fails as LockHeld', async () => {
+    const first = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/locked' });
+    const link = await linkFor(first);
+    const second = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/locked' });
+    const blocked = await waitForEnd(h, second);
+    expect(blocked.status).toBe('FAILED');
+    expect(blocked.error).toBe('DeployRunner.LockHeld');
+    expect(await statesEntered(h, second)).toEqual([
+      'Validate request',
+      'Acquire lock',
+      'Another run holds the lock',
+    ]);
+    // The holder is untouched by the refused run.
+    expect(await lockHeld(h, 'envs/locked')).toMatchObject({ executionArn: first });
+    await decide(link, 'approve');
+    expect((await waitForEnd(h, first)).status).toBe('SUCCEEDED');
+    expect(await lockHeld(h, 'envs/locked')).toBeUndefined();
+  });
+
+  it('a tampered plan artifact is refused by apply: nothing is applied', async () => {
+    const arn = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/tampered' });
+    const link = await linkFor(arn);
+    const inspected = (await history(h, arn)).find(
+      (e) => e.stateExitedEventDetails?.name === 'Inspect plan',
+    );
+    const summary = JSON.parse(inspected?.stateExitedEventDetails?.output as string).plan.summary;
+    const stored = join(h.server.artifactDir, summary.planKey, summary.planVersionId);
+    writeFileSync(stored, Buffer.concat([readFileSync(stored), Buffer.from('tampered')]));
+    await decide(link, 'approve');
+    const end = await waitForEnd(h, arn);
+    expect(end.status).toBe('FAILED');
+    expect(end.error).toBe('DeployRunner.PlanVerificationFailed');
+    expect(end.cause).toMatch(/sha-?256|checksum/i);
+    expect(await lockHeld(h, 'envs/tampered')).toBeUndefined();
+  });
+});

@@ -116,8 +116,8 @@ describe('approval page in Chromium', () => {
     expect(response?.status()).toBe(200);
     expect(response?.headers()['content-security-policy']).toContain("default-src 'none'");
     await expect(page.title()).resolves.toBe('Approve infra envs/prod? · deploy-runner');
-    expect(await page.locator('h1').innerText()).toBe('Deploy infra envs/prod?');
-    const facts = await page.locator('dl.facts').innerText();
+    expect(await page.locator('h1').textContent()).toBe('Deploy infra envs/prod?');
+    const facts = await page.locator('dl.facts').textContent();
     for (const fact of [
       'infra',
       'envs/prod',
@@ -126,11 +126,11 @@ describe('approval page in Chromium', () => {
       '2025-11-26 09:59 UTC',
     ])
       expect(facts).toContain(fact);
-    expect(await page.locator('ul.counts').innerText()).toMatch(/2\s+to add/);
+    expect(await page.locator('ul.counts').textContent()).toMatch(/2\s+to add/);
     // The hashed inline style applies: the approve button is green, not the browser default.
-    const background = await page
-      .getByRole('button', { name: 'Approve and apply' })
-      .evaluate((el) => getComputedStyle(el).backgroundColor);
+    const background = await page.evaluate(
+      "getComputedStyle(document.querySelector('button.approve')).backgroundColor",
+    );
     expect(background).toBe('rgb(11, 107, 42)');
     expect(await page.getByLabel('Why do you reject it?').count()).toBe(1);
     expect(violations).toEqual([]);
@@ -147,9 +147,7 @@ describe('approval page in Chromium', () => {
     });
     const p = await phone.newPage();
     await p.goto(run.alice);
-    const overflow = await p.evaluate(
-      () => document.documentElement.scrollWidth - window.innerWidth,
-    );
+    const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(0);
     await p.screenshot({ path: join(SCREENSHOTS, 'approval-page-mobile.png'), fullPage: true });
     await phone.close();
@@ -160,7 +158,7 @@ describe('approval page in Chromium', () => {
     await page.goto(run.alice);
     await page.getByLabel('Comment (optional)').fill('ship it');
     await page.getByRole('button', { name: 'Approve and apply' }).click();
-    await expect(page.locator('h1').innerText()).resolves.toBe('Approved: the apply starts now');
+    await expect(page.locator('h1').textContent()).resolves.toBe('Approved: the apply starts now');
     await page.screenshot({
       path: join(SCREENSHOTS, 'approval-page-approved.png'),
       fullPage: true,
@@ -178,7 +176,7 @@ describe('approval page in Chromium', () => {
     ]);
     // The link works once; the other approver's link is closed too.
     await page.goto(run.alice);
-    await expect(page.locator('h1').innerText()).resolves.toBe('You already decided');
+    await expect(page.locator('h1').textContent()).resolves.toBe('You already decided');
     const other = await page.goto(run.carol);
     expect(other?.status()).toBe(409);
   });
@@ -190,8 +188,10 @@ describe('approval page in Chromium', () => {
       .getByLabel('Why do you reject it?')
       .fill('Not during the release freeze <b>please</b>');
     await page.getByRole('button', { name: 'Reject' }).click();
-    await expect(page.locator('h1').innerText()).resolves.toBe('Rejected: nothing will be applied');
-    expect(await page.locator('main').innerText()).toContain(
+    await expect(page.locator('h1').textContent()).resolves.toBe(
+      'Rejected: nothing will be applied',
+    );
+    expect(await page.locator('main').textContent()).toContain(
       'Not during the release freeze <b>please</b>',
     );
     expect(sentDecisions().map((d) => d.decision)).toEqual([
@@ -210,7 +210,9 @@ describe('approval page in Chromium', () => {
   it('a destructive plan demands the typed path before it can be approved', async () => {
     const run = await newRun(destructivePlan());
     await page.goto(run.alice);
-    await expect(page.locator('.danger h3').innerText()).resolves.toBe('Destroyed or replaced (2)');
+    await expect(page.locator('.danger h3').textContent()).resolves.toBe(
+      'Destroyed or replaced (2)',
+    );
     await page.screenshot({
       path: join(SCREENSHOTS, 'approval-page-destructive.png'),
       fullPage: true,
@@ -218,23 +220,21 @@ describe('approval page in Chromium', () => {
     const approve = page.getByRole('button', { name: 'Approve and apply' });
     // The browser itself refuses to submit without the confirmation.
     await approve.click();
-    expect(
-      await page
-        .locator('#confirm')
-        .evaluate((el) => (el as HTMLInputElement).validity.valueMissing),
-    ).toBe(true);
+    expect(await page.evaluate("document.querySelector('#confirm').validity.valueMissing")).toBe(
+      true,
+    );
     expect(page.url()).toBe(run.alice);
     // A wrong path is refused by the server, which keeps what was typed.
     await page.getByLabel('Type the path envs/prod to confirm').fill('envs/dev');
     await approve.click();
-    await expect(page.locator('#form-error').innerText()).resolves.toContain(
+    await expect(page.locator('#form-error').textContent()).resolves.toContain(
       'type the path "envs/prod" exactly',
     );
     expect(await page.locator('#confirm').inputValue()).toBe('envs/dev');
     expect(sentDecisions()).toEqual([]);
     await page.getByLabel('Type the path envs/prod to confirm').fill('envs/prod');
     await approve.click();
-    await expect(page.locator('h1').innerText()).resolves.toBe('Approved: the apply starts now');
+    await expect(page.locator('h1').textContent()).resolves.toBe('Approved: the apply starts now');
     expect(sentDecisions()).toHaveLength(1);
   });
 

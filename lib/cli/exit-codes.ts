@@ -92,7 +92,13 @@ export function outcomeOf(facts: ExecutionFacts): Outcome {
   const status = facts.status ?? 'UNKNOWN';
   const error = facts.error || undefined;
   const cause = readableCause(facts.cause);
-  const withCause = (label: string) => (cause ? `${label}: ${cause}` : label);
+  // Causes written for people often repeat the label ("Request rejected: ..."): say it once.
+  const withCause = (label: string) =>
+    !cause
+      ? label
+      : cause.toLowerCase().startsWith(label.toLowerCase())
+        ? cause
+        : `${label}: ${cause}`;
   switch (status) {
     case 'RUNNING':
       return { status, result: 'running', exitCode: ExitCode.Ok, message: 'Running' };

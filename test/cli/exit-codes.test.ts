@@ -70,6 +70,15 @@ describe('outcomeOf: DescribeExecution status + error → exit code', () => {
     expect(outcome.message).toBe('Rejected by alice@example.com: not during the freeze');
   });
 
+  it('does not repeat a label the cause already starts with', () => {
+    const outcome = outcomeOf({
+      status: 'FAILED',
+      error: RunErrors.RequestRejected,
+      cause: lambdaCause('Request rejected:\n  - path "secrets/x" is not an allowed path'),
+    });
+    expect(outcome.message).toBe('Request rejected:\n  - path "secrets/x" is not an allowed path');
+  });
+
   it('keeps plain causes and names unknown errors', () => {
     expect(readableCause('plain text')).toBe('plain text');
     expect(readableCause(undefined)).toBeUndefined();

@@ -72,7 +72,7 @@ describe('deploy-runner', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('Exit codes:');
     expect(stdout).toMatch(/5 +another run holds the lock/);
-    expect(stdout).toMatch(/^  local /m);
+    expect(stdout).toMatch(/^ {2}local /m);
   });
 
   it('bad usage exits 2', async () => {

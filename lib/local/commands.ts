@@ -1,6 +1,137 @@
-import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { type Command, InvalidArgumentError } from 'commander';
+import { bundleRunner } from '../../containers/runner/bundle';
+import { ConfigError, loadConfig } from '../config';
+import { runDemo } from './demo';
+import { PortInUseError } from './http-server';
+import { type LocalServer, startLocalServer } from './local-server';
+import {
+  chooseTool,
+  LocalSetupError,
+  prepareDataDir,
+  requireGit,
+  simulatorNotice,
+} from './preflight';
+
+/**
+ * `deploy-runner local serve` and `deploy-runner local demo`. Problems a newcomer can hit (port
+ * taken, config invalid, data folder not writable, git missing) end with one line that says the
+ * cause and the fix, and exit code 2.
+ */
+
+const parsePort = (value: string) => {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new InvalidArgumentError('must be a port number (0-65535)');
+  return port;
+};
+
+/** Handler logs are JSON for CloudWatch; on a terminal only warnings are worth showing. */
+const quietHandlerLogs = () => {
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+};
+
+function explain(error: unknown): never {
+  if (
+    error instanceof PortInUseError ||
+    error instanceof LocalSetupError ||
+    error instanceof ConfigError
+  ) {
+    process.stderr.write(`deploy-runner local: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}
+
+function stopOnSignals(server: LocalServer): void {
+  const stop = () => {
+    process.stdout.write('\nstopping the local server...\n');
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
 
 /** Registers `deploy-runner local ...` (serve, demo) on the CLI. */
 export function registerLocalCommands(program: Command): Command {
-  return program.command('local').description('run deploy-runner offline on this machine');
+  const local = program
+    .command('local')
+    .description('run deploy-runner offline on this machine: no AWS account needed');
+
+  local
+    .command('serve')
+    .description(
+      'serve the Step Functions API, the approval page and run pages on 127.0.0.1, running the synthesized state machine',
+    )
+    .option('--port <port>', 'port on 127.0.0.1', parsePort, 8787)
+    .option(
+      '--data-dir <dir>',
+      'where runs, artifacts, logs and the outbox live',
+      '.deploy-runner/local',
+    )
+    .option('--config <file>', 'the deploy-runner config', 'deploy-runner.config.json')
+    .action(async (opts: { port: number; dataDir: string; config: string }) => {
+      quietHandlerLogs();
+      try {
+        requireGit();
+        const config = loadConfig(resolve(opts.config));
+        const dataDir = resolve(opts.dataDir);
+        prepareDataDir(dataDir);
+        const bundle = await bundleRunner(join(dataDir, 'build'));
+        const preferred = Object.values(config.repos)[0]?.tool ?? 'terraform';
+        const tool = chooseTool(preferred, bundle.simulator);
+        if (tool.kind === 'simulator') process.stdout.write(`${simulatorNotice()}\n`);
+        const server = await startLocalServer({
+          config,
+          dataDir,
+          port: opts.port,
+          runnerScript: bundle.runner,
+          toolPath: tool.path,
+          runnerEnv: { TF_SIM_STATE_DIR: join(dataDir, 'tfstate') },
+          echo: (line) => process.stdout.write(`${line}\n`),
+        });
+        stopOnSignals(server);
+        process.stdout.write(
+          [
+            `deploy-runner local server: ${server.url}`,
+            `  state machine  ${server.stateMachineArn}`,
+            `  runs           ${server.url}/`,
+            `  outbox         ${server.outboxDir}`,
+            `  try            npx deploy-runner start --endpoint ${server.url} --state-machine-arn ${server.stateMachineArn} --repo <repo> --ref <ref> --path <path> --wait`,
+            '',
+          ].join('\n'),
+        );
+      } catch (error) {
+        explain(error);
+      }
+    });
+
+  local
+    .command('demo')
+    .description(
+      'the whole flow on this machine: plan a demo repo, print the approval link, apply once you approve',
+    )
+    .option('--port <port>', 'port on 127.0.0.1', parsePort, 8787)
+    .option('--data-dir <dir>', 'the demo folder (reset on every start)', '.deploy-runner/demo')
+    .option('--exit-when-done', 'stop the server when the run ends')
+    .action(async (opts: { port: number; dataDir: string; exitWhenDone?: boolean }) => {
+      quietHandlerLogs();
+      try {
+        const demo = await runDemo({
+          dataDir: opts.dataDir,
+          port: opts.port,
+          exitWhenDone: opts.exitWhenDone === true,
+        });
+        if (!opts.exitWhenDone) stopOnSignals(demo.server);
+        const status = await demo.finished;
+        if (opts.exitWhenDone) process.exit(status === 'SUCCEEDED' ? 0 : 1);
+      } catch (error) {
+        explain(error);
+      }
+    });
+
+  return local;
 }

@@ -1,6 +1,7 @@
 import { isCi } from './ci-env';
 import type { Outcome } from './exit-codes';
 import type { FollowEvent, PlanSummary } from './history';
+import { taskIdOf } from './logs';
 
 /** Where output goes: process.stdout, or a fake in tests. */
 export interface OutputStream {
@@ -73,6 +74,9 @@ export class Renderer {
   private frame = 0;
   private status?: { text: string; since: number; until?: number };
   private statusShown = false;
+  /** GitHub Actions folds a task's output between `::group::` and `::endgroup::`. */
+  private readonly foldTaskOutput: boolean;
+  private groupOpen = false;
 
   constructor(options: RendererOptions) {
     const settings = renderSettings(options);
@@ -81,6 +85,7 @@ export class Renderer {
     this.stream = options.stream;
     this.now = options.now ?? Date.now;
     this.animate = this.mode === 'tty' && options.spinner !== false;
+    this.foldTaskOutput = this.mode === 'plain' && options.env.GITHUB_ACTIONS === 'true';
   }
 
   /** Writes a machine-readable record (json mode only). */
@@ -102,15 +107,31 @@ export class Renderer {
       this.json({ ...event });
       return;
     }
+    if (this.foldTaskOutput) this.fold(event);
     for (const text of this.describe(event)) this.line(text);
   }
 
   /** Stops the spinner and clears its line; call before exiting. */
   close(): void {
+    if (this.groupOpen) this.stream.write('::endgroup::\n');
+    this.groupOpen = false;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.clearStatus();
     this.status = undefined;
+  }
+
+  /** A task's lines all come before the next state (follow.ts drains them), so one group fits. */
+  private fold(event: FollowEvent) {
+    if (event.type === 'log' || event.type === 'retry') return;
+    if (this.groupOpen) {
+      this.stream.write('::endgroup::\n');
+      this.groupOpen = false;
+    }
+    if (event.type === 'task-started') {
+      this.stream.write(`::group::${event.state} output (task ${taskIdOf(event.taskArn)})\n`);
+      this.groupOpen = true;
+    }
   }
 
   paint(style: Style, text: string): string {

@@ -110,6 +110,28 @@ describe('Renderer', () => {
     );
   });
 
+  it("GitHub Actions: each task's output folds into a group", () => {
+    const stream = new FakeStream(false);
+    const renderer = new Renderer({ stream, env: { GITHUB_ACTIONS: 'true', CI: 'true' } });
+    const taskArn = 'arn:aws:ecs:eu-west-1:123456789012:task/c/abc123';
+    renderer.event({ type: 'state', name: 'Plan', at });
+    renderer.event({ type: 'task-started', state: 'Plan', taskArn });
+    renderer.event({ type: 'log', state: 'Plan', taskId: 'abc123', message: 'init' });
+    renderer.event({ type: 'state', name: 'Inspect plan', at });
+    renderer.close();
+    expect(stream.text).toBe(
+      [
+        '17:00:00 -> Plan',
+        '::group::Plan output (task abc123)',
+        `   Plan runs as ECS task ${taskArn}`,
+        '   plan | init',
+        '::endgroup::',
+        '17:00:00 -> Inspect plan',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('NO_COLOR on a terminal: the terminal layout without colour', () => {
     const { text } = render(true, { NO_COLOR: '1' });
     expect(text).not.toMatch(HAS_ANSI);

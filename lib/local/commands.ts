@@ -77,6 +77,7 @@ export function registerLocalCommands(program: Command): Command {
       quietHandlerLogs();
       try {
         requireGit();
+        await assertPortFree(opts.port);
         const config = loadConfig(resolve(opts.config));
         const dataDir = resolve(opts.dataDir);
         prepareDataDir(dataDir);
@@ -120,6 +121,7 @@ export function registerLocalCommands(program: Command): Command {
     .action(async (opts: { port: number; dataDir: string; exitWhenDone?: boolean }) => {
       quietHandlerLogs();
       try {
+        await assertPortFree(opts.port);
         const demo = await runDemo({
           dataDir: opts.dataDir,
           port: opts.port,

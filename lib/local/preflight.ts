@@ -72,3 +72,17 @@ export function simulatorNotice(): string {
     line,
   ].join('\n');
 }
+
+/** Fails fast, before the slow start-up work, when the port is taken. */
+export async function assertPortFree(port: number, host = '127.0.0.1'): Promise<void> {
+  if (port === 0) return;
+  const { createServer } = await import('node:net');
+  const { PortInUseError } = await import('./http-server');
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new PortInUseError(port) : error),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}

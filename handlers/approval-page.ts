@@ -526,15 +526,34 @@ function headerOf(event: APIGatewayProxyEventV2, name: string): string | undefin
 
 let lambdaHandler: ApprovalPageHandler | undefined;
 
-/** Lambda entry point (Function URL). */
-export const handler: ApprovalPageHandler = (event) => {
-  lambdaHandler ??= (() => {
-    const settings = settingsFromEnv(process.env, REQUIRED_SETTINGS.approvalPage);
-    return createApprovalPageHandler({
-      settings,
-      store: new DynamoApprovalStore(documentClient(), settings.tableName),
-      sfn: sfnClient(),
-    });
-  })();
+/** Lambda entry point (Function URL). A misconfigured function still answers with a page. */
+export const handler: ApprovalPageHandler = async (event) => {
+  if (!lambdaHandler) {
+    try {
+      const settings = settingsFromEnv(process.env, REQUIRED_SETTINGS.approvalPage);
+      lambdaHandler = createApprovalPageHandler({
+        settings,
+        store: new DynamoApprovalStore(documentClient(), settings.tableName),
+        sfn: sfnClient(),
+      });
+    } catch (error) {
+      const reference = nodeRandomBytes(6).toString('hex');
+      createLogger('approval-page').error('the approval page is misconfigured', {
+        reference,
+        error: describeError(error),
+      });
+      return {
+        statusCode: 500,
+        headers: { ...SECURITY_HEADERS },
+        body: messagePage({
+          heading: 'Something went wrong',
+          tone: 'error',
+          paragraphs: ['The approval page is not set up correctly. Nothing was decided.'],
+          reference,
+        }),
+        isBase64Encoded: false,
+      };
+    }
+  }
   return lambdaHandler(event);
 };

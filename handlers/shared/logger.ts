@@ -54,10 +54,15 @@ export function redactingReplacer(key: string, value: unknown): unknown {
 export type HandlerLogger = Logger;
 
 /** Creates the JSON logger for one handler. */
-export function createLogger(serviceName: string): Logger {
+export function createLogger(
+  serviceName: string,
+  options: { readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT' } = {},
+): Logger {
   return new Logger({
     serviceName: `deploy-runner-${serviceName}`,
     jsonReplacerFn: redactingReplacer,
+    // @default - POWERTOOLS_LOG_LEVEL, else INFO
+    ...(options.logLevel ? { logLevel: options.logLevel } : {}),
   });
 }
 

@@ -49,13 +49,15 @@ interface SetupOptions {
   approvalsRequired?: number;
   request?: RunRequest;
   store?: ApprovalStore;
+  /** Log at INFO (tests that read the logs). */
+  verbose?: boolean;
 }
 
 async function setup(options: SetupOptions = {}) {
   const store = options.store ?? new MemoryApprovalStore();
   const notifier = new RecordingNotifier();
   const clock = testClock();
-  const logger = createLogger('approval-page-test');
+  const logger = createLogger('approval-page-test', options.verbose ? { logLevel: 'INFO' } : {});
   await createRequestApprovalHandler({
     settings,
     store,
@@ -557,7 +559,7 @@ describe('secrets', () => {
     const out = captureOutput();
     let t: Awaited<ReturnType<typeof setup>>;
     try {
-      t = await setup({ approvalsRequired: 2 });
+      t = await setup({ approvalsRequired: 2, verbose: true });
       await t.call('GET', t.links.alice);
       await t.call('POST', t.links.alice, { nonce: 'bad', decision: 'approve' });
       await t.submit(t.links.alice, { decision: 'approve' });
@@ -620,5 +622,15 @@ describe('secrets', () => {
 describe('wiring', () => {
   it('exports a Lambda entry that builds nothing on import', () => {
     expect(typeof lambdaHandler).toBe('function');
+  });
+});
+
+describe('Lambda entry', () => {
+  it('answers with a 500 page, not a crash, when its environment is incomplete', async () => {
+    const out = captureOutput();
+    const res = await lambdaHandler(pageEvent('GET', '/a/x')).finally(() => out.restore());
+    expect(res.statusCode).toBe(500);
+    expect(res.body).toContain('not set up correctly');
+    expect(out.text()).toContain('DR_TABLE_NAME is not set');
   });
 });

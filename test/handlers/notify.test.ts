@@ -32,13 +32,12 @@ const store: Pick<ArtifactStore, 'get'> = {
   },
 };
 
-const notify = (phase: 'finished' | 'failed', state: WorkflowState) =>
-  createNotifyHandler({
-    settings,
-    notifier,
-    artifacts: store,
-    logger: createLogger('notify-test'),
-  })({
+const notify = (
+  phase: 'finished' | 'failed',
+  state: WorkflowState,
+  logger = createLogger('notify-test'),
+) =>
+  createNotifyHandler({ settings, notifier, artifacts: store, logger })({
     phase,
     executionArn: EXECUTION_ARN,
     state,
@@ -355,10 +354,11 @@ describe('notify: failed returns a readable { Error, Cause }', () => {
     for (const r of ['alice@example.com', 'carol@example.com', 'dora@example.com', 'C0DEPLOYS'])
       notifier.failFor.add(r);
     const out = captureOutput();
-    const result = await failed({
-      ...planned,
-      error: { Error: 'DeployRunner.Rejected', Cause: 'Rejected by Bob: no' },
-    }).finally(() => out.restore());
+    const result = await notify(
+      'failed',
+      { ...planned, error: { Error: 'DeployRunner.Rejected', Cause: 'Rejected by Bob: no' } },
+      createLogger('notify-test', { logLevel: 'INFO' }),
+    ).finally(() => out.restore());
     expect(result).toEqual({ Error: 'DeployRunner.Rejected', Cause: 'Rejected by Bob: no' });
     expect(out.text()).toContain('some result notifications could not be delivered');
   });

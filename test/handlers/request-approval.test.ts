@@ -22,6 +22,7 @@ import {
 import { RecordingNotifier } from './support/recording-notifier';
 
 let store: MemoryApprovalStore;
+const verbose = createLogger('request-approval-test', { logLevel: 'INFO' });
 let notifier: RecordingNotifier;
 
 const make = (overrides: Partial<Parameters<typeof createRequestApprovalHandler>[0]> = {}) =>
@@ -155,9 +156,9 @@ describe('request-approval', () => {
     notifier.failFor.add('alice@example.com');
     notifier.failFor.add('U0CAROL12');
     const out = captureOutput();
-    const result = await make()(requestApprovalPayload({ approvalsRequired: 2 })).finally(() =>
-      out.restore(),
-    );
+    const result = await make({ logger: verbose })(
+      requestApprovalPayload({ approvalsRequired: 2 }),
+    ).finally(() => out.restore());
     expect(result.reached).toEqual(['Bob Builder', 'Carol Chief']);
     expect(result.failures).toHaveLength(2);
     expect(out.text()).toContain('some approval messages could not be delivered');
@@ -200,7 +201,7 @@ describe('request-approval', () => {
 
   it('logs JSON with the execution ARN as correlation id, and no token or capability', async () => {
     const out = captureOutput();
-    await make()(requestApprovalPayload()).finally(() => out.restore());
+    await make({ logger: verbose })(requestApprovalPayload()).finally(() => out.restore());
     const lines = out.lines().map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.find((l) => l.message === 'approval requested')).toMatchObject({
       correlation_id: EXECUTION_ARN,

@@ -111,7 +111,10 @@ describe('logger redaction', () => {
     registerSecret(token);
     const out = captureOutput();
     try {
-      const log = invocationLogger(createLogger('redaction-test'), 'arn:aws:states:x');
+      const log = invocationLogger(
+        createLogger('redaction-test', { logLevel: 'DEBUG' }),
+        'arn:aws:states:x',
+      );
       log.info(`got ${token}`, {
         taskToken: 'anything',
         nested: { capability: 'c' },

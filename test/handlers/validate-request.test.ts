@@ -8,7 +8,10 @@ import {
 import { runRequestSchema } from '../../lib/contracts';
 import { captureOutput, EXECUTION_ARN, settings } from './support/fixtures';
 
-const validate = createValidateRequestHandler({ settings, logger: createLogger('validate-test') });
+const validate = createValidateRequestHandler({
+  settings,
+  logger: createLogger('validate-test'),
+});
 const execution = {
   id: EXECUTION_ARN,
   name: 'infra-envs-prod-abc1234-42',
@@ -55,7 +58,11 @@ describe('validate-request', () => {
 
   it('throws DeployRunner.RequestRejected naming every bad field', async () => {
     const out = captureOutput();
-    const error = await validate({
+    const verbose = createValidateRequestHandler({
+      settings,
+      logger: createLogger('validate-test', { logLevel: 'INFO' }),
+    });
+    const error = await verbose({
       input: { repo: 'infra', ref: 'dev', path: '../etc', extra: 1 },
       execution,
     })

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
+import { runRunner } from '../../containers/runner/src/runner';
 import type { PlanResult } from '../../lib/contracts';
 
 /** Helpers for tests that run the bundled runner against real git repositories and the simulator. */
@@ -206,6 +207,25 @@ export class Sandbox {
 
   run(overrides: NodeJS.ProcessEnv = {}): Promise<RunOutcome> {
     return runBundled(this.bundle.runner, this.env(overrides));
+  }
+
+  /**
+   * The same runner code in this process (`runRunner`, what main.ts calls), with the real
+   * spawn: for the many refusal cases, where a process start per case would only cost time.
+   */
+  async runInProcess(overrides: NodeJS.ProcessEnv = {}): Promise<RunOutcome> {
+    let stdout = '';
+    let stderr = '';
+    const code = await runRunner({
+      env: this.env(overrides),
+      stdout: (t) => {
+        stdout += t;
+      },
+      stderr: (t) => {
+        stderr += t;
+      },
+    });
+    return { code, stdout, stderr };
   }
 
   /** Plans run `runId` and returns the plan result the runner stored. */

@@ -12,15 +12,26 @@ import { getBundle, Sandbox, simModule } from './helpers';
 const MODULE = simModule({ 'sim_bucket.logs': { name: 'logs' } });
 
 let sandbox: Sandbox;
-beforeAll(async () => {
-  await getBundle();
-});
-beforeEach(async () => {
-  sandbox = new Sandbox(await getBundle());
-  sandbox.repo.commit({ 'envs/dev/resources.json': MODULE, 'modules/net/resources.json': MODULE });
-});
+const fresh = () =>
+  beforeEach(async () => {
+    sandbox = new Sandbox(await getBundle());
+    sandbox.repo.commit({
+      'envs/dev/resources.json': MODULE,
+      'modules/net/resources.json': MODULE,
+    });
+  });
 
 describe('the allowlist, checked again by the runner', () => {
+  // Nothing here reaches git: one repository serves the whole table.
+  let shared: Sandbox;
+  beforeAll(async () => {
+    shared = new Sandbox(await getBundle());
+    shared.repo.commit({
+      'envs/dev/resources.json': MODULE,
+      'modules/net/resources.json': MODULE,
+    });
+  });
+
   it.each([
     ['an unknown repo', { DR_REPO: 'other' }, /repo "other" is not a configured repo/],
     [
@@ -41,21 +52,32 @@ describe('the allowlist, checked again by the runner', () => {
     ['a path with shell characters', { DR_PATH: 'envs/dev;touch x' }, /may only contain/],
     ['a path with a newline', { DR_PATH: 'envs/dev\nx' }, /may only contain/],
   ])('refuses %s with exit 2, without running git', async (_what, env, message) => {
-    const outcome = await sandbox.run(env);
+    const outcome = await shared.runInProcess(env);
     expect(outcome.code, outcome.stdout + outcome.stderr).toBe(2);
     expect(outcome.stderr).toMatch(message);
     expect(outcome.stderr).toContain('FAILED in phase "validate"');
-    expect(sandbox.shim.calls()).toEqual([]);
-    expect(sandbox.toolCalls()).toEqual([]);
-    expect(sandbox.artifact('runs/run-1/plan-error.json')).toMatchObject({
+    expect(shared.shim.calls()).toEqual([]);
+    expect(shared.toolCalls()).toEqual([]);
+    expect(shared.artifact('runs/run-1/plan-error.json')).toMatchObject({
       phase: 'validate',
       exitCode: 2,
     });
   });
+});
+
+describe('refs, tags and the environment', () => {
+  fresh();
+
+  it('refuses in the bundled runner too', async () => {
+    const outcome = await sandbox.run({ DR_PATH: '../outside' });
+    expect(outcome.code).toBe(2);
+    expect(outcome.stderr).toContain('FAILED in phase "validate"');
+    expect(sandbox.shim.calls()).toEqual([]);
+  });
 
   it('refuses a tag, even one pointing at main', async () => {
     sandbox.repo.tag('v1.0.0');
-    const outcome = await sandbox.run({ DR_REF: 'v1.0.0' });
+    const outcome = await sandbox.runInProcess({ DR_REF: 'v1.0.0' });
     expect(outcome.code).toBe(2);
     expect(sandbox.shim.calls()).toEqual([]);
   });
@@ -74,7 +96,7 @@ describe('the allowlist, checked again by the runner', () => {
   });
 
   it('refuses commits when the repo does not allow them', async () => {
-    const outcome = await sandbox.run({
+    const outcome = await sandbox.runInProcess({
       DR_REF: sandbox.repo.sha('main'),
       DR_ALLOWLIST: sandbox.allowlist({ allowCommits: false }),
     });
@@ -83,14 +105,14 @@ describe('the allowlist, checked again by the runner', () => {
   });
 
   it('refuses an invalid environment with exit 2 and says what is missing', async () => {
-    const outcome = await sandbox.run({ DR_MODE: 'destroy', DR_ALLOWLIST: 'not json' });
+    const outcome = await sandbox.runInProcess({ DR_MODE: 'destroy', DR_ALLOWLIST: 'not json' });
     expect(outcome.code).toBe(2);
     expect(outcome.stderr).toContain('DR_MODE must be "plan" or "apply"');
     expect(outcome.stderr).toContain('is not valid JSON');
   });
 
   it('refuses apply without the approved plan coordinates', async () => {
-    const outcome = await sandbox.run({ DR_MODE: 'apply' });
+    const outcome = await sandbox.runInProcess({ DR_MODE: 'apply' });
     expect(outcome.code).toBe(2);
     for (const name of ['DR_COMMIT', 'DR_PLAN_KEY', 'DR_PLAN_VERSION_ID', 'DR_PLAN_SHA256'])
       expect(outcome.stderr).toContain(`${name}: missing`);
@@ -98,6 +120,7 @@ describe('the allowlist, checked again by the runner', () => {
 });
 
 describe('commits as refs', () => {
+  fresh();
   it('plans an older commit of an allowed branch, pinned to exactly that commit', async () => {
     const older = sandbox.repo.sha('main');
     sandbox.repo.commit({ 'README.md': 'newer' });
@@ -123,12 +146,13 @@ describe('commits as refs', () => {
   });
 
   it('refuses a commit that does not exist', async () => {
-    const outcome = await sandbox.run({ DR_REF: 'f'.repeat(40) });
+    const outcome = await sandbox.runInProcess({ DR_REF: 'f'.repeat(40) });
     expect(outcome.code).toBe(2);
   });
 });
 
 describe('the path inside the checkout', () => {
+  fresh();
   it('refuses a symlink that escapes the repository', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'outside-'));
     sandbox.repo.symlink('envs/escape', outside);
@@ -148,13 +172,13 @@ describe('the path inside the checkout', () => {
   });
 
   it('refuses a path that does not exist at the commit', async () => {
-    const outcome = await sandbox.run({ DR_PATH: 'envs/prod' });
+    const outcome = await sandbox.runInProcess({ DR_PATH: 'envs/prod' });
     expect(outcome.code).toBe(2);
     expect(outcome.stderr).toContain('does not exist at this commit');
   });
 
   it('refuses the .git folder', async () => {
-    const outcome = await sandbox.run({
+    const outcome = await sandbox.runInProcess({
       DR_PATH: 'envs/.git',
       DR_ALLOWLIST: sandbox.allowlist({ allowedPaths: ['envs/*'] }),
     });

@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { planResultSchema } from '../../lib/contracts';
+import { getBundle, Sandbox, simModule } from './helpers';
+
+/**
+ * Plan mode of the bundled runner, run as a child process against real git repositories and the
+ * simulator: with and without changes, ordering, failures.
+ */
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+const MODULE = JSON.stringify({
+  resources: [
+    { type: 'sim_bucket', name: 'logs', attributes: { name: 'logs' } },
+    {
+      type: 'sim_db',
+      name: 'main',
+      attributes: { name: 'main', password: 'db-password-value' },
+      sensitive: ['password'],
+    },
+  ],
+  outputs: { bucket: { value: 'logs' }, db_password: { value: 'x', sensitive: true } },
+});
+
+let sandbox: Sandbox;
+beforeAll(async () => {
+  await getBundle();
+});
+beforeEach(async () => {
+  sandbox = new Sandbox(await getBundle());
+  sandbox.repo.commit({ 'envs/dev/resources.json': MODULE, 'README.md': 'infra' });
+});
+
+describe('plan', () => {
+  it('pins the branch to a commit, uploads plan, text and result with checksums', async () => {
+    const plan = await sandbox.plan('run-changes');
+    expect(planResultSchema.parse(plan)).toBeTruthy();
+    expect(plan).toMatchObject({
+      commit: sandbox.repo.sha('main'),
+      tool: 'terraform',
+      toolVersion: '1.11.0-sim',
+      hasChanges: true,
+      counts: { add: 2, change: 0, destroy: 0, replace: 0 },
+      changes: [
+        { address: 'sim_bucket.logs', actions: ['create'] },
+        { address: 'sim_db.main', actions: ['create'] },
+      ],
+      changesOmitted: 0,
+      planKey: 'runs/run-changes/plan.tfplan',
+      planTextKey: 'runs/run-changes/plan.txt',
+      logUrl: '',
+    });
+    const planBytes = readFileSync(sandbox.artifactPath(plan.planKey, plan.planVersionId));
+    expect(sha256(planBytes)).toBe(plan.planSha256);
+    const text = sandbox.artifactText(plan.planTextKey, plan.planTextVersionId);
+    expect(sha256(text)).toBe(plan.planTextSha256);
+    expect(text).toContain('# sim_db.main will be created');
+    // Sensitive values stay out of everything the runner writes or prints.
+    expect(sandbox.artifactText('runs/run-changes/plan-result.json')).not.toContain('"name"');
+    expect(text).toContain('password = (sensitive value)');
+    expect(`${text}${plan.stdout}${plan.stderr}`).not.toContain('db-password-value');
+    expect(plan.stdout).toMatch(/==> \[plan\] clone/);
+    expect(plan.stdout).toMatch(/==> \[plan\] upload/);
+    const argv = sandbox.toolCalls().map((c) => c.argv);
+    expect(argv).toContainEqual([
+      'plan',
+      '-input=false',
+      '-no-color',
+      expect.stringMatching(/^-out=\/.+plan\.tfplan$/),
+      '-detailed-exitcode',
+      '-lock-timeout=5m',
+    ]);
+    expect(argv).toContainEqual(['init', '-input=false', '-no-color']);
+  });
+
+  it('reports no changes when the state matches, then lists destroys and replaces first', async () => {
+    const first = await sandbox.plan('run-a');
+    expect((await sandbox.run(sandbox.applyEnv('run-a', first))).code).toBe(0);
+    const again = await sandbox.plan('run-same');
+    expect(again).toMatchObject({
+      hasChanges: false,
+      counts: { add: 0, change: 0, destroy: 0, replace: 0 },
+      changes: [],
+    });
+    expect(again.stdout).toContain('done: no changes');
+    sandbox.repo.commit({
+      'envs/dev/resources.json': JSON.stringify({
+        resources: [
+          { type: 'sim_a', name: 'new', attributes: { v: 1 } },
+          {
+            type: 'sim_bucket',
+            name: 'logs',
+            attributes: { name: 'renamed' },
+            forceNew: ['name'],
+          },
+        ],
+      }),
+    });
+    const plan = await sandbox.plan('run-b');
+    expect(plan.counts).toEqual({ add: 1, change: 0, destroy: 1, replace: 1 });
+    expect(plan.changes).toEqual([
+      { address: 'sim_bucket.logs', actions: ['delete', 'create'] },
+      { address: 'sim_db.main', actions: ['delete'] },
+      { address: 'sim_a.new', actions: ['create'] },
+    ]);
+  });
+
+  it('fails with exit 1, an error block and an error artifact when the plan fails', async () => {
+    sandbox.repo.commit({
+      'envs/dev/resources.json': simModule(
+        { 'sim_bucket.logs': { name: 'logs' } },
+        { fail: 'plan', failMessage: 'provider rejected the bucket name' },
+      ),
+    });
+    const outcome = await sandbox.run({ DR_RUN_ID: 'run-fail' });
+    expect(outcome.code).toBe(1);
+    expect(outcome.stderr).toContain('FAILED in phase "plan" (exit code 1');
+    expect(outcome.stderr).toContain('provider rejected the bucket name');
+    expect(outcome.stderr).toContain('What to do:');
+    const report = sandbox.artifact('runs/run-fail/plan-error.json') as Record<string, unknown>;
+    expect(report).toMatchObject({
+      mode: 'plan',
+      phase: 'plan',
+      exitCode: 1,
+      message: expect.stringContaining('provider rejected the bucket name'),
+      hint: expect.any(String),
+    });
+    expect(report.tail).toEqual(
+      expect.arrayContaining([expect.stringContaining('provider rejected the bucket name')]),
+    );
+    expect((report.tail as string[]).length).toBeLessThanOrEqual(40);
+  });
+
+  it('fails with exit 5 when the branch does not exist', async () => {
+    const outcome = await sandbox.run({ DR_REF: 'release/9' });
+    expect(outcome.code).toBe(5);
+    expect(outcome.stderr).toContain('FAILED in phase "clone"');
+    expect(outcome.stderr).toContain('does not exist');
+  });
+});

@@ -6,6 +6,7 @@ import { runDemo } from './demo';
 import { PortInUseError } from './http-server';
 import { type LocalServer, startLocalServer } from './local-server';
 import {
+  assertPortFree,
   chooseTool,
   LocalSetupError,
   prepareDataDir,

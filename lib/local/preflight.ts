@@ -1,5 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { PortInUseError } from './http-server';
 
 /**
  * The checks local mode runs before it starts, each failing with one line that says what is
@@ -76,8 +78,6 @@ export function simulatorNotice(): string {
 /** Fails fast, before the slow start-up work, when the port is taken. */
 export async function assertPortFree(port: number, host = '127.0.0.1'): Promise<void> {
   if (port === 0) return;
-  const { createServer } = await import('node:net');
-  const { PortInUseError } = await import('./http-server');
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once('error', (error: NodeJS.ErrnoException) =>

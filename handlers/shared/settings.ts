@@ -96,9 +96,11 @@ const allowlistSchema = z.record(
   }),
 );
 
+/** An http(s) URL; a trailing "/" is dropped (a Function URL's own form ends in one). */
 const httpUrl = z
   .string()
-  .regex(/^https?:\/\/[^\s]+[^/\s]$/, { error: 'must be an http(s) URL without a trailing "/"' });
+  .regex(/^https?:\/\/[^\s/]+[^\s]*$/, { error: 'must be an http(s) URL' })
+  .transform((url) => url.replace(/\/+$/, ''));
 
 const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
   tableName: z.string().min(1),

@@ -49,15 +49,18 @@ describe('settings', () => {
   it('lists every problem at once, naming the variable', () => {
     expect(() =>
       settingsFromEnv(
-        { ...env, DR_APPROVAL_BASE_URL: 'https://x/', DR_ALLOWLIST: '{', DR_TABLE_NAME: '' },
+        { ...env, DR_APPROVAL_BASE_URL: 'ftp://x', DR_ALLOWLIST: '{', DR_TABLE_NAME: '' },
         ['tableName'],
       ),
     ).toThrow(
       new SettingsError([
         'DR_TABLE_NAME is not set',
         'DR_ALLOWLIST: is not valid JSON',
-        'DR_APPROVAL_BASE_URL: must be an http(s) URL without a trailing "/"',
+        'DR_APPROVAL_BASE_URL: must be an http(s) URL',
       ]),
+    );
+    expect(settingsFromEnv({ DR_APPROVAL_BASE_URL: 'https://x.on.aws/' }).approvalBaseUrl).toBe(
+      'https://x.on.aws',
     );
     expect(() => requireSettings({}, ['consoleUrlTemplate'])).toThrow(
       'consoleUrlTemplate (DR_CONSOLE_URL_TEMPLATE) is not set',

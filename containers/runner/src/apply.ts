@@ -44,23 +44,23 @@ export async function runApply(
   phases: PhaseTracker,
 ): Promise<ApplyResult> {
   const inputs = env.apply as ApplyInputs;
-  // Checked before anything is fetched: apply refuses any doubt about what it would apply.
-  if (!COMMIT_SHA.test(inputs.commit))
-    throw verification(
-      'verify',
-      `DR_COMMIT ${JSON.stringify(inputs.commit.slice(0, 60))} is not a 40-hex commit`,
-    );
-  if (!SHA256.test(inputs.planSha256))
-    throw verification('verify', 'DR_PLAN_SHA256 is not a lowercase hex SHA-256');
-  const keys = artifactKeys(env.runId);
-  if (inputs.planKey !== keys.plan)
-    throw verification(
-      'verify',
-      `DR_PLAN_KEY ${JSON.stringify(inputs.planKey.slice(0, 80))} is not this run's plan (${keys.plan})`,
-    );
-
   const prepared = await prepare(env, deps, phases);
   try {
+    // After the allowlist, before anything is fetched: apply refuses any doubt about its input.
+    if (!COMMIT_SHA.test(inputs.commit))
+      throw verification(
+        'verify',
+        `DR_COMMIT ${JSON.stringify(inputs.commit.slice(0, 60))} is not a 40-hex commit`,
+      );
+    if (!SHA256.test(inputs.planSha256))
+      throw verification('verify', 'DR_PLAN_SHA256 is not a lowercase hex SHA-256');
+    const keys = artifactKeys(env.runId);
+    if (inputs.planKey !== keys.plan)
+      throw verification(
+        'verify',
+        `DR_PLAN_KEY ${JSON.stringify(inputs.planKey.slice(0, 80))} is not this run's plan (${keys.plan})`,
+      );
+
     phases.enter('download', `plan ${inputs.planKey} version ${inputs.planVersionId}`);
     const plan = await download(deps, inputs.planKey, inputs.planVersionId);
 

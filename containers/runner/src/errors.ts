@@ -88,10 +88,13 @@ export class UnexpectedError extends RunnerError {
 export function asRunnerError(error: unknown, phase: Phase): RunnerError {
   if (error instanceof RunnerError) return error;
   const message = error instanceof Error ? error.message : String(error);
+  const storage = phase === 'upload' || phase === 'download' || phase === 'result';
   return new UnexpectedError(
     phase,
-    `unexpected error: ${message}`,
-    'retry the run; if it fails again, report it with this log',
+    `${storage ? 'artifact store error' : 'unexpected error'}: ${message}`,
+    storage
+      ? 'check that the task role may write (plan) or read (apply) the artifact bucket and use its KMS key, then start a new run'
+      : 'retry the run; if it fails again, report it with this log',
     { cause: error },
   );
 }

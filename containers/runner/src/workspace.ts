@@ -11,13 +11,17 @@ export interface Workspace {
   readonly checkout: string;
   readonly secrets: string;
   readonly planFile: string;
-  /** Removes what this run created: the secrets always, the whole root when it was a temp dir. */
+  /**
+   * Removes the secrets and the plan file always, and the whole root when it was a temporary
+   * folder (a given DR_WORK_DIR keeps the checkout for inspection).
+   */
   cleanup(): Promise<void>;
 }
 
 /** Creates the run's folders under `workDir`, or under a fresh temporary folder. */
 export async function createWorkspace(workDir?: string): Promise<Workspace> {
   const owned = workDir === undefined;
+  if (!owned) await fs.mkdir(workDir, { recursive: true });
   const root = owned
     ? await fs.mkdtemp(join(tmpdir(), 'deploy-runner-'))
     : await fs.mkdtemp(join(workDir, 'run-'));
@@ -31,6 +35,7 @@ export async function createWorkspace(workDir?: string): Promise<Workspace> {
     planFile: join(root, 'plan.tfplan'),
     cleanup: async () => {
       await fs.rm(secrets, { recursive: true, force: true });
+      await fs.rm(join(root, 'plan.tfplan'), { force: true });
       if (owned) await fs.rm(root, { recursive: true, force: true });
     },
   };

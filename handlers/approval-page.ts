@@ -94,19 +94,7 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
   const clock = deps.clock ?? (() => new Date());
   const random = deps.randomBytes ?? nodeRandomBytes;
   const logger = deps.logger ?? createLogger('approval-page');
-  const pageKey: () => Promise<Buffer> =
-    settings.pageSecret !== undefined
-      ? (() => {
-          const key = Buffer.from(settings.pageSecret, 'utf8');
-          return async () => key;
-        })()
-      : (() => {
-          const read = cachedSecret(
-            deps.secrets ?? secretsClient,
-            settings.pageSecretArn as string,
-          );
-          return async () => Buffer.from(await read(), 'utf8');
-        })();
+  const pageKey = nonceKey(settings, deps.secrets ?? secretsClient);
 
   const respond = (r: PageResponse, head = false): FunctionUrlResult => ({
     statusCode: r.status,
@@ -444,6 +432,19 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
       );
     }
   };
+}
+
+/** The HMAC key of the page nonces: the local key, or the Secrets Manager secret read once. */
+function nonceKey(
+  settings: ApprovalPageSettings,
+  secrets: () => SecretsManagerClient,
+): () => Promise<Buffer> {
+  if (settings.pageSecret !== undefined) {
+    const key = Buffer.from(settings.pageSecret, 'utf8');
+    return async () => key;
+  }
+  const read = cachedSecret(secrets, settings.pageSecretArn as string);
+  return async () => Buffer.from(await read(), 'utf8');
 }
 
 /** The approver a link belongs to (falls back to what the link itself records). */

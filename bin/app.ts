@@ -17,8 +17,8 @@ function fail(message: string): never {
 
 const app = new App();
 const configFile =
-  (app.node.tryGetContext('config') as string | undefined) ??
-  process.env.DEPLOY_RUNNER_CONFIG ??
+  (app.node.tryGetContext('config') as string | undefined) ||
+  process.env.DEPLOY_RUNNER_CONFIG ||
   'deploy-runner.config.json';
 if (!existsSync(configFile)) {
   fail(

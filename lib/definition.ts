@@ -71,26 +71,37 @@ export const NO_ASSETS_CONTEXT = {
   'aws:cdk:disable-asset-staging': true,
 } as const;
 
+const synthesized = new Map<string, SynthesizedDefinition>();
+
 /**
  * Builds the stack for `config` in memory (no bundling, no Docker, no AWS calls) and returns its
- * state machine definition with placeholders.
+ * state machine definition with placeholders. Remembered per config within the process.
  */
 export function synthesizeDefinition(
   config: DeployRunnerConfig,
   options: { readonly stackName?: string } = {},
 ): SynthesizedDefinition {
+  const stackName = options.stackName ?? 'DeployRunner';
+  const key = JSON.stringify([stackName, config]);
+  const known = synthesized.get(key);
+  if (known) return structuredClone(known);
   const outdir = mkdtempSync(path.join(tmpdir(), 'deploy-runner-asl-'));
   try {
     const app = new App({
       outdir,
       analyticsReporting: false,
+      treeMetadata: false,
+      // Template validation takes seconds and `npx cdk synth` runs it; the definition does not need it.
+      builtinCloudFormationValidation: false,
       context: { ...cdkJsonContext(), ...NO_ASSETS_CONTEXT },
     });
-    const stack = new DeployRunnerStack(app, options.stackName ?? 'DeployRunner', {
+    const stack = new DeployRunnerStack(app, stackName, {
       config,
       env: { account: ACCOUNT, region: REGION },
     });
-    return definitionOfStack(stack);
+    const result = definitionOfStack(stack);
+    synthesized.set(key, result);
+    return structuredClone(result);
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }

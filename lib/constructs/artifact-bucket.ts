@@ -39,7 +39,8 @@ export class ArtifactBucket extends Construct {
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      // Object ownership left to CDK: it depends on whether log delivery is granted by bucket
+      // policy (the cdk.json default) or by ACL (apps without that feature flag).
       lifecycleRules: [{ id: 'ExpireLogs', expiration: props.accessLogRetention }],
       removalPolicy: RemovalPolicy.RETAIN,
     });

@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, IgnoreMode, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -13,7 +13,7 @@ import { tagComponent } from './private/component-tag';
 import { assertDeployable } from './private/deployability';
 import { createEncryptionKey } from './private/encryption-key';
 import { acknowledgeNagFindings } from './private/nag-acknowledgements';
-import { RUNNER_IMAGE_DIR } from './private/paths';
+import { PACKAGE_ROOT, RUNNER_BUILD_CONTEXT_EXCLUDE, RUNNER_DOCKERFILE } from './private/paths';
 import { RunnerNetwork } from './runner-network';
 import { RunnerTasks } from './runner-tasks';
 import { Workflow, workflowTimeouts } from './workflow';
@@ -36,7 +36,7 @@ export interface DeployRunnerProps {
   readonly stateMachineName?: string;
   /**
    * The runner image.
-   * @default - built from `containers/runner` for ARM64
+   * @default - built from `containers/runner/Dockerfile` for ARM64 (build context: the package root)
    */
   readonly runnerImage?: ecs.ContainerImage;
 }
@@ -114,7 +114,12 @@ export class DeployRunner extends Construct {
       familyPrefix: this.stateMachineName,
       image:
         props.runnerImage ??
-        ecs.ContainerImage.fromAsset(RUNNER_IMAGE_DIR, { platform: Platform.LINUX_ARM64 }),
+        ecs.ContainerImage.fromAsset(PACKAGE_ROOT, {
+          file: RUNNER_DOCKERFILE,
+          platform: Platform.LINUX_ARM64,
+          ignoreMode: IgnoreMode.DOCKER,
+          exclude: RUNNER_BUILD_CONTEXT_EXCLUDE,
+        }),
     });
     this.functions = new WorkflowFunctions(this, 'Functions', {
       config,

@@ -1,3 +1,4 @@
+import { Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -33,13 +34,10 @@ export class RunnerNetwork extends Construct {
     super(scope, id);
     const network = props.network;
     if (network) {
-      const subnetIds = {
-        [network.assignPublicIp ? 'publicSubnetIds' : 'privateSubnetIds']: network.subnetIds,
-      };
+      // Only the VPC ID is needed (the security group's VPC); tasks go to the listed subnets.
       this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
         vpcId: network.vpcId,
         availabilityZones: network.availabilityZones,
-        ...subnetIds,
       });
       this.subnets = {
         subnets: network.subnetIds.map((subnetId, i) =>
@@ -47,6 +45,10 @@ export class RunnerNetwork extends Construct {
         ),
       };
       this.assignPublicIp = network.assignPublicIp;
+      Validations.of(this).acknowledge({
+        id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
+        reason: 'Runner tasks are only placed in these subnets; nothing reads their route tables.',
+      });
     } else {
       const vpc = new ec2.Vpc(this, 'Vpc', {
         maxAzs: 2,

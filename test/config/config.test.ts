@@ -345,21 +345,6 @@ describe('configs that pass the schema but cannot deploy', () => {
       /^runner\.memoryMiB: 4096: .*use 512, 1024, 2048$/,
     ],
     [
-      'subnets that do not spread over the zones',
-      (c) => {
-        c.network = {
-          vpcId: 'vpc-0123456789abcdef0',
-          availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-          subnetIds: [
-            'subnet-0123456789abcdef0',
-            'subnet-0123456789abcdef1',
-            'subnet-0123456789abcdef2',
-          ],
-        };
-      },
-      /^network\.subnetIds: 3 subnets: list the same number of subnets in each of the 2 availability zones/,
-    ],
-    [
       'an allowlist too large for a Lambda environment',
       (c) => {
         c.repos.infra.allowedPaths = Array.from({ length: 300 }, (_, i) => `envs/team-${i}`);

@@ -35,12 +35,6 @@ export function deployabilityProblems(config: DeployRunnerConfig): string[] {
       `runner.memoryMiB: ${memoryMiB}: Fargate does not run ${cpu} CPU units with ${memoryMiB} MiB: use ${allowed}`,
     );
   }
-  const network = config.network;
-  if (network && network.subnetIds.length % network.availabilityZones.length !== 0) {
-    problems.push(
-      `network.subnetIds: ${network.subnetIds.length} subnets: list the same number of subnets in each of the ${network.availabilityZones.length} availability zones, ordered like network.availabilityZones`,
-    );
-  }
   const allowlistBytes = Buffer.byteLength(JSON.stringify(allowlistOf(config)));
   if (allowlistBytes > ALLOWLIST_BUDGET_BYTES) {
     problems.push(

@@ -1,0 +1,452 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config';
+import {
+  type AslDefinition,
+  type AslState,
+  definitionFromTemplate,
+  PLACEHOLDERS,
+  synthesizeDefinition,
+} from '../../lib/definition';
+import { type Built, buildStack, exampleConfig } from './helpers';
+
+/**
+ * The state machine against docs/workflow-contract.md: state names, transitions, payloads,
+ * integrations and timeouts, read from the placeholder ASL that local mode runs.
+ */
+
+let asl: AslDefinition;
+let stateMachineName: string;
+let built: Built;
+let coldMs: number;
+
+const state = (name: string): AslState => {
+  const found = asl.States[name];
+  if (!found) throw new Error(`no state "${name}"`);
+  return found;
+};
+const catches = (name: string) =>
+  (state(name).Catch as { ErrorEquals: string[]; ResultPath: string | null; Next: string }[]).map(
+    (c) => [c.ErrorEquals.join(','), c.ResultPath, c.Next],
+  );
+
+beforeAll(() => {
+  const started = Date.now();
+  ({ definition: asl, stateMachineName } = synthesizeDefinition(parseConfig(exampleConfig())));
+  coldMs = Date.now() - started;
+  built = buildStack();
+});
+
+describe('the placeholder ASL', () => {
+  it('is plain JSON: no CloudFormation intrinsic or CDK token is left', () => {
+    const text = JSON.stringify(asl);
+    expect(text).not.toMatch(/Fn::|"Ref"|\$\{Token|TOKEN/);
+    expect(JSON.parse(text)).toEqual(asl);
+    expect(stateMachineName).toBe('DeployRunner');
+  });
+
+  it("uses the contract's placeholders", () => {
+    expect(state('Validate request').Resource).toBe(
+      'arn:aws:lambda:us-east-1:123456789012:function:deploy-runner-validate-request',
+    );
+    expect(state('Notify result').Resource).toBe(PLACEHOLDERS.lambdaArn('notify'));
+    expect(state('Notify failure').Resource).toBe(PLACEHOLDERS.lambdaArn('notify'));
+    expect(state('Request approval').Parameters).toMatchObject({
+      FunctionName: PLACEHOLDERS.lambdaArn('request-approval'),
+    });
+    expect(state('Acquire lock').Parameters).toMatchObject({ TableName: 'deploy-runner-table' });
+    expect(state('Release lock').Parameters).toMatchObject({ TableName: 'deploy-runner-table' });
+    expect(state('Inspect plan').Parameters).toMatchObject({ Bucket: 'deploy-runner-artifacts' });
+    expect(state('Plan').Parameters).toMatchObject({
+      Cluster: PLACEHOLDERS.clusterArn,
+      TaskDefinition: PLACEHOLDERS.taskDefinitionArn('plan'),
+    });
+    expect(state('Apply').Parameters).toMatchObject({
+      TaskDefinition: PLACEHOLDERS.taskDefinitionArn('apply'),
+    });
+  });
+
+  it('is the definition the stack deploys', () => {
+    const fromStack = definitionFromTemplate(
+      built.template.toJSON() as Parameters<typeof definitionFromTemplate>[0],
+    );
+    expect(fromStack.stateMachineName).toBe('DeployRunner');
+    expect(Object.keys(fromStack.definition.States)).toEqual(Object.keys(asl.States));
+    expect(fromStack.definition.States).toEqual(asl.States);
+  });
+
+  it('is fast', () => {
+    expect(coldMs).toBeLessThan(10_000);
+    const started = Date.now();
+    synthesizeDefinition(parseConfig({ ...exampleConfig(), logs: { retentionDays: 30 } }));
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe('states, in the order of DESIGN.md', () => {
+  it('has exactly the states of the contract', () => {
+    expect(asl.StartAt).toBe('Validate request');
+    expect(Object.keys(asl.States).sort()).toEqual(
+      [
+        'Validate request',
+        'Request rejected',
+        'Acquire lock',
+        'Another run holds the lock',
+        'Plan',
+        'Inspect plan',
+        'Changes?',
+        'Request approval',
+        'Record expiry',
+        'Approved?',
+        'Record rejection',
+        'Record approval mismatch',
+        'Apply',
+        'Notify result',
+        'Release lock',
+        'Done',
+        'Notify failure',
+        'Release lock after failure',
+        'Run failed',
+      ].sort(),
+    );
+    expect(asl.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
+  });
+
+  it('1. Validate request: the input and execution facts in, the request replaces the state', () => {
+    expect(state('Validate request')).toMatchObject({
+      Type: 'Task',
+      Parameters: {
+        'input.$': '$',
+        execution: {
+          'id.$': '$$.Execution.Id',
+          'name.$': '$$.Execution.Name',
+          'startTime.$': '$$.Execution.StartTime',
+        },
+      },
+      Next: 'Acquire lock',
+    });
+    // The default ResultPath, "$": the validated request replaces the raw input.
+    expect(state('Validate request').ResultPath ?? '$').toBe('$');
+    expect(catches('Validate request')).toEqual([['States.ALL', '$.error', 'Request rejected']]);
+    expect(state('Request rejected')).toEqual({
+      Type: 'Fail',
+      ErrorPath: '$.error.Error',
+      CausePath: '$.error.Cause',
+    });
+  });
+
+  it('2. Acquire lock: a conditional put of the lock item', () => {
+    expect(state('Acquire lock')).toMatchObject({
+      Resource: 'arn:aws:states:::dynamodb:putItem',
+      Parameters: {
+        Item: {
+          pk: { 'S.$': '$.request.lockKey' },
+          executionArn: { 'S.$': '$$.Execution.Id' },
+          runId: { 'S.$': '$.request.runId' },
+          repo: { 'S.$': '$.request.repo' },
+          path: { 'S.$': '$.request.path' },
+          acquiredAt: { 'S.$': '$$.Execution.StartTime' },
+          expiresAt: { 'N.$': '$.request.lockExpiresAt' },
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+      ResultPath: null,
+      Next: 'Plan',
+    });
+    expect(catches('Acquire lock')).toEqual([
+      ['DynamoDB.ConditionalCheckFailedException', '$.error', 'Another run holds the lock'],
+      ['States.ALL', '$.error', 'Notify failure'],
+    ]);
+    expect(state('Another run holds the lock')).toMatchObject({
+      Type: 'Fail',
+      Error: 'DeployRunner.LockHeld',
+    });
+  });
+
+  it('3. Plan: ECS .sync with the run facts, timeout, retry on ECS errors', () => {
+    const plan = state('Plan');
+    expect(plan).toMatchObject({
+      Resource: 'arn:aws:states:::ecs:runTask.sync',
+      TimeoutSeconds: 3600,
+      ResultPath: null,
+      Next: 'Inspect plan',
+      Parameters: {
+        LaunchType: 'FARGATE',
+        Overrides: {
+          ContainerOverrides: [
+            {
+              Name: 'runner',
+              Environment: [
+                { Name: 'DR_REPO', 'Value.$': '$.request.repo' },
+                { Name: 'DR_REF', 'Value.$': '$.request.ref' },
+                { Name: 'DR_PATH', 'Value.$': '$.request.path' },
+                { Name: 'DR_RUN_ID', 'Value.$': '$.request.runId' },
+                { Name: 'DR_EXECUTION_ARN', 'Value.$': '$$.Execution.Id' },
+              ],
+            },
+          ],
+        },
+      },
+    });
+    expect(plan.Retry).toEqual([
+      {
+        ErrorEquals: ['ECS.AmazonECSException'],
+        IntervalSeconds: 10,
+        MaxAttempts: 3,
+        BackoffRate: 2,
+      },
+    ]);
+    expect(catches('Plan')).toEqual([['States.ALL', '$.error', 'Notify failure']]);
+  });
+
+  it('4. Inspect plan: the plan result of this run into $.plan.summary', () => {
+    expect(state('Inspect plan')).toMatchObject({
+      Resource: 'arn:aws:states:::aws-sdk:s3:getObject',
+      Parameters: {
+        'Key.$': "States.Format('runs/{}/plan-result.json', $.request.runId)",
+      },
+      ResultSelector: { 'summary.$': 'States.StringToJson($.Body)' },
+      ResultPath: '$.plan',
+      Next: 'Changes?',
+    });
+    expect(catches('Inspect plan')).toEqual([['States.ALL', '$.error', 'Notify failure']]);
+  });
+
+  it('5. Changes?: no changes or plan-only end with Notify result; otherwise ask', () => {
+    expect(state('Changes?')).toEqual({
+      Type: 'Choice',
+      Choices: [
+        { Variable: '$.plan.summary.hasChanges', BooleanEquals: false, Next: 'Notify result' },
+        { Variable: '$.request.mode', StringEquals: 'plan-only', Next: 'Notify result' },
+      ],
+      Default: 'Request approval',
+    });
+  });
+
+  it('6. Request approval: .waitForTaskToken with a timeout and the literal approvers', () => {
+    expect(state('Request approval')).toMatchObject({
+      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      TimeoutSeconds: 86_400,
+      ResultPath: '$.approval',
+      Next: 'Approved?',
+      Parameters: {
+        Payload: {
+          'taskToken.$': '$$.Task.Token',
+          'executionArn.$': '$$.Execution.Id',
+          'request.$': '$.request',
+          'plan.$': '$.plan.summary',
+          approvers: [
+            { name: 'Ada Lovelace', email: 'ada@acme.example' },
+            { name: 'Grace Hopper', email: 'grace@acme.example' },
+          ],
+          approvalsRequired: 1,
+          timeoutSeconds: 86_400,
+        },
+      },
+    });
+    expect(catches('Request approval')).toEqual([
+      ['States.Timeout', '$.error', 'Record expiry'],
+      ['States.ALL', '$.error', 'Notify failure'],
+    ]);
+    expect(state('Record expiry')).toEqual({
+      Type: 'Pass',
+      Result: {
+        Error: 'DeployRunner.ApprovalExpired',
+        Cause: 'No approver decided within 24h; nothing was applied. Start a new run.',
+      },
+      ResultPath: '$.error',
+      Next: 'Notify failure',
+    });
+  });
+
+  it('7. Approved?: only a yes bound to this plan checksum applies', () => {
+    expect(state('Approved?')).toEqual({
+      Type: 'Choice',
+      Choices: [
+        {
+          And: [
+            { Variable: '$.approval.approved', BooleanEquals: true },
+            { Variable: '$.approval.planSha256', StringEqualsPath: '$.plan.summary.planSha256' },
+          ],
+          Next: 'Apply',
+        },
+        { Variable: '$.approval.approved', BooleanEquals: false, Next: 'Record rejection' },
+      ],
+      Default: 'Record approval mismatch',
+    });
+    expect(state('Record rejection')).toEqual({
+      Type: 'Pass',
+      Parameters: {
+        Error: 'DeployRunner.Rejected',
+        'Cause.$': "States.Format('Rejected by {}: {}', $.approval.approver, $.approval.reason)",
+      },
+      ResultPath: '$.error',
+      Next: 'Notify failure',
+    });
+    expect(state('Record approval mismatch')).toMatchObject({
+      Type: 'Pass',
+      Result: { Error: 'DeployRunner.ApprovalMismatch' },
+      ResultPath: '$.error',
+      Next: 'Notify failure',
+    });
+  });
+
+  it('8. Apply: ECS .sync with the approved checksum, the task ARN into $.apply', () => {
+    const apply = state('Apply');
+    expect(apply).toMatchObject({
+      Resource: 'arn:aws:states:::ecs:runTask.sync',
+      TimeoutSeconds: 7200,
+      ResultSelector: { 'taskArn.$': '$.TaskArn' },
+      ResultPath: '$.apply',
+      Next: 'Notify result',
+    });
+    const overrides = (apply.Parameters as { Overrides: { ContainerOverrides: unknown[] } })
+      .Overrides.ContainerOverrides;
+    expect(overrides).toEqual([
+      {
+        Name: 'runner',
+        Environment: [
+          { Name: 'DR_REPO', 'Value.$': '$.request.repo' },
+          { Name: 'DR_REF', 'Value.$': '$.request.ref' },
+          { Name: 'DR_PATH', 'Value.$': '$.request.path' },
+          { Name: 'DR_RUN_ID', 'Value.$': '$.request.runId' },
+          { Name: 'DR_EXECUTION_ARN', 'Value.$': '$$.Execution.Id' },
+          { Name: 'DR_COMMIT', 'Value.$': '$.plan.summary.commit' },
+          { Name: 'DR_PLAN_KEY', 'Value.$': '$.plan.summary.planKey' },
+          { Name: 'DR_PLAN_VERSION_ID', 'Value.$': '$.plan.summary.planVersionId' },
+          { Name: 'DR_PLAN_SHA256', 'Value.$': '$.approval.planSha256' },
+        ],
+      },
+    ]);
+    expect(catches('Apply')).toEqual([['States.ALL', '$.error', 'Notify failure']]);
+  });
+
+  it('9.-10. Notify result, then release the lock held by this execution, then Done', () => {
+    expect(state('Notify result')).toMatchObject({
+      Parameters: { phase: 'finished', 'executionArn.$': '$$.Execution.Id', 'state.$': '$' },
+      ResultPath: null,
+      Next: 'Release lock',
+    });
+    expect(catches('Notify result')).toEqual([['States.ALL', '$.notifyError', 'Release lock']]);
+    expect(state('Release lock')).toMatchObject({
+      Resource: 'arn:aws:states:::dynamodb:deleteItem',
+      Parameters: {
+        Key: { pk: { 'S.$': '$.request.lockKey' } },
+        ConditionExpression: 'executionArn = :arn',
+        ExpressionAttributeValues: { ':arn': { 'S.$': '$$.Execution.Id' } },
+      },
+      ResultPath: null,
+      Next: 'Done',
+    });
+    expect(state('Release lock').Retry).toBeDefined();
+    expect(catches('Release lock')).toEqual([
+      ['DynamoDB.ConditionalCheckFailedException', null, 'Done'],
+    ]);
+    expect(state('Done')).toEqual({ Type: 'Succeed' });
+  });
+
+  it('11.-12. the failure path notifies, releases the lock and fails with the readable cause', () => {
+    expect(state('Notify failure')).toMatchObject({
+      Parameters: { phase: 'failed', 'executionArn.$': '$$.Execution.Id', 'state.$': '$' },
+      ResultPath: '$.error',
+      Next: 'Release lock after failure',
+    });
+    expect(catches('Notify failure')).toEqual([
+      ['States.ALL', '$.notifyError', 'Release lock after failure'],
+    ]);
+    const { Next: _, Catch, ...release } = state('Release lock after failure');
+    const { Next: __, Catch: ___, ...success } = state('Release lock');
+    expect(release).toEqual(success);
+    expect(state('Release lock after failure').Next).toBe('Run failed');
+    expect(catches('Release lock after failure')).toEqual([
+      ['DynamoDB.ConditionalCheckFailedException', null, 'Run failed'],
+    ]);
+    expect(Catch).toBeDefined();
+    expect(state('Run failed')).toEqual({
+      Type: 'Fail',
+      ErrorPath: '$.error.Error',
+      CausePath: '$.error.Cause',
+    });
+  });
+
+  it('times out after plan + approval + apply + 1h', () => {
+    expect(asl.TimeoutSeconds).toBe(3600 + 86_400 + 7200 + 3600);
+  });
+
+  it('carries the configured timeouts, approvers and N-of-M', () => {
+    const config = exampleConfig();
+    config.runner.planTimeout = '20m';
+    config.runner.applyTimeout = '45m';
+    config.approvals.timeout = '90s';
+    config.approvals.approvalsRequired = 2;
+    const { definition } = synthesizeDefinition(parseConfig(config));
+    const s = definition.States;
+    expect(s.Plan?.TimeoutSeconds).toBe(1200);
+    expect(s.Apply?.TimeoutSeconds).toBe(2700);
+    expect(s['Request approval']?.TimeoutSeconds).toBe(90);
+    expect(s['Request approval']?.Parameters).toMatchObject({
+      Payload: { approvalsRequired: 2, timeoutSeconds: 90 },
+    });
+    expect(s['Record expiry']?.Result).toMatchObject({
+      Cause: 'No approver decided within 90s; nothing was applied. Start a new run.',
+    });
+    expect(definition.TimeoutSeconds).toBe(1200 + 90 + 2700 + 3600);
+  });
+});
+
+describe('the state machine resource', () => {
+  it('is Standard, logs ALL without execution data, traces, and is named after the stack', () => {
+    const logs = built.id(built.stack.runner.workflow.logGroup);
+    built.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: 'DeployRunner',
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: {
+        Level: 'ALL',
+        IncludeExecutionData: false,
+        Destinations: [
+          { CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logs, 'Arn'] } } },
+        ],
+      },
+    });
+  });
+
+  it('lets the validate function compute a lock expiry one hour past the longest run', () => {
+    const fn = built.id(built.stack.runner.functions.validateRequest);
+    const env = built.template.toJSON().Resources[fn].Properties.Environment.Variables;
+    expect(env.DR_LOCK_TTL_SECONDS).toBe(String((asl.TimeoutSeconds ?? 0) + 3600));
+    expect(JSON.parse(env.DR_ALLOWLIST)).toHaveProperty('infra.allowedPaths', ['envs/*']);
+  });
+
+  it('the cleanup rule catches aborted, timed-out and failed executions of this state machine', () => {
+    const machine = built.id(built.stack.runner.stateMachine);
+    const cleanup = built.id(built.stack.runner.functions.cleanup);
+    built.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['ABORTED', 'TIMED_OUT', 'FAILED'], stateMachineArn: [{ Ref: machine }] },
+      },
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [cleanup, 'Arn'] } })],
+    });
+  });
+
+  it('request-approval links to the approval page URL without a trailing slash', () => {
+    const fn = built.id(built.stack.runner.functions.requestApproval);
+    const url = built.id(built.stack.runner.functions.approvalPageUrl);
+    const env = built.template.toJSON().Resources[fn].Properties.Environment.Variables;
+    expect(env.DR_APPROVAL_BASE_URL).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          'https://',
+          { 'Fn::Select': [2, { 'Fn::Split': ['/', { 'Fn::GetAtt': [url, 'FunctionUrl'] }] }] },
+        ],
+      ],
+    });
+    expect(env.DR_CONSOLE_URL_TEMPLATE).toBe(
+      'https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{executionArn}',
+    );
+  });
+});

@@ -1,15 +1,44 @@
+import type { Command } from 'commander';
 import { describeError } from '../lib/cli/pacer';
 import { type CliIo, processIo, run as runProgram } from '../lib/cli/program';
-import { registerLocalCommands } from '../lib/local/commands';
 
 /**
  * `deploy-runner`: the CI client (start, wait, logs, status, list; lib/cli/program.ts) and
  * local mode (`deploy-runner local ...`; lib/local/commands.ts).
  */
 
+/**
+ * The commands CI runs. They never need local mode, whose modules (CDK synthesis, esbuild) take
+ * seconds to load and are not part of a production install, so it is only loaded for the rest.
+ */
+const CI_COMMANDS = new Set(['start', 'wait', 'logs', 'status', 'list']);
+
+function addLocalCommands(program: Command): void {
+  let local: typeof import('../lib/local/commands');
+  try {
+    local = require('../lib/local/commands');
+  } catch (error) {
+    // A production install (npm ci --omit=dev) can run the CI commands but not local mode.
+    program
+      .command('local')
+      .description('run deploy-runner offline on this machine (needs the full install)')
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(() => {
+        throw new Error(
+          `local mode could not be loaded (${describeError(error)}): install all dependencies with npm ci`,
+        );
+      });
+    return;
+  }
+  local.registerLocalCommands(program);
+}
+
 /** Runs the whole CLI with `argv` and resolves to the exit code. */
 export function run(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  return runProgram(argv, io, registerLocalCommands);
+  const command = argv[2];
+  const ciOnly = command !== undefined && CI_COMMANDS.has(command);
+  return runProgram(argv, io, ciOnly ? undefined : addLocalCommands);
 }
 
 /** Runs the CLI as the process (used by bin/deploy-runner.js and the dist/cli.js bundle). */

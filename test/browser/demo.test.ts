@@ -41,7 +41,7 @@ describe('the demo in a browser', () => {
 
     const page = await browser.newPage();
     await page.goto(link as string);
-    expect(await page.locator('h1').innerText()).toMatch(/demo/i);
+    expect(await page.locator('h1').textContent()).toMatch(/demo/i);
     mkdirSync('test-artifacts/screenshots', { recursive: true });
     await page.screenshot({ path: 'test-artifacts/screenshots/demo-approval.png', fullPage: true });
     await page.getByRole('button', { name: /approve/i }).click();

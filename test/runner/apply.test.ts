@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlanResult } from '../../lib/contracts';
-import { getBundle, Sandbox, simModule } from './helpers';
+import { getBundle, itWithSandbox, Sandbox, simModule } from './helpers';
 
 /**
  * Apply mode of the bundled runner against real git repositories and the simulator: the
@@ -21,14 +21,12 @@ const MODULE = JSON.stringify({
   outputs: { bucket: { value: 'logs' }, db_password: { value: 'x', sensitive: true } },
 });
 
-describe('apply', () => {
-  let sandbox: Sandbox;
-  beforeEach(async () => {
-    sandbox = new Sandbox(await getBundle());
-    sandbox.repo.commit({ 'envs/dev/resources.json': MODULE, 'README.md': 'infra' });
-  });
+const test = itWithSandbox(() => ({ 'envs/dev/resources.json': MODULE, 'README.md': 'infra' }));
 
-  it('applies the approved plan at its commit and records output names only', async () => {
+describe.concurrent('apply', () => {
+  test('applies the approved plan at its commit and records output names only', async ({
+    sandbox,
+  }) => {
     const plan = await sandbox.plan('run-1');
     const outcome = await sandbox.run(sandbox.applyEnv('run-1', plan));
     expect(outcome.code, outcome.stdout + outcome.stderr).toBe(0);
@@ -61,7 +59,7 @@ describe('apply', () => {
     );
   });
 
-  it('fails a stale plan with exit 3 and the readable cause', async () => {
+  test('fails a stale plan with exit 3 and the readable cause', async ({ sandbox }) => {
     const first = await sandbox.plan('run-1');
     const second = await sandbox.plan('run-2');
     expect((await sandbox.run(sandbox.applyEnv('run-2', second))).code).toBe(0);
@@ -78,7 +76,7 @@ describe('apply', () => {
     });
   });
 
-  it('fails with exit 1 when the apply itself fails', async () => {
+  test('fails with exit 1 when the apply itself fails', async ({ sandbox }) => {
     sandbox.repo.commit({
       'envs/dev/resources.json': simModule(
         { 'sim_bucket.logs': { name: 'logs' } },

@@ -1,7 +1,20 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { it } from 'vitest';
 import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
 import { runRunner } from '../../containers/runner/src/runner';
 import type { PlanResult } from '../../lib/contracts';
@@ -10,9 +23,44 @@ import type { PlanResult } from '../../lib/contracts';
 
 let bundle: Promise<RunnerBundle> | undefined;
 
-/** Bundles the runner and simulator once per test file (esbuild: well under a second). */
+const ROOT = join(__dirname, '..', '..');
+const SOURCES = ['containers/runner/src', 'containers/runner/bundle.ts', 'lib', 'test/simulator'];
+
+/** A hash of every source file the bundle is built from. */
+function sourceHash(): string {
+  const hash = createHash('sha256');
+  const visit = (path: string) => {
+    const stat = statSync(path);
+    if (stat.isDirectory()) for (const name of readdirSync(path).sort()) visit(join(path, name));
+    else if (/\.(ts|json)$/.test(path)) hash.update(path).update(readFileSync(path));
+  };
+  for (const source of SOURCES) visit(join(ROOT, source));
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * Bundles the runner and simulator once for all test files (they run in separate processes):
+ * the bundle is cached in the temp folder under a hash of its sources, built into a private
+ * folder and renamed into place, so concurrent test files never see half a bundle.
+ */
 export function getBundle(): Promise<RunnerBundle> {
-  bundle ??= bundleRunner(mkdtempSync(join(tmpdir(), 'runner-bundle-')));
+  bundle ??= (async () => {
+    const dir = join(tmpdir(), `deploy-runner-test-bundle-${sourceHash()}`);
+    const files = {
+      runner: join(dir, 'runner.js'),
+      simulator: join(dir, 'terraform-sim.js'),
+    };
+    if (existsSync(files.runner)) return files;
+    const staging = mkdtempSync(`${dir}.tmp-`);
+    await bundleRunner(staging);
+    try {
+      renameSync(staging, dir);
+    } catch {
+      // Another test file won the race; its bundle is the same.
+      rmSync(staging, { recursive: true, force: true });
+    }
+    return files;
+  })();
   return bundle;
 }
 
@@ -285,4 +333,19 @@ export class Sandbox {
     if (!file) throw new Error(`no state for ${modulePath}`);
     return JSON.parse(readFileSync(join(this.state, file), 'utf8'));
   }
+}
+
+/**
+ * `it` with a fresh `sandbox` fixture whose main branch holds `files`: tests that use it can run
+ * concurrently (each has its own repository, artifact folder and state).
+ */
+export function itWithSandbox(files: () => Record<string, string>) {
+  return it.extend<{ sandbox: Sandbox }>({
+    // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from this pattern
+    sandbox: async ({}, use) => {
+      const sandbox = new Sandbox(await getBundle());
+      sandbox.repo.commit(files());
+      await use(sandbox);
+    },
+  });
 }

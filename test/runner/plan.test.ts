@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { planResultSchema } from '../../lib/contracts';
-import { getBundle, Sandbox, simModule } from './helpers';
+import { itWithSandbox, simModule } from './helpers';
 
 /**
  * Plan mode of the bundled runner, run as a child process against real git repositories and the
@@ -24,17 +24,12 @@ const MODULE = JSON.stringify({
   outputs: { bucket: { value: 'logs' }, db_password: { value: 'x', sensitive: true } },
 });
 
-let sandbox: Sandbox;
-beforeAll(async () => {
-  await getBundle();
-});
-beforeEach(async () => {
-  sandbox = new Sandbox(await getBundle());
-  sandbox.repo.commit({ 'envs/dev/resources.json': MODULE, 'README.md': 'infra' });
-});
+const test = itWithSandbox(() => ({ 'envs/dev/resources.json': MODULE, 'README.md': 'infra' }));
 
-describe('plan', () => {
-  it('pins the branch to a commit, uploads plan, text and result with checksums', async () => {
+describe.concurrent('plan', () => {
+  test('pins the branch to a commit, uploads plan, text and result with checksums', async ({
+    sandbox,
+  }) => {
     const plan = await sandbox.plan('run-changes');
     expect(planResultSchema.parse(plan)).toBeTruthy();
     expect(plan).toMatchObject({
@@ -75,7 +70,9 @@ describe('plan', () => {
     expect(argv).toContainEqual(['init', '-input=false', '-no-color']);
   });
 
-  it('reports no changes when the state matches, then lists destroys and replaces first', async () => {
+  test('reports no changes when the state matches, then lists destroys and replaces first', async ({
+    sandbox,
+  }) => {
     const first = await sandbox.plan('run-a');
     expect((await sandbox.run(sandbox.applyEnv('run-a', first))).code).toBe(0);
     const again = await sandbox.plan('run-same');
@@ -107,7 +104,9 @@ describe('plan', () => {
     ]);
   });
 
-  it('fails with exit 1, an error block and an error artifact when the plan fails', async () => {
+  test('fails with exit 1, an error block and an error artifact when the plan fails', async ({
+    sandbox,
+  }) => {
     sandbox.repo.commit({
       'envs/dev/resources.json': simModule(
         { 'sim_bucket.logs': { name: 'logs' } },
@@ -133,7 +132,7 @@ describe('plan', () => {
     expect((report.tail as string[]).length).toBeLessThanOrEqual(40);
   });
 
-  it('fails with exit 5 when the branch does not exist', async () => {
+  test('fails with exit 5 when the branch does not exist', async ({ sandbox }) => {
     const outcome = await sandbox.run({ DR_REF: 'release/9' });
     expect(outcome.code).toBe(5);
     expect(outcome.stderr).toContain('FAILED in phase "clone"');

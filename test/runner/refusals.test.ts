@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { getBundle, Sandbox, simModule } from './helpers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { getBundle, itWithSandbox, Sandbox, simModule } from './helpers';
 
 /**
  * The runner re-checks what `Validate request` already checked, and what only the checkout can
@@ -11,17 +11,12 @@ import { getBundle, Sandbox, simModule } from './helpers';
 
 const MODULE = simModule({ 'sim_bucket.logs': { name: 'logs' } });
 
-let sandbox: Sandbox;
-const fresh = () =>
-  beforeEach(async () => {
-    sandbox = new Sandbox(await getBundle());
-    sandbox.repo.commit({
-      'envs/dev/resources.json': MODULE,
-      'modules/net/resources.json': MODULE,
-    });
-  });
+const test = itWithSandbox(() => ({
+  'envs/dev/resources.json': MODULE,
+  'modules/net/resources.json': MODULE,
+}));
 
-describe('the allowlist, checked again by the runner', () => {
+describe.concurrent('the allowlist, checked again by the runner', () => {
   // Nothing here reaches git: one repository serves the whole table.
   let shared: Sandbox;
   beforeAll(async () => {
@@ -65,37 +60,37 @@ describe('the allowlist, checked again by the runner', () => {
   });
 });
 
-describe('refs, tags and the environment', () => {
-  fresh();
-
-  it('refuses in the bundled runner too', async () => {
+describe.concurrent('refs, tags and the environment', () => {
+  test('refuses in the bundled runner too', async ({ sandbox }) => {
     const outcome = await sandbox.run({ DR_PATH: '../outside' });
     expect(outcome.code).toBe(2);
     expect(outcome.stderr).toContain('FAILED in phase "validate"');
     expect(sandbox.shim.calls()).toEqual([]);
   });
 
-  it('refuses a tag, even one pointing at main', async () => {
+  test('refuses a tag, even one pointing at main', async ({ sandbox }) => {
     sandbox.repo.tag('v1.0.0');
     const outcome = await sandbox.runInProcess({ DR_REF: 'v1.0.0' });
     expect(outcome.code).toBe(2);
     expect(sandbox.shim.calls()).toEqual([]);
   });
 
-  it('fetches branches only: a tag named like an allowed branch is not found (exit 5)', async () => {
+  test('fetches branches only: a tag named like an allowed branch is not found (exit 5)', async ({
+    sandbox,
+  }) => {
     sandbox.repo.tag('release/1');
     const outcome = await sandbox.run({ DR_REF: 'release/1' });
     expect(outcome.code).toBe(5);
     expect(outcome.stderr).toContain('does not exist');
   });
 
-  it('plans an allowed branch matching a pattern', async () => {
+  test('plans an allowed branch matching a pattern', async ({ sandbox }) => {
     const sha = sandbox.repo.commit({ 'README.md': 'release' }, 'release/1');
     const plan = await sandbox.plan('run-1', { DR_REF: 'release/1' });
     expect(plan.commit).toBe(sha);
   });
 
-  it('refuses commits when the repo does not allow them', async () => {
+  test('refuses commits when the repo does not allow them', async ({ sandbox }) => {
     const outcome = await sandbox.runInProcess({
       DR_REF: sandbox.repo.sha('main'),
       DR_ALLOWLIST: sandbox.allowlist({ allowCommits: false }),
@@ -104,14 +99,16 @@ describe('refs, tags and the environment', () => {
     expect(outcome.stderr).toContain('commit SHAs are not allowed for this repo');
   });
 
-  it('refuses an invalid environment with exit 2 and says what is missing', async () => {
+  test('refuses an invalid environment with exit 2 and says what is missing', async ({
+    sandbox,
+  }) => {
     const outcome = await sandbox.runInProcess({ DR_MODE: 'destroy', DR_ALLOWLIST: 'not json' });
     expect(outcome.code).toBe(2);
     expect(outcome.stderr).toContain('DR_MODE must be "plan" or "apply"');
     expect(outcome.stderr).toContain('is not valid JSON');
   });
 
-  it('refuses apply without the approved plan coordinates', async () => {
+  test('refuses apply without the approved plan coordinates', async ({ sandbox }) => {
     const outcome = await sandbox.runInProcess({ DR_MODE: 'apply' });
     expect(outcome.code).toBe(2);
     for (const name of ['DR_COMMIT', 'DR_PLAN_KEY', 'DR_PLAN_VERSION_ID', 'DR_PLAN_SHA256'])
@@ -119,9 +116,10 @@ describe('refs, tags and the environment', () => {
   });
 });
 
-describe('commits as refs', () => {
-  fresh();
-  it('plans an older commit of an allowed branch, pinned to exactly that commit', async () => {
+describe.concurrent('commits as refs', () => {
+  test('plans an older commit of an allowed branch, pinned to exactly that commit', async ({
+    sandbox,
+  }) => {
     const older = sandbox.repo.sha('main');
     sandbox.repo.commit({ 'README.md': 'newer' });
     const plan = await sandbox.plan('run-1', { DR_REF: older });
@@ -129,7 +127,7 @@ describe('commits as refs', () => {
     expect(plan.stdout).toContain(`commit ${older} is on allowed branch main`);
   });
 
-  it('refuses a commit that exists only on an unreviewed branch', async () => {
+  test('refuses a commit that exists only on an unreviewed branch', async ({ sandbox }) => {
     const unreviewed = sandbox.repo.commit(
       { 'envs/dev/resources.json': simModule({ 'sim_evil.x': { steal: true } }) },
       'feature',
@@ -145,15 +143,14 @@ describe('commits as refs', () => {
     expect(fetched.flat().some((a) => a.includes('feature'))).toBe(false);
   });
 
-  it('refuses a commit that does not exist', async () => {
+  test('refuses a commit that does not exist', async ({ sandbox }) => {
     const outcome = await sandbox.runInProcess({ DR_REF: 'f'.repeat(40) });
     expect(outcome.code).toBe(2);
   });
 });
 
-describe('the path inside the checkout', () => {
-  fresh();
-  it('refuses a symlink that escapes the repository', async () => {
+describe.concurrent('the path inside the checkout', () => {
+  test('refuses a symlink that escapes the repository', async ({ sandbox }) => {
     const outside = mkdtempSync(join(tmpdir(), 'outside-'));
     sandbox.repo.symlink('envs/escape', outside);
     sandbox.repo.symlink('envs/up', '../..');
@@ -165,19 +162,19 @@ describe('the path inside the checkout', () => {
     expect(sandbox.toolCalls()).toEqual([]);
   });
 
-  it('follows a symlink that stays inside the repository', async () => {
+  test('follows a symlink that stays inside the repository', async ({ sandbox }) => {
     sandbox.repo.symlink('envs/alias', 'dev');
     const plan = await sandbox.plan('run-1', { DR_PATH: 'envs/alias' });
     expect(plan.hasChanges).toBe(true);
   });
 
-  it('refuses a path that does not exist at the commit', async () => {
+  test('refuses a path that does not exist at the commit', async ({ sandbox }) => {
     const outcome = await sandbox.runInProcess({ DR_PATH: 'envs/prod' });
     expect(outcome.code).toBe(2);
     expect(outcome.stderr).toContain('does not exist at this commit');
   });
 
-  it('refuses the .git folder', async () => {
+  test('refuses the .git folder', async ({ sandbox }) => {
     const outcome = await sandbox.runInProcess({
       DR_PATH: 'envs/.git',
       DR_ALLOWLIST: sandbox.allowlist({ allowedPaths: ['envs/*'] }),

@@ -54,6 +54,7 @@ export const PLACEHOLDERS = {
     `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/deploy-runner-${mode}:1`,
   securityGroupId: 'sg-00000000000000000',
   subnetId: (index: number) => `subnet-${String(index).padStart(17, '0')}`,
+  keyId: '00000000-0000-0000-0000-000000000000',
   keyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-0000-0000-000000000000`,
 } as const;
 
@@ -115,7 +116,8 @@ export function definitionOfStack(stack: Stack): SynthesizedDefinition {
   return definitionFromTemplate(template);
 }
 
-interface CfnTemplate {
+/** The part of a CloudFormation template the definition is read from. */
+export interface CfnTemplate {
   readonly Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
 }
 
@@ -271,7 +273,7 @@ class PlaceholderResolver {
           SubnetId: PLACEHOLDERS.subnetId(this.subnets.indexOf(id)),
         });
       case 'AWS::KMS::Key':
-        return want(PLACEHOLDERS.keyArn.split('/')[1] as string, { Arn: PLACEHOLDERS.keyArn });
+        return want(PLACEHOLDERS.keyId, { Arn: PLACEHOLDERS.keyArn });
       default:
         throw new Error(`no placeholder for ${resource.Type} (${id}) in the definition`);
     }

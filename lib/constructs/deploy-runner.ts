@@ -49,13 +49,19 @@ export interface DeployRunnerProps {
 export class DeployRunner extends Construct {
   /** Encrypts artifacts, logs and the page secret. */
   readonly encryptionKey: kms.Key;
+  /** Plan files, plan text, results and error reports of every run. */
   readonly artifacts: ArtifactBucket;
   /** Locks, approval runs and approval links (`pk`, TTL `expiresAt`). */
   readonly table: dynamodb.Table;
+  /** Where the runner tasks run. */
   readonly network: RunnerNetwork;
+  /** The cluster, the plan and apply task definitions and their roles. */
   readonly tasks: RunnerTasks;
+  /** The Lambda handlers. */
   readonly functions: WorkflowFunctions;
+  /** The state machine and its log group. */
   readonly workflow: Workflow;
+  /** CI's managed policy and the optional GitHub OIDC role. */
   readonly ciAccess: CiAccess;
   /** Releases the lock of executions that end without running their Catch. */
   readonly cleanupRule: events.Rule;

@@ -40,10 +40,15 @@ export interface WorkflowFunctionsProps {
  * machine; `notify` SES, the Slack token and the runner's error reports; `cleanup` the table.
  */
 export class WorkflowFunctions extends Construct {
+  /** `Validate request`: schema and allowlist check, builds `$.request`. */
   readonly validateRequest: nodejs.NodejsFunction;
+  /** `Request approval`: stores the task token, sends one link per approver. */
   readonly requestApproval: nodejs.NodejsFunction;
+  /** The approval page: GET shows, POST decides and answers the task token. */
   readonly approvalPage: nodejs.NodejsFunction;
+  /** `Notify result` / `Notify failure`: email and Slack. */
   readonly notify: nodejs.NodejsFunction;
+  /** Releases the lock of executions that ended without their Catch (EventBridge). */
   readonly cleanup: nodejs.NodejsFunction;
   /** The approval page's public URL (no IAM auth: the capability links are the auth). */
   readonly approvalPageUrl: lambda.FunctionUrl;

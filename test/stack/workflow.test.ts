@@ -4,6 +4,7 @@ import { parseConfig } from '../../lib/config';
 import {
   type AslDefinition,
   type AslState,
+  type CfnTemplate,
   definitionFromTemplate,
   PLACEHOLDERS,
   synthesizeDefinition,
@@ -67,9 +68,7 @@ describe('the placeholder ASL', () => {
   });
 
   it('is the definition the stack deploys', () => {
-    const fromStack = definitionFromTemplate(
-      built.template.toJSON() as Parameters<typeof definitionFromTemplate>[0],
-    );
+    const fromStack = definitionFromTemplate(built.template.toJSON() as CfnTemplate);
     expect(fromStack.stateMachineName).toBe('DeployRunner');
     expect(Object.keys(fromStack.definition.States)).toEqual(Object.keys(asl.States));
     expect(fromStack.definition.States).toEqual(asl.States);

@@ -1,0 +1,66 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config';
+import { cdkJsonContext, NO_ASSETS_CONTEXT } from '../../lib/definition';
+import { DeployRunner } from '../../lib/index';
+import { ENV, exampleConfig } from './helpers';
+
+/** DeployRunner as a construct in someone else's stack. */
+
+const newStack = () =>
+  new Stack(
+    new App({
+      context: { ...cdkJsonContext(), ...NO_ASSETS_CONTEXT },
+      builtinCloudFormationValidation: false,
+    }),
+    'Platform',
+    { env: ENV },
+  );
+
+describe('DeployRunner', () => {
+  it('names the state machine, task families and every ARN after stateMachineName', () => {
+    const stack = newStack();
+    const runner = new DeployRunner(stack, 'Deploys', {
+      config: parseConfig(exampleConfig()),
+      stateMachineName: 'infra-deploys',
+    });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: 'infra-deploys',
+    });
+    const families = Object.values(template.findResources('AWS::ECS::TaskDefinition')).map(
+      (t) => t.Properties.Family,
+    );
+    expect(families).toEqual(['infra-deploys-plan', 'infra-deploys-apply']);
+    expect(runner.ciAccess.stateMachineArn).toBe(
+      'arn:aws:states:eu-west-1:111111111111:stateMachine:infra-deploys',
+    );
+    expect(runner.ciAccess.executionsArn).toBe(
+      'arn:aws:states:eu-west-1:111111111111:execution:infra-deploys:*',
+    );
+    // The stack decides about outputs, not the construct.
+    expect(template.findOutputs('*')).toEqual({});
+  });
+
+  it('defaults the state machine name to the stack name', () => {
+    const stack = newStack();
+    const runner = new DeployRunner(stack, 'Deploys', { config: parseConfig(exampleConfig()) });
+    expect(runner.stateMachineName).toBe('Platform');
+  });
+
+  it('refuses a config Fargate cannot run, naming the config source', () => {
+    const config = exampleConfig();
+    config.runner.cpu = 512;
+    config.runner.memoryMiB = 8192;
+    expect(
+      () =>
+        new DeployRunner(newStack(), 'Deploys', {
+          config: parseConfig(config),
+          configSource: 'platform/deploys.json',
+        }),
+    ).toThrow(
+      /^platform\/deploys\.json is invalid:\n {2}- runner\.memoryMiB: 8192: Fargate does not run 512 CPU units with 8192 MiB: use 1024 to 4096 in steps of 1024$/,
+    );
+  });
+});

@@ -106,6 +106,12 @@ describe.concurrent('refs, tags and the environment', () => {
     expect(outcome.code).toBe(2);
     expect(outcome.stderr).toContain('DR_MODE must be "plan" or "apply"');
     expect(outcome.stderr).toContain('is not valid JSON');
+    // The run ID and the store were usable, so the workflow still gets a readable cause.
+    expect(sandbox.artifact('runs/run-1/plan-error.json')).toMatchObject({
+      phase: 'validate',
+      exitCode: 2,
+      message: expect.stringContaining('DR_MODE'),
+    });
   });
 
   test('refuses apply without the approved plan coordinates', async ({ sandbox }) => {

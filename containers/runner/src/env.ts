@@ -33,6 +33,9 @@ const allowlistJson = z
     }
   });
 
+/** An execution name, usable as a path segment of artifact keys. */
+export const RUN_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$/;
+
 const required = (name: string) => z.string({ error: `${name} is required` }).min(1);
 const optional = z
   .string()
@@ -45,7 +48,7 @@ const baseSchema = z.object({
   DR_REPO: required('DR_REPO'),
   DR_REF: required('DR_REF'),
   DR_PATH: required('DR_PATH'),
-  DR_RUN_ID: required('DR_RUN_ID').regex(/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$/, {
+  DR_RUN_ID: required('DR_RUN_ID').regex(RUN_ID, {
     error: 'DR_RUN_ID must be an execution name: 1-80 letters, digits, "_", "-" or "."',
   }),
   DR_EXECUTION_ARN: required('DR_EXECUTION_ARN'),

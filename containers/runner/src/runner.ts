@@ -1,10 +1,10 @@
 import type { ArtifactStore } from '../../../lib/artifact-store';
 import { FolderArtifactStore } from '../../../lib/artifacts/folder-store';
-import type { ArtifactLocation } from '../../../lib/artifacts/location';
+import { type ArtifactLocation, artifactLocationFromEnv } from '../../../lib/artifacts/location';
 import { artifactKeys } from '../../../lib/contracts';
 import { runApply } from './apply';
 import { PhaseTracker, type RunDeps } from './context';
-import { parseRunnerEnv, type RunnerEnv } from './env';
+import { parseRunnerEnv, RUN_ID, type RunnerEnv } from './env';
 import { asRunnerError, ExitCode, type RunnerError } from './errors';
 import { RunLog, resolveLogUrl } from './log';
 import { SecretMasker } from './mask';
@@ -82,9 +82,18 @@ export async function runRunner(io: RunnerIo): Promise<number> {
     const error = asRunnerError(thrown, phases.current);
     const mode = env?.mode ?? fallbackMode;
     log.errorBlock(mode, error);
-    if (env && store) await reportError(store, env.runId, mode, error, log, masker, logUrl);
+    const runId = env?.runId ?? reportableRunId(io.env.DR_RUN_ID);
+    const location = env?.artifacts ?? artifactLocationFromEnv(io.env);
+    if (!store && location && runId)
+      store = await (io.createStore ?? createStore)(location).catch(() => undefined);
+    if (store && runId) await reportError(store, runId, mode, error, log, masker, logUrl);
     return error.exitCode;
   }
+}
+
+/** The run ID from a raw environment that failed to parse, when it is still usable as a key. */
+function reportableRunId(value: string | undefined): string | undefined {
+  return value && RUN_ID.test(value) ? value : undefined;
 }
 
 /** Best effort: a failure to write the report must not hide the failure it reports. */

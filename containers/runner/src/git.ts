@@ -157,7 +157,7 @@ const lastLine = (text: string) =>
 function hintFor(stderr: string): string {
   if (/couldn't find remote ref|not our ref|no such remote ref/i.test(stderr))
     return 'the branch or commit does not exist in the repository: check the ref CI sent';
-  if (/authentication|403|401|permission denied|could not read username/i.test(stderr))
+  if (/authentication|\b40[13]\b|permission denied|could not read username/i.test(stderr))
     return 'the runner could not authenticate: check the git credentials secret (token or SSH key) and its access to the repository';
   if (/could not resolve host|timed out|connection refused|unable to access/i.test(stderr))
     return 'the repository could not be reached: check the task network (NAT or public IP) and the repo URL';

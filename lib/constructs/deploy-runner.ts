@@ -4,6 +4,7 @@ import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import type { DeployRunnerConfig } from '../config';
@@ -127,6 +128,15 @@ export class DeployRunner extends Construct {
           exclude: RUNNER_BUILD_CONTEXT_EXCLUDE,
         }),
     });
+    // ReadOnlyAccess reads every table; this one holds open task tokens and approval state.
+    this.tasks.plan.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverReadApprovals',
+        effect: iam.Effect.DENY,
+        actions: ['dynamodb:*'],
+        resources: [this.table.tableArn],
+      }),
+    );
     this.functions = new WorkflowFunctions(this, 'Functions', {
       config,
       table: this.table,

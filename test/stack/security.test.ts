@@ -153,7 +153,7 @@ describe('1. CI can start this state machine, read its executions and the runner
 });
 
 describe('2. plan runs read-only; only the apply task definition carries the apply role', () => {
-  it('the plan role may put run artifacts and nothing else, and is denied every read', () => {
+  it('the plan role may put run artifacts and nothing else, and is denied reading artifacts and approvals', () => {
     const statements = roleStatements(built.template, ids.planRole);
     expect(statements).toEqual([
       {
@@ -173,6 +173,12 @@ describe('2. plan runs read-only; only the apply task definition carries the app
         Effect: 'Deny',
         Action: ['s3:GetObject', 's3:GetObjectAttributes', 's3:GetObjectVersion'],
         Resource: objectsArn(ids.bucket, '*'),
+      },
+      {
+        Sid: 'NeverReadApprovals',
+        Effect: 'Deny',
+        Action: 'dynamodb:*',
+        Resource: arnOf(ids.table),
       },
     ]);
     const allowed = allowedActions(built.template, ids.planRole);

@@ -2,9 +2,16 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { ArtifactStore } from '../lib/artifact-store';
-import type { ApprovalDecision } from '../lib/contracts';
-import { decisionPage, type MessageView, messagePage } from './shared/approval-views';
+import { ArtifactNotFoundError, type ArtifactStore } from '../lib/artifact-store';
+import { type ApprovalDecision, artifactKeys } from '../lib/contracts';
+import {
+  approvalBlocked,
+  decisionPage,
+  type MessageView,
+  messagePage,
+  type PlanTextView,
+} from './shared/approval-views';
+import { ArtifactChecksumError, readVerifiedArtifact, S3ArtifactReader } from './shared/artifacts';
 import {
   CAPABILITY_PATTERN,
   hashCapability,
@@ -12,7 +19,7 @@ import {
   type RandomBytes,
   verifyNonce,
 } from './shared/capability';
-import { cachedSecret, documentClient, secretsClient, sfnClient } from './shared/clients';
+import { cachedSecret, documentClient, s3Client, secretsClient, sfnClient } from './shared/clients';
 import { describeError, errorName, SettingsError } from './shared/errors';
 import { html, SECURITY_HEADERS } from './shared/html';
 import {
@@ -22,6 +29,7 @@ import {
   registerSecret,
 } from './shared/logger';
 import { formatTime, isDestructive } from './shared/messages';
+import { parsePlanText } from './shared/plan-text';
 import {
   consoleUrl,
   REQUIRED_SETTINGS,
@@ -50,7 +58,11 @@ export interface ApprovalPageDeps {
   readonly settings: ApprovalPageSettings;
   readonly store: ApprovalStore;
   readonly sfn: SFNClient;
-  /** Read access to run artifacts (the plan text view, issue 9). @default none */
+  /**
+   * Read access to run artifacts: the page shows the run's plan text, verified against its
+   * recorded SHA-256, and blocks approval when it cannot. The Lambda entry always passes the
+   * bucket. @default - no plan text section; approval works from the summary alone
+   */
   readonly artifacts?: Pick<ArtifactStore, 'get'>;
   /** Secrets Manager, for `pageSecretArn`. @default - the shared client */
   readonly secrets?: () => SecretsManagerClient;
@@ -157,14 +169,56 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     return undefined;
   }
 
+  /**
+   * The run's plan text, read at its recorded version and verified against its recorded
+   * SHA-256. Any failure blocks approval; the log says why, never what the text holds.
+   */
+  async function planTextOf(run: ApprovalRun, log: HandlerLogger): Promise<PlanTextView> {
+    const artifacts = deps.artifacts;
+    if (!artifacts) return { status: 'unavailable' };
+    const plan = run.plan;
+    const ref = { key: plan.planTextKey, versionId: plan.planTextVersionId };
+    // The record names the text; it must be this run's own (the role may read every run's).
+    if (ref.key !== artifactKeys(run.runId).planText) {
+      log.error('the plan text key is not this run’s; approval is blocked', ref);
+      return { status: 'blocked', problem: 'unreadable' };
+    }
+    try {
+      const body = await readVerifiedArtifact(artifacts, { ...ref, sha256: plan.planTextSha256 });
+      const text = body.toString('utf8');
+      return { status: 'verified', plan: parsePlanText(text), text };
+    } catch (error) {
+      if (error instanceof ArtifactChecksumError) {
+        log.error('the plan text does not match its recorded checksum; approval is blocked', {
+          ...ref,
+          expectedSha256: error.expectedSha256,
+          actualSha256: error.actualSha256,
+        });
+        return { status: 'blocked', problem: 'checksum-mismatch' };
+      }
+      const notFound = error instanceof ArtifactNotFoundError;
+      log.error('the plan text could not be read; approval is blocked', {
+        ...ref,
+        error: errorName(error) ?? 'Error',
+      });
+      return { status: 'blocked', problem: notFound ? 'not-found' : 'unreadable' };
+    }
+  }
+
   async function decisionView(
     link: ApprovalLink,
     run: ApprovalRun,
     now: Date,
     status: number,
-    extra: { error?: string; values?: { reason?: string; confirm?: string } } = {},
+    log: HandlerLogger,
+    extra: {
+      error?: string;
+      values?: { reason?: string; confirm?: string };
+      planText?: PlanTextView;
+    } = {},
   ): Promise<PageResponse> {
     const approver = approverOf(run, link);
+    const planText = extra.planText ?? (await planTextOf(run, log));
     return {
       status,
       body: decisionPage({
@@ -174,12 +228,18 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
         consoleUrl: consoleUrl(settings, run.executionArn),
         selfApproval: isRequester(run, approver),
         ...extra,
+        planText,
       }),
     };
   }
 
-  async function show(link: ApprovalLink, run: ApprovalRun, now: Date): Promise<PageResponse> {
-    return closedPage(link, run, now) ?? decisionView(link, run, now, 200);
+  async function show(
+    link: ApprovalLink,
+    run: ApprovalRun,
+    now: Date,
+    log: HandlerLogger,
+  ): Promise<PageResponse> {
+    return closedPage(link, run, now) ?? decisionView(link, run, now, 200, log);
   }
 
   async function decide(
@@ -215,13 +275,13 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
       });
     const values = { reason, confirm };
     if (reason.length > MAX_REASON_LENGTH)
-      return decisionView(link, run, now, 400, {
+      return decisionView(link, run, now, 400, log, {
         error: `Keep the reason under ${MAX_REASON_LENGTH} characters.`,
         values: { ...values, reason: reason.slice(0, MAX_REASON_LENGTH) },
       });
     const approver = approverOf(run, link);
     if (decision === 'reject' && reason === '')
-      return decisionView(link, run, now, 400, {
+      return decisionView(link, run, now, 400, log, {
         error: 'Say why you reject the run: the requester sees your reason.',
         values,
       });
@@ -238,10 +298,23 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
           consoleUrl: consoleUrl(settings, run.executionArn),
         });
       }
+      // Nobody approves a plan they could not see: the text must read and verify, now.
+      const planText = await planTextOf(run, log);
+      if (approvalBlocked({ planText })) {
+        log.warn('refused an approval: the plan text could not be verified', {
+          approver: approver.id,
+        });
+        return decisionView(link, run, now, 409, log, {
+          error:
+            'Your approval was not recorded: the plan text could not be verified, so this run cannot be approved. You can still reject it.',
+          planText,
+        });
+      }
       if (isDestructive(run.plan) && confirm !== run.request.path)
-        return decisionView(link, run, now, 400, {
+        return decisionView(link, run, now, 400, log, {
           error: `This plan destroys or replaces resources: type the path "${run.request.path}" exactly to approve.`,
           values,
+          planText,
         });
     }
 
@@ -405,7 +478,7 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
       registerSecret(run.taskToken);
       log = invocationLogger(logger, run.executionArn);
 
-      if (method !== 'POST') return respond(await show(link, run, now), head);
+      if (method !== 'POST') return respond(await show(link, run, now, log), head);
       if (!form)
         return respond(
           message(400, {
@@ -531,11 +604,17 @@ let lambdaHandler: ApprovalPageHandler | undefined;
 export const handler: ApprovalPageHandler = async (event) => {
   if (!lambdaHandler) {
     try {
-      const settings = settingsFromEnv(process.env, REQUIRED_SETTINGS.approvalPage);
+      // The bucket is required here: without it the page could not verify the plan text.
+      const settings = settingsFromEnv(process.env, [
+        ...REQUIRED_SETTINGS.approvalPage,
+        'artifactBucket',
+      ]);
       lambdaHandler = createApprovalPageHandler({
         settings,
         store: new DynamoApprovalStore(documentClient(), settings.tableName),
         sfn: sfnClient(),
+        // Required above; `Settings` keeps it optional for the handlers that can do without.
+        artifacts: new S3ArtifactReader(s3Client(), settings.artifactBucket as string),
       });
     } catch (error) {
       const reference = nodeRandomBytes(6).toString('hex');

@@ -7,6 +7,14 @@ import {
   orderedChanges,
   shortSha,
 } from './messages';
+import {
+  type ActionGroupKey,
+  groupResources,
+  type ParsedPlanText,
+  type PlanTextAction,
+  type PlanTextOutput,
+  type PlanTextResource,
+} from './plan-text';
 import type { ApprovalRun, ApproverRef, DecisionRecord } from './store';
 
 /**
@@ -29,9 +37,22 @@ export interface DecisionView {
   readonly error?: string;
   /** What the approver typed last time, so a rejected form keeps it. */
   readonly values?: { readonly reason?: string; readonly confirm?: string };
-  /** Extra sections after the changes (for example the plan text). @default none */
+  /** The plan text, or why it cannot be shown. @default - no plan text section */
+  readonly planText?: PlanTextView;
+  /** Extra sections after the changes. @default none */
   readonly extraSections?: readonly SafeHtml[];
 }
+
+/** Why the plan text cannot be shown; each one blocks approval. */
+export type PlanTextProblem = 'checksum-mismatch' | 'not-found' | 'unreadable';
+
+/** What the page knows about the run's plan text. */
+export type PlanTextView =
+  /** Read at its recorded version and verified against its recorded SHA-256. */
+  | { readonly status: 'verified'; readonly plan: ParsedPlanText; readonly text: string }
+  /** This page has no artifact store (a deployment without the plan text view). */
+  | { readonly status: 'unavailable' }
+  | { readonly status: 'blocked'; readonly problem: PlanTextProblem };
 
 function facts(run: ApprovalRun): SafeHtml {
   const { request, plan } = run;
@@ -117,9 +138,11 @@ ${all.length > 0 ? html`<ul>${all.map(decisionLine)}</ul>` : html`<p>Nobody has 
 function forms(view: DecisionView): SafeHtml {
   const { run, nonce, values } = view;
   const destructive = isDestructive(run.plan);
-  const approve = view.selfApproval
-    ? html`<div class="note" role="note"><p>You requested this run, so you cannot approve it. Another approver must; you can still reject it.</p></div>`
-    : html`<form method="post" class="decide" aria-labelledby="approve-h">
+  const approve = approvalBlocked(view)
+    ? html`<div class="error" role="note" id="approval-blocked"><p>Approval is blocked: the plan text could not be verified, and nobody should approve a plan they cannot see. You can still reject the run.</p></div>`
+    : view.selfApproval
+      ? html`<div class="note" role="note"><p>You requested this run, so you cannot approve it. Another approver must; you can still reject it.</p></div>`
+      : html`<form method="post" class="decide" aria-labelledby="approve-h">
 <h3 id="approve-h">Approve</h3>
 <input type="hidden" name="nonce" value="${nonce}">
 <input type="hidden" name="decision" value="approve">
@@ -167,11 +190,227 @@ export function decisionPage(view: DecisionView): string {
 <p>${run.request.requestedBy ?? 'CI'} asks to apply commit <code>${shortSha(run.plan.commit)}</code>. Nothing changes until you press a button below.</p>
 ${facts(run)}
 ${changes(run)}
+${view.planText ? planTextSection(view.planText, run) : ''}
 ${view.extraSections ?? []}
 ${decisions(run, view.approver)}
 ${forms(view)}
 ${footer(view.consoleUrl, run.plan.logUrl)}`,
   );
+}
+
+/** Most resources the plan section renders; the rest is counted. */
+export const MAX_PLAN_RESOURCES = 500;
+/**
+ * Most plan text the plan section renders, in bytes of the page (after escaping), so that even
+ * text made of characters that escape long keeps the page far below Lambda's 6 MB response limit.
+ */
+export const MAX_PLAN_TEXT_BYTES = 1024 * 1024;
+
+/** Whether the approve form must not be offered: the plan text failed to load or verify. */
+export function approvalBlocked(view: Pick<DecisionView, 'planText'>): boolean {
+  return view.planText?.status === 'blocked';
+}
+
+const GROUP_HEADINGS: Readonly<Record<ActionGroupKey, string>> = {
+  destroy: 'Destroyed',
+  replace: 'Replaced',
+  update: 'Updated in place',
+  create: 'Created',
+  other: 'Other (reads, moves, imports and more)',
+};
+
+const ACTION_LABELS: Readonly<Record<PlanTextAction, string>> = {
+  destroy: 'destroy',
+  replace: 'replace',
+  update: 'update',
+  create: 'create',
+  read: 'read',
+  move: 'move',
+  import: 'import',
+  forget: 'forget',
+  drift: 'changed outside',
+  deferred: 'deferred',
+  unknown: 'other',
+};
+
+const tagClass = (action: PlanTextAction): string =>
+  action === 'destroy' || action === 'replace' || action === 'update' || action === 'create'
+    ? action
+    : 'other';
+
+const PROBLEMS: Readonly<Record<PlanTextProblem, { heading: string; text: string }>> = {
+  'checksum-mismatch': {
+    heading: 'The plan text failed its integrity check',
+    text: 'The stored plan text does not match the SHA-256 recorded when the plan was made, so it is not shown and this run cannot be approved. Reject the run and start a new one, and tell the team that runs deploy-runner: the stored plan text was changed.',
+  },
+  'not-found': {
+    heading: 'The plan text is missing',
+    text: 'The plan text recorded with this plan is not in the artifact store (it may have been deleted), so it cannot be shown and this run cannot be approved. Reject the run and start a new one.',
+  },
+  unreadable: {
+    heading: 'The plan text could not be read',
+    text: 'The plan text could not be read from the artifact store, so it cannot be shown and this run cannot be approved. Reload this page in a minute; if it still fails, reject the run and start a new one.',
+  },
+};
+
+/** One line of the plan as markup: coloured by its change symbol, escaped by construction. */
+function diffLine(line: string): SafeHtml {
+  const t = line.trimStart();
+  const kind =
+    t.startsWith('-/+') || t.startsWith('+/-')
+      ? 'r'
+      : t.startsWith('+ ') || t === '+'
+        ? 'a'
+        : t.startsWith('- ') || t === '-'
+          ? 'd'
+          : t.startsWith('~ ')
+            ? 'c'
+            : '';
+  const cls = `${kind}${line.includes('# forces replacement') ? `${kind ? ' ' : ''}f` : ''}`;
+  return cls ? html`<span class="${cls}">${line}</span>\n` : html`${line}\n`;
+}
+
+/** Lines as markup, cut off where `budget` bytes are spent. */
+function diffLines(
+  notes: readonly string[],
+  lines: readonly string[],
+  budget: number,
+): { markup: SafeHtml[]; bytes: number; linesLeft: number } {
+  const markup: SafeHtml[] = [];
+  let bytes = 0;
+  const all = [...notes.map((n) => html`<span class="n"># ${n}</span>\n`), ...lines.map(diffLine)];
+  for (const [i, line] of all.entries()) {
+    const size = Buffer.byteLength(line.value, 'utf8');
+    if (bytes + size > budget) return { markup, bytes, linesLeft: all.length - i };
+    markup.push(line);
+    bytes += size;
+  }
+  return { markup, bytes, linesLeft: 0 };
+}
+
+const textBytes = (lines: readonly string[]) =>
+  lines.reduce((n, l) => n + Buffer.byteLength(l, 'utf8') + 1, 0);
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${Math.ceil(bytes / 1024)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * The plan as Terraform printed it: totals, then one collapsible block per resource, destroys
+ * and replaces first, each with its attribute changes. At most {@link MAX_PLAN_RESOURCES}
+ * resources and {@link MAX_PLAN_TEXT_BYTES} of text; what is left out is counted.
+ */
+export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml {
+  const heading = html`<h2 id="plan-h">The plan</h2>`;
+  if (view.status === 'unavailable')
+    return html`<section aria-labelledby="plan-h">${heading}
+<p class="note">This page cannot show the plan text; the <a href="${safeHref(run.plan.logUrl)}" rel="noreferrer">plan log</a> has it.</p>
+</section>`;
+  if (view.status === 'blocked') {
+    const problem = PROBLEMS[view.problem];
+    return html`<section aria-labelledby="plan-h">${heading}
+<div class="error" role="alert" id="plan-error"><p>${problem.heading}</p><p>${problem.text}</p></div>
+</section>`;
+  }
+
+  const { plan } = view;
+  let budget = MAX_PLAN_TEXT_BYTES;
+  let shownResources = 0;
+  let omittedResources = 0;
+  let omittedOutputs = 0;
+  let omittedBytes = 0;
+  let truncated: { address: string; linesLeft: number } | undefined;
+  const full = () => shownResources >= MAX_PLAN_RESOURCES || budget <= 0 || truncated;
+
+  const resourceBlock = (r: PlanTextResource): SafeHtml | undefined => {
+    if (full()) {
+      omittedResources++;
+      omittedBytes += textBytes([...r.notes, ...r.lines]);
+      return undefined;
+    }
+    const body = diffLines(r.notes, r.lines, budget);
+    budget -= body.bytes;
+    shownResources++;
+    if (body.linesLeft > 0) {
+      truncated = { address: r.address, linesLeft: body.linesLeft };
+      omittedBytes += textBytes(r.lines.slice(-body.linesLeft));
+    }
+    return html`<details class="res ${tagClass(r.action)}"><summary><span class="tag ${tagClass(r.action)}">${ACTION_LABELS[r.action]}</span><code>${r.address}</code>${r.headline ? html` <span class="why">${r.headline}</span>` : ''}</summary><pre class="diff">${body.markup}${
+      body.linesLeft > 0
+        ? html`<span class="n">… ${plural(body.linesLeft, 'more line')} of this resource not shown</span>\n`
+        : ''
+    }</pre></details>`;
+  };
+
+  const groups = groupResources(plan.resources);
+  const groupMarkup = groups
+    .filter((g) => g.resources.length > 0)
+    .map((g) => {
+      const blocks = g.resources.map(resourceBlock).filter((b) => b !== undefined);
+      return html`<h3>${GROUP_HEADINGS[g.key]} (${g.resources.length})</h3>${blocks}`;
+    });
+
+  const outputsBlock = (outputs: readonly PlanTextOutput[]): SafeHtml | '' => {
+    if (outputs.length === 0) return '';
+    if (full()) {
+      omittedOutputs = outputs.length;
+      omittedBytes += textBytes(outputs.flatMap((o) => o.lines));
+      return '';
+    }
+    const body = diffLines(
+      [],
+      outputs.flatMap((o) => o.lines),
+      budget,
+    );
+    budget -= body.bytes;
+    return html`<h3>Outputs (${outputs.length})</h3><details class="res other"><summary><span class="tag other">outputs</span>Changes to outputs</summary><pre class="diff">${body.markup}${
+      body.linesLeft > 0
+        ? html`<span class="n">… ${plural(body.linesLeft, 'more line')} not shown</span>\n`
+        : ''
+    }</pre></details>`;
+  };
+  const outputs = outputsBlock(plan.outputs);
+
+  // Text that is not laid out the way this page knows: shown as it is rather than not at all.
+  const recognized =
+    plan.resources.length > 0 || plan.outputs.length > 0 || plan.summaryLine !== undefined;
+  let raw: SafeHtml | '' = '';
+  if (!recognized && !plan.noChanges && view.text.trim() !== '') {
+    const lines = view.text.replace(/\r\n?/g, '\n').split('\n');
+    const body = diffLines([], lines, budget);
+    if (body.linesLeft > 0) omittedBytes += textBytes(lines.slice(-body.linesLeft));
+    raw = html`<p class="note">The plan text is not laid out as this page expects, so it is shown as it is.</p><pre class="diff">${body.markup}</pre>`;
+  }
+
+  const count = (key: ActionGroupKey, label: string, hot: boolean) => {
+    const n = groups.find((g) => g.key === key)?.resources.length ?? 0;
+    return html`<li class="${hot && n > 0 ? 'hot' : ''}"><strong>${n}</strong> ${label}</li>`;
+  };
+  const left: string[] = [];
+  if (omittedResources > 0) left.push(plural(omittedResources, 'resource'));
+  if (truncated) left.push(`the end of ${truncated.address}`);
+  if (omittedOutputs > 0) left.push(plural(omittedOutputs, 'output'));
+
+  return html`<section aria-labelledby="plan-h" class="plan">${heading}
+<p>Terraform's own plan text, checked against the SHA-256 recorded with the plan (<code title="${run.plan.planTextSha256}">sha256:${shortSha(run.plan.planTextSha256)}…</code>). Open a resource to see its attribute changes.</p>
+<ul class="counts" aria-label="Resources in the plan text by action">
+${count('destroy', 'to destroy', true)}${count('replace', 'to replace', true)}${count('update', 'to update', false)}${count('create', 'to create', false)}${count('other', 'other', false)}
+</ul>
+${plan.summaryLine ? html`<p class="plan-total">${plan.summaryLine}</p>` : ''}
+${
+  left.length > 0
+    ? html`<p class="note" id="plan-omitted">Not shown here: ${left.join(', ')} (${formatBytes(omittedBytes)} of plan text). This page shows at most ${MAX_PLAN_RESOURCES} resources and ${formatBytes(MAX_PLAN_TEXT_BYTES)} of plan text; the <a href="${safeHref(run.plan.logUrl)}" rel="noreferrer">plan log</a> has all of it.</p>`
+    : ''
+}
+${plan.noChanges && !recognized ? html`<p>Terraform reports no changes.</p>` : ''}
+${groupMarkup}
+${outputs}
+${raw}
+</section>`;
 }
 
 export interface MessageView {

@@ -99,6 +99,21 @@ button{font:inherit;font-weight:600;min-height:2.75rem;padding:.5rem 1.25rem;mar
 button.approve{background:var(--ok);color:#fff}
 button.reject{background:#fff;color:var(--danger);border-color:var(--danger)}
 footer{border-top:1px solid var(--line);margin-top:2rem;padding-top:.75rem;color:var(--muted);font-size:.875rem}
+.tag.update{color:#6b4a00}
+.tag.create{color:var(--ok)}
+.tag.other{color:var(--muted)}
+.plan-total{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.875rem;margin:.5rem 0}
+details.res{border:1px solid var(--line);border-radius:.375rem;margin:.375rem 0;background:#fff}
+details.res>summary{cursor:pointer;padding:.5rem .75rem;overflow-wrap:anywhere}
+details.res>summary .tag{margin:0 .375rem 0 0}
+details.res>summary .why{color:var(--muted);font-size:.875rem}
+details.res[open]>summary{border-bottom:1px solid var(--line);background:var(--panel)}
+pre.diff{margin:0;padding:.5rem .75rem;overflow-x:auto;font:.8125rem/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre;tab-size:4}
+pre.diff .n{color:var(--muted)}
+pre.diff .a{color:var(--ok)}
+pre.diff .d,pre.diff .r{color:var(--danger)}
+pre.diff .c{color:#6b4a00}
+pre.diff .f{font-weight:700}
 @media (min-width:40rem){button{width:auto}.wrap{padding:1.5rem 2rem}}
 `.trim();
 

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { bundleRunner } from '../../containers/runner/bundle';
 import { parseConfig } from '../config';
 import { executionName } from '../contracts';
+import { runGit } from './git';
 import { type LocalServer, startLocalServer } from './local-server';
 import { chooseTool, prepareDataDir, requireGit, simulatorNotice } from './preflight';
 
@@ -31,20 +31,7 @@ export interface DemoResult {
   readonly finished: Promise<string>;
 }
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    stdio: 'pipe',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Demo',
-      GIT_AUTHOR_EMAIL: 'demo@example.com',
-      GIT_COMMITTER_NAME: 'Demo',
-      GIT_COMMITTER_EMAIL: 'demo@example.com',
-    },
-  })
-    .toString()
-    .trim();
+const git = (cwd: string, ...args: string[]) => runGit(cwd, 'Demo', ...args);
 
 const banner = (lines: string[]) => {
   const width = Math.max(...lines.map((l) => l.length)) + 4;

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,6 +12,7 @@ import {
 import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
 import { type DeployRunnerConfig, parseConfig } from '../../lib/config';
 import { type ExecutionInput, lockKeyFor } from '../../lib/contracts';
+import { runGit } from '../../lib/local/git';
 import { type LocalServer, startLocalServer } from '../../lib/local/local-server';
 
 /**
@@ -34,20 +34,7 @@ export interface ModuleFixture {
   failMessage?: string;
 }
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    stdio: 'pipe',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Test',
-      GIT_AUTHOR_EMAIL: 'test@example.com',
-      GIT_COMMITTER_NAME: 'Test',
-      GIT_COMMITTER_EMAIL: 'test@example.com',
-    },
-  })
-    .toString()
-    .trim();
+const git = (cwd: string, ...args: string[]) => runGit(cwd, 'Test', ...args);
 
 /** A git repository of root modules for the simulator; `commit` writes modules and commits. */
 export class InfraRepo {

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import {
@@ -15,7 +18,10 @@ import {
   isRequester,
   handler as lambdaHandler,
 } from '../../handlers/approval-page';
+import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
+import { MAX_PLAN_RESOURCES, MAX_PLAN_TEXT_BYTES } from '../../handlers/shared/approval-views';
+import { S3ArtifactReader } from '../../handlers/shared/artifacts';
 import { SettingsError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
 import {
@@ -23,6 +29,11 @@ import {
   DynamoApprovalStore,
   MemoryApprovalStore,
 } from '../../handlers/shared/store';
+import {
+  ArtifactNotFoundError,
+  type ArtifactObject,
+  type ArtifactStore,
+} from '../../lib/artifact-store';
 import { approvalDecisionSchema, type PlanResult, type RunRequest } from '../../lib/contracts';
 import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
 import {
@@ -35,6 +46,7 @@ import {
   request,
   requestApprovalPayload,
   settings,
+  sha,
   TASK_TOKEN,
   testClock,
 } from './support/fixtures';
@@ -46,6 +58,8 @@ const secretsMock = mockClient(SecretsManagerClient);
 
 interface SetupOptions {
   plan?: PlanResult;
+  /** The page's read access to run artifacts (the plan text). */
+  artifacts?: Pick<ArtifactStore, 'get'>;
   approvalsRequired?: number;
   request?: RunRequest;
   store?: ApprovalStore;
@@ -82,6 +96,7 @@ async function setup(options: SetupOptions = {}) {
     clock,
     randomBytes: counterBytes(1000),
     logger,
+    ...(options.artifacts ? { artifacts: options.artifacts } : {}),
   });
   const bodies: string[] = [];
   const call = async (...args: Parameters<typeof pageEvent>) => {
@@ -101,7 +116,7 @@ async function setup(options: SetupOptions = {}) {
     const page = await call('GET', path);
     return call('POST', path, { nonce: nonceOf(page.body), ...form });
   };
-  return { store, notifier, clock, handler, call, submit, links, nonceOf, bodies };
+  return { store, notifier, clock, handler, call, submit, links, nonceOf, bodies, logger };
 }
 
 const decisions = () =>
@@ -632,5 +647,388 @@ describe('Lambda entry', () => {
     expect(res.statusCode).toBe(500);
     expect(res.body).toContain('not set up correctly');
     expect(out.text()).toContain('DR_TABLE_NAME is not set');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Issue 9: the plan text on the page
+
+const PLAN_TEXT = readFileSync(
+  join(__dirname, '..', 'browser', 'fixtures', 'plan-text', 'aws-realistic.txt'),
+  'utf8',
+);
+const PLAN_TEXT_VERSION = '0001764064800000-000000-0badc0de';
+
+/** A versioned artifact store in memory that records every read. */
+class MemoryArtifacts implements Pick<ArtifactStore, 'get'> {
+  readonly objects = new Map<string, Buffer>();
+  readonly reads: [string, string | undefined][] = [];
+  failure?: Error;
+  /** What `get` claims the checksum is (a lying store must not fool the page). */
+  claimedSha256?: string;
+
+  put(key: string, versionId: string, text: string | Buffer): this {
+    this.objects.set(`${key}@${versionId}`, Buffer.from(text));
+    return this;
+  }
+
+  async get(key: string, versionId?: string): Promise<ArtifactObject> {
+    this.reads.push([key, versionId]);
+    if (this.failure) throw this.failure;
+    const body = this.objects.get(`${key}@${versionId}`);
+    if (!body) throw new ArtifactNotFoundError(key, versionId);
+    return {
+      key,
+      versionId: versionId as string,
+      sha256: this.claimedSha256 ?? createHash('sha256').update(body).digest('hex'),
+      body,
+    };
+  }
+}
+
+/** A destructive plan whose summary, and recorded plan text, match the AWS fixture. */
+function textPlan(text = PLAN_TEXT, overrides: Partial<PlanResult> = {}): PlanResult {
+  return planResult({
+    counts: { add: 2, change: 3, destroy: 1, replace: 1 },
+    changes: [
+      { address: 'aws_s3_bucket.old_logs', actions: ['delete'] },
+      { address: 'aws_db_instance.main', actions: ['delete', 'create'] },
+      { address: 'aws_instance.web[0]', actions: ['update'] },
+      { address: 'aws_sqs_queue.jobs', actions: ['create'] },
+    ],
+    planTextVersionId: PLAN_TEXT_VERSION,
+    planTextSha256: sha(text),
+    ...overrides,
+  });
+}
+
+function artifactsWith(text: string, plan = textPlan(text)) {
+  return new MemoryArtifacts().put(plan.planTextKey, plan.planTextVersionId, text);
+}
+
+const approveForm = /<form method="post" class="decide" aria-labelledby="approve-h">/;
+
+describe('the plan text on the page', () => {
+  it('reads the recorded version, verifies it, and shows totals and one block per resource, destroys first', async () => {
+    const artifacts = artifactsWith(PLAN_TEXT);
+    const t = await setup({ plan: textPlan(), artifacts });
+    const res = await t.call('GET', t.links.alice);
+    expect(res.statusCode).toBe(200);
+    expect(artifacts.reads).toEqual([[textPlan().planTextKey, PLAN_TEXT_VERSION]]);
+    const body = res.body;
+    expect(body).toContain('<h2 id="plan-h">The plan</h2>');
+    expect(body).toContain('<p class="plan-total">Plan: 3 to add, 3 to change, 2 to destroy.</p>');
+    expect(body).toContain(`sha256:${sha(PLAN_TEXT).slice(0, 12)}…`);
+    const order = [
+      'Destroyed (1)',
+      'aws_s3_bucket.old_logs',
+      'Replaced (1)',
+      'aws_db_instance.main',
+      'Updated in place (3)',
+      'aws_iam_role_policy.deploy',
+      'Created (3)',
+      'module.dns.aws_route53_record.api[&quot;eu-west-1&quot;]',
+      'Other (reads, moves, imports and more) (3)',
+      'data.aws_iam_policy_document.assume',
+      'Outputs (2)',
+    ].map((text) => body.indexOf(text, body.indexOf('id="plan-h"')));
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(body.match(/<details class="res /g)).toHaveLength(12);
+    expect(body).not.toMatch(/<details[^>]* open/);
+    // Attribute changes inside, escaped, with the replacement cause marked.
+    expect(body).toContain(
+      '<span class="c f">      ~ identifier                = &quot;main&quot; -&gt; &quot;main-v2&quot; # forces replacement</span>',
+    );
+    expect(body).toContain('(sensitive value)');
+    expect(body).not.toMatch(/<script|javascript:|\son[a-z]+=/i);
+    expect(body).toMatch(approveForm);
+    expect(body).not.toContain('id="plan-omitted"');
+  });
+
+  it('renders markup in addresses and values as text', async () => {
+    const text = [
+      '  # aws_s3_bucket.x["<script>alert(1)</script>"] will be created',
+      '  + resource "aws_s3_bucket" "x" {',
+      '      + bucket = "<img src=x onerror=alert(1)>"',
+      '      + note   = "</pre></details><script>alert(2)</script>"',
+      '    }',
+      '',
+      'Plan: 1 to add, 0 to change, 0 to destroy.',
+    ].join('\n');
+    const t = await setup({ plan: textPlan(text), artifacts: artifactsWith(text) });
+    const { body } = await t.call('GET', t.links.alice);
+    expect(body).not.toMatch(/<script|<img/i);
+    expect(body).toContain('aws_s3_bucket.x[&quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;]');
+    expect(body).toContain('&lt;/pre&gt;&lt;/details&gt;&lt;script&gt;alert(2)&lt;/script&gt;');
+  });
+
+  it('shows text it cannot split into resources as it is', async () => {
+    const text = 'Something a future Terraform prints <b>differently</b>\n  with details\n';
+    const t = await setup({ plan: textPlan(text), artifacts: artifactsWith(text) });
+    const { body } = await t.call('GET', t.links.alice);
+    expect(body).toContain('shown as it is');
+    expect(body).toContain('Something a future Terraform prints &lt;b&gt;differently&lt;/b&gt;');
+    expect(body).toMatch(approveForm);
+  });
+
+  it(`caps the page at ${MAX_PLAN_RESOURCES} resources and says how many were left out`, async () => {
+    const text = Array.from(
+      { length: 620 },
+      (_, i) =>
+        `  # aws_sqs_queue.q[${i}] will be created\n  + resource "aws_sqs_queue" "q" {\n      + name = "q-${i}"\n    }\n`,
+    ).join('\n');
+    const t = await setup({ plan: textPlan(text), artifacts: artifactsWith(text) });
+    const { body } = await t.call('GET', t.links.alice);
+    expect(body.match(/<details class="res /g)).toHaveLength(MAX_PLAN_RESOURCES);
+    expect(body).toContain('Created (620)');
+    expect(body).toContain('aws_sqs_queue.q[499]');
+    expect(body).not.toContain('aws_sqs_queue.q[500]');
+    expect(body).toMatch(
+      /<p class="note" id="plan-omitted">Not shown here: 120 resources \(\d+ KiB of plan text\)\. This page shows at most 500 resources and 1\.0 MiB of plan text/,
+    );
+  });
+
+  it('caps the page at 1 MiB of plan text, cutting a huge resource short', async () => {
+    const value = `"${'x'.repeat(200)}"`;
+    const huge = Array.from({ length: 8000 }, (_, i) => `      + line_${i} = ${value}`);
+    const text = [
+      '  # aws_iam_policy.big will be created',
+      '  + resource "aws_iam_policy" "big" {',
+      ...huge,
+      '    }',
+      '',
+      '  # aws_sqs_queue.after will be created',
+      '  + resource "aws_sqs_queue" "after" {',
+      '      + name = "after"',
+      '    }',
+    ].join('\n');
+    const t = await setup({ plan: textPlan(text), artifacts: artifactsWith(text) });
+    const { body } = await t.call('GET', t.links.alice);
+    const pre = /<pre class="diff">([\s\S]*?)<\/pre>/.exec(body)?.[1] ?? '';
+    expect(Buffer.byteLength(pre)).toBeLessThanOrEqual(MAX_PLAN_TEXT_BYTES + 200);
+    expect(Buffer.byteLength(body)).toBeLessThan(MAX_PLAN_TEXT_BYTES + 64 * 1024);
+    expect(body).toMatch(/… \d+ more lines of this resource not shown/);
+    expect(body).not.toContain('aws_sqs_queue.after</code>');
+    expect(body).toContain('Not shown here: 1 resource, the end of aws_iam_policy.big (');
+  });
+});
+
+describe('a plan text that cannot be verified blocks approval', () => {
+  async function quietly<T>(run: () => Promise<T>): Promise<{ result: T; logs: string }> {
+    const out = captureOutput();
+    try {
+      const result = await run();
+      return { result, logs: out.text() };
+    } finally {
+      out.restore();
+    }
+  }
+
+  it('a tampered text (checksum mismatch): error instead of the plan, no approve form, a forged approve refused, reject still works', async () => {
+    const plan = textPlan();
+    const tampered = PLAN_TEXT.replace('"16.1"', '"9.6"');
+    const artifacts = artifactsWith(tampered, plan);
+    // The store even claims the recorded checksum: the page hashes the bytes itself.
+    artifacts.claimedSha256 = plan.planTextSha256;
+    const t = await setup({ plan, artifacts });
+    const { result: page, logs } = await quietly(() => t.call('GET', t.links.alice));
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('id="plan-error"');
+    expect(page.body).toContain('The plan text failed its integrity check');
+    expect(page.body).not.toContain('aws_db_instance.main&quot;');
+    expect(page.body).not.toContain('9.6');
+    expect(page.body).not.toMatch(approveForm);
+    expect(page.body).not.toContain('Approve and apply');
+    expect(page.body).toContain('id="approval-blocked"');
+    expect(page.body).toContain('<button type="submit" class="reject">Reject</button>');
+    const line = logs.split('\n').find((l) => l.includes('does not match its recorded checksum'));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({
+      level: 'ERROR',
+      correlation_id: EXECUTION_ARN,
+      key: plan.planTextKey,
+      versionId: PLAN_TEXT_VERSION,
+      expectedSha256: plan.planTextSha256,
+      actualSha256: sha(tampered),
+    });
+    expect(logs).not.toContain('9.6');
+
+    // A forged POST with a valid nonce (and the typed path) is refused and changes nothing.
+    const before = (t.store as MemoryApprovalStore).snapshot();
+    const { result: forged } = await quietly(() =>
+      t.call('POST', t.links.alice, {
+        nonce: t.nonceOf(page.body),
+        decision: 'approve',
+        confirm: 'envs/prod',
+      }),
+    );
+    expect(forged.statusCode).toBe(409);
+    expect(forged.body).toContain('Your approval was not recorded');
+    expect(forged.body).toContain('The plan text failed its integrity check');
+    expect(forged.body).not.toMatch(approveForm);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    expect((t.store as MemoryApprovalStore).snapshot()).toBe(before);
+
+    const { result: rejected } = await quietly(() =>
+      t.submit(t.links.alice, { decision: 'reject', reason: 'plan text tampered' }),
+    );
+    expect(rejected.statusCode).toBe(200);
+    expect(decisions()).toEqual([
+      expect.objectContaining({ approved: false, reason: 'plan text tampered' }),
+    ]);
+  });
+
+  it.each([
+    [
+      'missing',
+      (a: MemoryArtifacts) => a.objects.clear(),
+      'The plan text is missing',
+      'ArtifactNotFoundError',
+    ],
+    [
+      'unreadable',
+      (a: MemoryArtifacts) => {
+        a.failure = Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+      },
+      'The plan text could not be read',
+      'AccessDenied',
+    ],
+  ] as const)(
+    'a %s text: an error box, approval refused with 409',
+    async (_, breakIt, heading, errorName) => {
+      const artifacts = artifactsWith(PLAN_TEXT);
+      breakIt(artifacts);
+      const t = await setup({ plan: textPlan(), artifacts });
+      const { result: page, logs } = await quietly(() => t.call('GET', t.links.alice));
+      expect(page.body).toContain(heading);
+      expect(page.body).not.toMatch(approveForm);
+      expect(logs).toContain('the plan text could not be read; approval is blocked');
+      expect(logs).toContain(`"error":"${errorName}"`);
+      const { result: forged } = await quietly(() =>
+        t.call('POST', t.links.alice, { nonce: t.nonceOf(page.body), decision: 'approve' }),
+      );
+      expect(forged.statusCode).toBe(409);
+      expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    },
+  );
+
+  it('a record that names another run’s plan text is not read', async () => {
+    const plan = textPlan(PLAN_TEXT, { planTextKey: 'runs/someone-else/plan.txt' });
+    const artifacts = artifactsWith(PLAN_TEXT, plan);
+    const t = await setup({ plan, artifacts });
+    const { result: page, logs } = await quietly(() => t.call('GET', t.links.alice));
+    expect(artifacts.reads).toEqual([]);
+    expect(page.body).toContain('The plan text could not be read');
+    expect(page.body).not.toMatch(approveForm);
+    expect(logs).toContain('the plan text key is not this run’s');
+  });
+
+  it('verifies again on POST: a text tampered after the page was opened is refused', async () => {
+    const plan = textPlan();
+    const artifacts = artifactsWith(PLAN_TEXT, plan);
+    const t = await setup({ plan, artifacts });
+    const page = await t.call('GET', t.links.alice);
+    expect(page.body).toMatch(approveForm);
+    artifacts.put(plan.planTextKey, plan.planTextVersionId, `${PLAN_TEXT}\n# sneaky`);
+    const { result } = await quietly(() =>
+      t.call('POST', t.links.alice, {
+        nonce: t.nonceOf(page.body),
+        decision: 'approve',
+        confirm: 'envs/prod',
+      }),
+    );
+    expect(result.statusCode).toBe(409);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+  });
+
+  it('approves once the text verifies (and the destructive plan’s path is typed)', async () => {
+    const artifacts = artifactsWith(PLAN_TEXT);
+    const t = await setup({ plan: textPlan(), artifacts });
+    const res = await t.submit(t.links.alice, { decision: 'approve', confirm: 'envs/prod' });
+    expect(res.statusCode).toBe(200);
+    expect(decisions()).toEqual([expect.objectContaining({ approved: true })]);
+  });
+
+  it('reads the exact version from S3 through the handlers’ reader', async () => {
+    const s3Mock = mockClient(S3Client);
+    try {
+      const plan = textPlan();
+      s3Mock.on(GetObjectCommand).resolves({
+        VersionId: PLAN_TEXT_VERSION,
+        Body: { transformToByteArray: async () => new Uint8Array(Buffer.from(PLAN_TEXT)) },
+      } as never);
+      const t = await setup({
+        plan,
+        artifacts: new S3ArtifactReader(new S3Client({ region: 'us-east-1' }), 'artifact-bucket'),
+      });
+      const page = await t.call('GET', t.links.alice);
+      expect(page.body).toContain('aws_s3_bucket.old_logs');
+      expect(page.body).toMatch(approveForm);
+      expect(s3Mock.commandCalls(GetObjectCommand).map((c) => c.args[0].input)).toEqual([
+        { Bucket: 'artifact-bucket', Key: plan.planTextKey, VersionId: PLAN_TEXT_VERSION },
+      ]);
+    } finally {
+      s3Mock.restore();
+    }
+  });
+
+  it('the Lambda entry will not start without the artifact bucket', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      DR_TABLE_NAME: 'table',
+      DR_CONSOLE_URL_TEMPLATE: 'https://console/{executionArn}',
+      DR_PAGE_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:page',
+    });
+    delete process.env.DR_ARTIFACT_BUCKET;
+    try {
+      const { result, logs } = await quietly(() => lambdaHandler(pageEvent('GET', '/a/x')));
+      expect(result.statusCode).toBe(500);
+      expect(logs).toContain('DR_ARTIFACT_BUCKET is not set');
+    } finally {
+      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+      Object.assign(process.env, saved);
+    }
+  });
+});
+
+describe('messages stay summaries', () => {
+  it('no email or Slack message carries the plan text, while the page shows it', async () => {
+    const distinctive = 'zq-distinctive-attribute-value-7731';
+    const text = PLAN_TEXT.replace('"jobs"', `"${distinctive}"`);
+    const t = await setup({ plan: textPlan(text), artifacts: artifactsWith(text) });
+    expect((await t.call('GET', t.links.alice)).body).toContain(distinctive);
+    await t.submit(t.links.alice, { decision: 'approve', confirm: 'envs/prod' });
+    const state = {
+      request,
+      plan: { summary: textPlan(text) },
+      approval: decisions()[0] as NonNullable<ReturnType<typeof decisions>[0]>,
+    };
+    const notify = createNotifyHandler({
+      settings,
+      notifier: t.notifier,
+      artifacts: artifactsWith(text),
+      logger: t.logger,
+    });
+    await notify({
+      phase: 'finished',
+      executionArn: EXECUTION_ARN,
+      state: { ...state, apply: { taskArn: 'task' } },
+    });
+    await notify({
+      phase: 'failed',
+      executionArn: EXECUTION_ARN,
+      state: {
+        ...state,
+        error: { Error: 'DeployRunner.Rejected', Cause: 'Rejected by Alice Admin: no' },
+      },
+    });
+    expect(t.notifier.emails.length).toBeGreaterThan(3);
+    expect(t.notifier.slack.length).toBeGreaterThan(1);
+    const sent = t.notifier.all();
+    expect(sent).not.toContain(distinctive);
+    expect(sent).not.toContain('Plan: 3 to add');
+    expect(sent).not.toContain('main-v2');
+    // The summaries are still there: counts and the destructive addresses.
+    expect(sent).toContain('aws_s3_bucket.old_logs');
   });
 });

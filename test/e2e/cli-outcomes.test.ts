@@ -1,0 +1,657 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListExecutionsCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_LOG_GROUP } from '../../lib/local/log-service';
+import {
+  actionStep,
+  bashStep,
+  CLI,
+  type CliResult,
+  ciEnv,
+  cli,
+  cliBundle,
+  decideAs,
+  executionName,
+  expectPlainFollow,
+  inOrder,
+  linksOf,
+  start,
+  startedRecord,
+} from './cli-helpers';
+import { type Harness, lockHeld, resources, startHarness, waitForEnd } from './harness';
+
+/**
+ * `deploy-runner` as CI runs it: a subprocess with GitHub Actions variables and no AWS
+ * credentials, against the local server (real definition, handlers, runner and terraform
+ * simulator). Every scenario runs on its own path, so they share no lock, and all of them start
+ * at once in beforeAll: the CLI makes at most one API call per second, so a followed run takes
+ * 10-20 s whether or not others run beside it. The tests then await their scenario and assert.
+ *
+ * Most scenarios run the CLI bundle (lib/cli/build.ts, what the launcher runs as dist/cli.js),
+ * which starts three times faster than tsx compiling the source; the applied run, the usage
+ * error and the composite action's steps run the launcher bin/deploy-runner.js on the source.
+ */
+
+const STATE_LINE = /^\d\d:\d\d:\d\d -> /;
+
+/** Started lines: the name and the local run page, which answers 200. */
+async function expectStarted(h: Harness, result: CliResult, name: string, suffix = '') {
+  const arn = `${h.server.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+  expect(result.lines[0]).toBe(`Started ${name}${suffix}`);
+  const url = `${h.server.url}/executions/${encodeURIComponent(arn)}`;
+  expect(result.lines[1]).toBe(`   ${url}`);
+  expect((await fetch(url)).status).toBe(200);
+  return arn;
+}
+
+/** The runner's lines of one task as `wait` printed them (`   plan | ...`). */
+const runnerLines = (stdout: string, phase: 'plan' | 'apply') =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith(`   ${phase} | `))
+    .map((l) => l.slice(`   ${phase} | `.length));
+
+/** Eagerly started work whose result a test awaits later (no unhandled rejection meanwhile). */
+function eager<T>(work: () => Promise<T>): Promise<T> {
+  const promise = work();
+  promise.catch(() => {});
+  return promise;
+}
+
+describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, () => {
+  let h: Harness;
+  let sha: string;
+  let bundle: string;
+  const name = (path: string, runId: string) => executionName(path, sha, runId);
+  const arnOf = (n: string) =>
+    `${h.server.stateMachineArn.replace(':stateMachine:', ':execution:')}:${n}`;
+
+  let scenarios: ReturnType<typeof startScenarios>;
+
+  function startScenarios() {
+    const opts = (runId: string, env?: Record<string, string | undefined>) => ({
+      runId,
+      sha,
+      env,
+      script: bundle,
+    });
+    const launcher = (runId: string) => ({ runId, sha });
+
+    // 1 applied, then 7 no changes on the same path, 15 logs, 17 status.
+    const applied = eager(async () => {
+      const run = start(h, 'envs/dev', ['--wait'], launcher('100'));
+      await run.waitFor('Waiting for approval');
+      await decideAs(h, name('envs/dev', '100'), 'ada@example.com', 'approve');
+      return run.done;
+    });
+    const noChanges = eager(async () => {
+      await applied;
+      return start(h, 'envs/dev', ['--wait'], opts('107')).done;
+    });
+    const appliedLogs = eager(async () => {
+      await applied;
+      return cli(h, ['logs', arnOf(name('envs/dev', '100'))], opts('100')).done;
+    });
+    const appliedStatus = eager(async () => {
+      await applied;
+      return cli(h, ['status', arnOf(name('envs/dev', '100'))], opts('100')).done;
+    });
+
+    // 2 rejected, then 19 wait on the finished run and 17 status.
+    const rejected = eager(async () => {
+      const run = start(h, 'envs/rejected', ['--wait'], opts('200'));
+      await run.waitFor('Waiting for approval');
+      await decideAs(h, name('envs/rejected', '200'), 'grace@example.com', 'reject', 'not today');
+      return run.done;
+    });
+    const rejectedWait = eager(async () => {
+      await rejected;
+      return cli(h, ['wait', arnOf(name('envs/rejected', '200'))], opts('200')).done;
+    });
+    const rejectedStatus = eager(async () => {
+      await rejected;
+      return cli(h, ['status', arnOf(name('envs/rejected', '200'))], opts('200')).done;
+    });
+
+    // 4 failed plan, then 17 status.
+    const failed = eager(() => start(h, 'envs/broken', ['--wait'], opts('400')).done);
+    const failedStatus = eager(async () => {
+      await failed;
+      return cli(h, ['status', arnOf(name('envs/broken', '400'))], opts('400')).done;
+    });
+
+    // 5 busy: run A waits for approval holding the lock; B fails on it; then A is rejected.
+    const busy = eager(async () => {
+      const a = await start(h, 'envs/busy', ['--json'], opts('500')).done;
+      const arnA = startedRecord(a).executionArn;
+      await linksOf(h, name('envs/busy', '500'));
+      const statusA = await cli(h, ['status', arnA], opts('500')).done;
+      const b = await start(h, 'envs/busy', ['--wait'], opts('501')).done;
+      const statusB = await cli(h, ['status', arnOf(name('envs/busy', '501'))], opts('501')).done;
+      await decideAs(h, name('envs/busy', '500'), 'grace@example.com', 'reject', 'busy test');
+      return { a, statusA, b, statusB };
+    });
+
+    // 6 aborted while waiting for approval; then 17 status, the lock is free, a new run plans.
+    const aborted = eager(async () => {
+      const run = start(h, 'envs/aborted', ['--wait'], opts('600'));
+      await run.waitFor('Waiting for approval');
+      const arn = arnOf(name('envs/aborted', '600'));
+      await h.sfn.send(
+        new StopExecutionCommand({ executionArn: arn, error: 'Cancelled', cause: 'wrong branch' }),
+      );
+      const result = await run.done;
+      await waitForEnd(h, arn);
+      const lock = await lockHeld(h, 'envs/aborted');
+      const status = await cli(h, ['status', arn], opts('600')).done;
+      const again = await start(
+        h,
+        'envs/aborted',
+        ['--plan-only', '--wait', '--no-logs'],
+        opts('601'),
+      ).done;
+      return { result, lock, status, again };
+    });
+
+    // 8 plan-only in text (state machine found through ListStateMachines, endpoint from env)
+    // and 14 plan-only as JSON lines.
+    const planOnly = eager(
+      () =>
+        start(h, 'envs/preview', ['--plan-only', '--wait'], {
+          ...opts('800', { DEPLOY_RUNNER_ENDPOINT: h.server.url }),
+          endpoint: false,
+          stateMachineArn: false,
+        }).done,
+    );
+    const planOnlyJson = eager(
+      () => start(h, 'envs/report', ['--plan-only', '--wait', '--json'], opts('1400')).done,
+    );
+
+    // 12 request rejected by validation.
+    const requestRejected = eager(() => start(h, 'secrets/x', ['--wait'], opts('1200')).done);
+
+    // 9 and 10: a retried start attaches to the run instead of starting a second one.
+    const retried = eager(async () => {
+      const runName = name('envs/retry', '900');
+      const first = await start(h, 'envs/retry', ['--json'], opts('900')).done;
+      const second = await start(
+        h,
+        'envs/retry',
+        ['--json'],
+        opts('900', { GITHUB_RUN_ATTEMPT: '2' }),
+      ).done;
+      const listed = async () =>
+        (
+          await h.sfn.send(new ListExecutionsCommand({ stateMachineArn: h.server.stateMachineArn }))
+        ).executions?.filter((e) => e.name === runName) ?? [];
+      const whileRunning = await listed();
+      await decideAs(h, runName, 'grace@example.com', 'reject', 'retry test');
+      await waitForEnd(h, arnOf(runName));
+      const [again, otherActor] = await Promise.all([
+        start(h, 'envs/retry', ['--wait'], opts('900', { GITHUB_RUN_ATTEMPT: '3' })).done,
+        start(
+          h,
+          'envs/retry',
+          ['--wait', '--no-logs'],
+          opts('900', { GITHUB_RUN_ATTEMPT: '4', GITHUB_ACTOR: 'someone-else' }),
+        ).done,
+      ]);
+      return { first, second, whileRunning, again, otherActor, afterwards: await listed() };
+    });
+
+    // 11: the same execution name for a different request.
+    const clash = eager(async () => {
+      const planned = await start(h, 'envs/clash', ['--plan-only', '--json'], opts('901')).done;
+      const apply = await start(h, 'envs/clash', [], opts('901')).done;
+      return { planned, apply };
+    });
+
+    // 18 list, once every succeeded run has ended.
+    const list = eager(async () => {
+      await Promise.all([noChanges, planOnly, planOnlyJson, aborted]);
+      return cli(h, ['list', '--status', 'SUCCEEDED'], { ...opts('1'), stateMachineArn: false })
+        .done;
+    });
+
+    // 13, 16, 20: errors before any run.
+    const usage = eager(
+      () => cli(h, ['start', '--repo', 'infra', '--path', 'envs/dev'], launcher('1300')).done,
+    );
+    const logsWithoutGroup = eager(
+      () =>
+        cli(h, ['logs', arnOf(name('envs/dev', '100'))], { ...opts('1600'), logGroup: false }).done,
+    );
+    const nothingListening = eager(
+      () =>
+        cli(h, ['status', arnOf('x'), '--endpoint', 'http://127.0.0.1:1'], {
+          ...opts('2000'),
+          endpoint: false,
+        }).done,
+    );
+
+    // 21 the composite action's start and follow steps, with bash, as GitHub runs them.
+    const action = eager(async () => {
+      const actionYml = readFileSync(join(__dirname, '..', '..', 'action.yml'), 'utf8');
+      const output = join(mkdtempSync(join(tmpdir(), 'dr-action-')), 'github-output');
+      writeFileSync(output, '');
+      const env = {
+        ...ciEnv(launcher('2100')),
+        CLI,
+        GITHUB_OUTPUT: output,
+        DEPLOY_RUNNER_ENDPOINT: h.server.url,
+      };
+      const started = await bashStep(actionStep(actionYml, 'start'), {
+        ...env,
+        INPUT_REPO: 'infra',
+        INPUT_REF: 'main',
+        INPUT_PATH: 'envs/action',
+        INPUT_PLAN_ONLY: 'false',
+        INPUT_STATE_MACHINE_ARN: h.server.stateMachineArn,
+        INPUT_REGION: '',
+      }).done;
+      const arn = /^execution-arn=(.*)$/m.exec(readFileSync(output, 'utf8'))?.[1] ?? '';
+      const follow = bashStep(actionStep(actionYml, 'follow'), {
+        ...env,
+        EXECUTION_ARN: arn,
+        INPUT_LOG_GROUP: LOCAL_LOG_GROUP,
+        INPUT_REGION: '',
+      });
+      await decideAs(h, name('envs/action', '2100'), 'ada@example.com', 'approve');
+      const followed = await follow.done;
+      return { started, followed, output: readFileSync(output, 'utf8') };
+    });
+
+    return {
+      action,
+      applied,
+      noChanges,
+      appliedLogs,
+      appliedStatus,
+      rejected,
+      rejectedWait,
+      rejectedStatus,
+      failed,
+      failedStatus,
+      busy,
+      aborted,
+      planOnly,
+      planOnlyJson,
+      requestRejected,
+      retried,
+      clash,
+      list,
+      usage,
+      logsWithoutGroup,
+      nothingListening,
+    };
+  }
+
+  beforeAll(async () => {
+    [h, bundle] = await Promise.all([
+      startHarness(process.env.E2E_DEBUG ? { echo: (l) => console.log(l) } : {}),
+      cliBundle(),
+    ]);
+    sha = h.repo.commit({
+      'envs/dev': { resources: resources('network', 'bucket') },
+      'envs/rejected': { resources: resources('queue') },
+      'envs/broken': {
+        resources: resources('database'),
+        fail: 'plan',
+        failMessage: 'provider "sim" refused the credentials',
+      },
+      'envs/busy': { resources: resources('cache') },
+      'envs/aborted': { resources: resources('cluster') },
+      'envs/preview': { resources: resources('site', 'cdn') },
+      'envs/report': { resources: resources('report') },
+      'envs/retry': { resources: resources('retried') },
+      'envs/clash': { resources: resources('clash') },
+      'envs/action': { resources: resources('action') },
+    });
+    scenarios = startScenarios();
+  });
+  afterAll(() => h?.close());
+
+  it('1 applied: states, runner lines, plan summary, who was asked, approval, apply, OK (exit 0)', async () => {
+    const result = await scenarios.applied;
+    expectPlainFollow(result, 0);
+    const runName = name('envs/dev', '100');
+    await expectStarted(h, result, runName);
+    inOrder(result.stdout, [
+      `Following ${runName} (RUNNING)`,
+      / -> Validate request\n/,
+      / -> Acquire lock\n/,
+      / -> Plan\n/,
+      /::group::Plan output \(task [0-9a-f]+\)\n/,
+      / {3}Plan runs as ECS task arn:aws:ecs:\S+\n/,
+      '   plan | ==> [plan] clone: fetching main of infra',
+      '   plan | Plan: 2 to add, 0 to change, 0 to destroy.',
+      '   plan | ==> [plan] done: the plan has changes',
+      '::endgroup::',
+      / -> Inspect plan\n/,
+      `   Plan: 2 to add, 0 to change, 0 to destroy, 0 to replace (terraform 1.11.0-sim, commit ${sha.slice(0, 7)})`,
+      '     + sim_thing.bucket',
+      / -> Request approval\n/,
+      / {3}Waiting for approval from Ada <ada@example\.com>, Grace <grace@example\.com>; expires \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in (9m|10m)[ \d s]*\)\n/,
+      '   Approved by Ada\n',
+      / -> Apply\n/,
+      '   apply | ==> [apply] verify: checksum, version and commit of the approved plan',
+      '   apply | Apply complete! Resources: 2 added, 0 changed, 0 destroyed.',
+      / -> Notify result\n/,
+      / -> Release lock\n/,
+      / -> Done\n/,
+      'OK Applied (exit 0)',
+    ]);
+    expect(result.stderr).toBe('');
+  });
+
+  it('2 rejected by an approver: the reason, Record rejection, FAILED (exit 3)', async () => {
+    const result = await scenarios.rejected;
+    expectPlainFollow(result, 3);
+    await expectStarted(h, result, name('envs/rejected', '200'));
+    inOrder(result.stdout, [
+      / -> Request approval\n/,
+      '   Waiting for approval from Ada <ada@example.com>',
+      '   Rejected by Grace: not today\n',
+      / -> Record rejection\n/,
+      / -> Run failed\n/,
+      'FAILED Rejected by Grace: not today (exit 3)',
+    ]);
+    expect(result.stdout).not.toContain('-> Apply');
+  });
+
+  it('4 failed plan: the runner error lines, Notify failure, the readable cause (exit 1)', async () => {
+    const result = await scenarios.failed;
+    expectPlainFollow(result, 1);
+    await expectStarted(h, result, name('envs/broken', '400'));
+    inOrder(result.stdout, [
+      / -> Plan\n/,
+      '   plan | Error: provider "sim" refused the credentials',
+      '   plan | ==> [plan] FAILED in phase "plan"',
+      / -> Notify failure\n/,
+      / -> Run failed\n/,
+      'FAILED Run failed (DeployRunner.PlanFailed): Plan failed (plan): terraform plan exited with code 1: provider "sim" refused the credentials.',
+    ]);
+    expect(result.stdout).not.toMatch(/errorType|"trace"|Request approval/);
+  });
+
+  it('5 busy: another run holds the lock (exit 5); status of the holder shows the approval request', async () => {
+    const { a, statusA, b, statusB } = await scenarios.busy;
+    expect(a.code).toBe(0);
+    expect(startedRecord(a)).toMatchObject({ attached: false, name: name('envs/busy', '500') });
+    expect(statusA.code).toBe(0);
+    inOrder(statusA.stdout, [
+      `${name('envs/busy', '500')}: RUNNING`,
+      '   now at: Request approval',
+      '   Waiting for approval from Ada <ada@example.com>, Grace <grace@example.com>; expires ',
+      '   Plan: 1 to add',
+    ]);
+    expectPlainFollow(b, 5);
+    await expectStarted(h, b, name('envs/busy', '501'));
+    inOrder(b.stdout, [
+      / -> Acquire lock\n/,
+      / -> Another run holds the lock\n/,
+      'FAILED Another run holds the lock: Another run of this repo and path is in progress; nothing was planned. Retry when it has finished. (exit 5)',
+    ]);
+    expect(b.stdout).not.toContain('-> Plan\n');
+    expect(statusB.code).toBe(5);
+    expect(statusB.stdout).toContain(`${name('envs/busy', '501')}: FAILED`);
+    expect(statusB.stdout).toContain('FAILED Another run holds the lock');
+  });
+
+  it('6 aborted by StopExecution while waiting: exit 6 with the cause; the lock is free again', async () => {
+    const { result, lock, status, again } = await scenarios.aborted;
+    expectPlainFollow(result, 6);
+    await expectStarted(h, result, name('envs/aborted', '600'));
+    inOrder(result.stdout, [
+      / -> Request approval\n/,
+      '   Waiting for approval from',
+      'FAILED Aborted: the execution was stopped: wrong branch (exit 6)',
+    ]);
+    expect(lock).toBeUndefined();
+    expect(status.code).toBe(6);
+    expect(status.stdout).toContain(`${name('envs/aborted', '600')}: ABORTED`);
+    expectPlainFollow(again, 0);
+    inOrder(again.stdout, [/ -> Acquire lock\n/, / -> Plan\n/, 'OK Plan-only run done']);
+    expect(again.stdout).not.toContain('plan | ');
+  });
+
+  it('7 no changes: the summary says so, nobody is asked, OK (exit 0)', async () => {
+    const result = await scenarios.noChanges;
+    expectPlainFollow(result, 0);
+    await expectStarted(h, result, name('envs/dev', '107'));
+    inOrder(result.stdout, [
+      / -> Inspect plan\n/,
+      / {3}Plan: no changes \(.+\)\n/,
+      / -> Notify result\n/,
+      'OK No changes: nothing to apply (exit 0)',
+    ]);
+    expect(result.stdout).not.toMatch(/Request approval|-> Apply/);
+  });
+
+  it('8 plan-only: "(plan only)", the summary, no approval, OK (exit 0)', async () => {
+    const result = await scenarios.planOnly;
+    expectPlainFollow(result, 0);
+    await expectStarted(h, result, name('envs/preview', '800'), ' (plan only)');
+    inOrder(result.stdout, [
+      / -> Plan\n/,
+      '   plan | ==> [plan] plan: terraform plan',
+      / -> Inspect plan\n/,
+      '   Plan: 2 to add, 0 to change, 0 to destroy, 0 to replace',
+      'OK Plan-only run done: nothing was applied (exit 0)',
+    ]);
+    expect(result.stdout).not.toMatch(/Request approval|-> Apply/);
+  });
+
+  it('9 a retried start attaches to the run: same ARN, one execution, the story to the end (exit 3)', async () => {
+    const { first, second, whileRunning, again, afterwards } = await scenarios.retried;
+    const runName = name('envs/retry', '900');
+    expect(first.code).toBe(0);
+    expect(second.code).toBe(0);
+    const arn = startedRecord(first).executionArn;
+    expect(arn).toBe(arnOf(runName));
+    // StartExecution is idempotent for the same name and input while the run goes on: the
+    // retry gets the same run (and its start date) back.
+    expect(startedRecord(second)).toMatchObject({
+      executionArn: arn,
+      startDate: startedRecord(first).startDate,
+    });
+    expect(whileRunning.map((e) => e.executionArn)).toEqual([arn]);
+    expect(afterwards.map((e) => e.executionArn)).toEqual([arn]);
+    expectPlainFollow(again, 3);
+    expect(again.lines[0]).toMatch(
+      new RegExp(
+        `^Attached to the existing run ${runName} started \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z$`,
+      ),
+    );
+    expect(again.stdout).not.toContain('it was started with a different');
+    inOrder(again.stdout, [
+      / -> Validate request\n/,
+      '   plan | ==> [plan] done',
+      '   Waiting for approval from',
+      '   Rejected by Grace: retry test',
+      'FAILED Rejected by Grace: retry test (exit 3)',
+    ]);
+  });
+
+  it('10 retried by someone else: attaches and says requestedBy differs', async () => {
+    const { otherActor } = await scenarios.retried;
+    expectPlainFollow(otherActor, 3);
+    inOrder(otherActor.stdout, [
+      `Attached to the existing run ${name('envs/retry', '900')} started `,
+      '   (it was started with a different requestedBy; this is the same job retried)',
+      'FAILED Rejected by Grace: retry test (exit 3)',
+    ]);
+  });
+
+  it('11 the same name for a different request: exit 2 naming what differs', async () => {
+    const { planned, apply } = await scenarios.clash;
+    expect(planned.code).toBe(0);
+    expect(apply.code).toBe(2);
+    expect(apply.stderr).toContain(
+      `deploy-runner: An execution named ${name('envs/clash', '901')} already exists for a different request (mode: existing run has "plan-only", this start asks for "apply")`,
+    );
+    expect(apply.stderr).toContain('--run-id');
+  });
+
+  it('12 request rejected by validation: the handler message once, no JSON envelope (exit 2)', async () => {
+    const result = await scenarios.requestRejected;
+    expectPlainFollow(result, 2);
+    await expectStarted(h, result, name('secrets/x', '1200'));
+    inOrder(result.stdout, [
+      / -> Validate request\n/,
+      / -> Request rejected\n/,
+      'FAILED Request rejected:',
+      '  - path "secrets/x" is not an allowed path; allowed: envs/* (exit 2)',
+    ]);
+    expect(result.stdout.match(/is not an allowed path/g)).toHaveLength(1);
+    expect(result.stdout).not.toMatch(/errorType|errorMessage|-> Acquire lock/);
+  });
+
+  it('13 local usage error: the missing option (exit 2)', async () => {
+    const result = await scenarios.usage;
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("error: required option '--ref <ref>' not specified");
+    expect(result.stdout).toBe('');
+  });
+
+  it('14 --json: one record per line, started → execution → state ... plan ... result', async () => {
+    const result = await scenarios.planOnlyJson;
+    expect(result.code).toBe(0);
+    const records = result.lines.map((l) => JSON.parse(l));
+    expect(records.slice(0, 3).map((r) => r.type)).toEqual(['started', 'execution', 'state']);
+    expect(records[0]).toMatchObject({
+      name: name('envs/report', '1400'),
+      attached: false,
+      input: {
+        repo: 'infra',
+        ref: 'main',
+        path: 'envs/report',
+        mode: 'plan-only',
+        requestedBy: 'octocat',
+        ciRunUrl: 'https://github.com/acme/infra/actions/runs/1400',
+      },
+    });
+    expect(records.filter((r) => r.type === 'plan')).toHaveLength(1);
+    expect(records.find((r) => r.type === 'plan').summary).toMatchObject({
+      commit: sha,
+      hasChanges: true,
+      counts: { add: 1, change: 0, destroy: 0, replace: 0 },
+    });
+    expect(records.some((r) => r.type === 'log' && r.state === 'Plan')).toBe(true);
+    expect(records.at(-1)).toMatchObject({
+      type: 'result',
+      status: 'SUCCEEDED',
+      result: 'plan-only',
+      exitCode: 0,
+    });
+  });
+
+  it('15 logs: each task under its header, the same lines wait streamed', async () => {
+    const [result, applied] = await Promise.all([scenarios.appliedLogs, scenarios.applied]);
+    expect(result.code).toBe(0);
+    const planAt = result.lines.findIndex((l) => /^== Plan \(task [0-9a-f]+\) ==$/.test(l));
+    const applyAt = result.lines.findIndex((l) => /^== Apply \(task [0-9a-f]+\) ==$/.test(l));
+    expect(planAt).toBe(0);
+    expect(applyAt).toBeGreaterThan(planAt);
+    expect(result.lines.slice(planAt + 1, applyAt)).toEqual(runnerLines(applied.stdout, 'plan'));
+    expect(result.lines.slice(applyAt + 1)).toEqual(runnerLines(applied.stdout, 'apply'));
+  });
+
+  it('16 logs without a log group: exit 2', async () => {
+    const result = await scenarios.logsWithoutGroup;
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      'No log group: pass --log-group or set DEPLOY_RUNNER_LOG_GROUP',
+    );
+  });
+
+  it('17 status of finished runs: status, outcome line, the run exit code', async () => {
+    const applied = await scenarios.appliedStatus;
+    expect(applied.code).toBe(0);
+    inOrder(applied.stdout, [
+      `${name('envs/dev', '100')}: SUCCEEDED`,
+      / {3}started \d{4}-\d\d-\d\dT/,
+      / {3}stopped \d{4}-\d\d-\d\dT/,
+      '   Plan: 2 to add',
+      'OK Applied (exit 0)',
+      `   ${h.server.url}/executions/`,
+    ]);
+    const rejected = await scenarios.rejectedStatus;
+    expect(rejected.code).toBe(3);
+    inOrder(rejected.stdout, [
+      `${name('envs/rejected', '200')}: FAILED`,
+      'FAILED Rejected by Grace: not today (exit 3)',
+    ]);
+    const failed = await scenarios.failedStatus;
+    expect(failed.code).toBe(1);
+    inOrder(failed.stdout, [
+      `${name('envs/broken', '400')}: FAILED`,
+      'FAILED Run failed (DeployRunner.PlanFailed)',
+    ]);
+    // busy (5) and aborted (6) are asserted with their scenarios; expired (4) in cli-expiry.
+  });
+
+  it('18 list --status SUCCEEDED: one line per succeeded run', async () => {
+    const result = await scenarios.list;
+    expect(result.code).toBe(0);
+    for (const line of result.lines) {
+      expect(line).toMatch(/^SUCCEEDED {7}\d{4}-\d\d-\d\d \d\d:\d\d {2}\S+$/);
+    }
+    const names = result.lines.map((l) => l.split(/\s+/).at(-1));
+    for (const succeeded of [
+      name('envs/dev', '100'),
+      name('envs/dev', '107'),
+      name('envs/preview', '800'),
+      name('envs/report', '1400'),
+      name('envs/aborted', '601'),
+    ]) {
+      expect(names).toContain(succeeded);
+    }
+    expect(names).not.toContain(name('envs/rejected', '200'));
+  });
+
+  it('19 wait on a finished run: the whole story again, ending with its exit code (3)', async () => {
+    const [result, original] = await Promise.all([scenarios.rejectedWait, scenarios.rejected]);
+    expectPlainFollow(result, 3);
+    expect(result.lines[0]).toBe(`Following ${name('envs/rejected', '200')} (FAILED)`);
+    const states = (r: CliResult) => r.lines.filter((l) => STATE_LINE.test(l));
+    expect(states(result)).toEqual(states(original));
+    expect(runnerLines(result.stdout, 'plan')).toEqual(runnerLines(original.stdout, 'plan'));
+    inOrder(result.stdout, [
+      '   Rejected by Grace: not today',
+      'FAILED Rejected by Grace: not today (exit 3)',
+    ]);
+  });
+
+  it('20 nothing listening at the endpoint: says so (exit 1)', async () => {
+    const result = await scenarios.nothingListening;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /Nothing answers at the endpoint \(.*\): is `deploy-runner local serve` running\?/,
+    );
+  });
+
+  it('21 the composite action: start and follow steps fill GITHUB_OUTPUT (exit 0)', async () => {
+    const { started, followed, output } = await scenarios.action;
+    const runName = name('envs/action', '2100');
+    expect(started.code).toBe(0);
+    expect(started.stdout).toContain(`Started ${runName}\n   ${h.server.url}/executions/`);
+    expect(followed.code).toBe(0);
+    inOrder(followed.stdout, [
+      `Following ${runName} (RUNNING)`,
+      '   apply | Apply complete!',
+      'OK Applied (exit 0)',
+    ]);
+    const arn = arnOf(runName);
+    expect(output.split('\n').filter(Boolean)).toEqual([
+      'exit-code=0',
+      `execution-arn=${arn}`,
+      `console-url=${h.server.url}/executions/${encodeURIComponent(arn)}`,
+      'exit-code=0',
+      'status=SUCCEEDED',
+      'result=applied',
+    ]);
+  });
+});

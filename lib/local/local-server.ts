@@ -7,10 +7,11 @@ import { createCleanupHandler } from '../../handlers/cleanup';
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { toFunctionUrlEvent, writeFunctionUrlResult } from '../../handlers/shared/http-adapter';
-import { OutboxNotifier } from '../../handlers/shared/notifier';
+import { type Notifier, OutboxNotifier } from '../../handlers/shared/notifier';
 import type { Settings } from '../../handlers/shared/settings';
 import { MemoryApprovalStore } from '../../handlers/shared/store';
 import { createValidateRequestHandler } from '../../handlers/validate-request';
+import type { ArtifactStore } from '../artifact-store';
 import { FolderArtifactStore } from '../artifacts/folder-store';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
 import { allowlistOf } from '../contracts';
@@ -45,6 +46,13 @@ export interface LocalServerOptions {
   readonly echoRunnerOutput?: boolean;
   /** Overrides every Retry interval (tests). */
   readonly retryIntervalMs?: number;
+  /** Wraps the outbox notifier the handlers use (fault-injection tests). @default - the outbox as is */
+  readonly wrapNotifier?: (outbox: Notifier) => Notifier;
+  /**
+   * Wraps the artifact store the handlers and the task runtime read (fault-injection tests);
+   * the runner child processes still use the folder. @default - the folder store as is
+   */
+  readonly wrapArtifacts?: (folder: ArtifactStore) => ArtifactStore;
 }
 
 export interface LocalServer {
@@ -83,10 +91,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const artifacts = new FolderArtifactStore(artifactDir);
   const outboxDir = join(dataDir, 'outbox');
   const store = new MemoryApprovalStore({ file: join(dataDir, 'store.json') });
-  const notifier = new OutboxNotifier({
+  const outbox = new OutboxNotifier({
     dir: outboxDir,
     onMessage: (line, file) => echo(`✉  ${line}  (${file})`),
   });
+  const notifier = options.wrapNotifier ? options.wrapNotifier(outbox) : outbox;
+  const readArtifacts = options.wrapArtifacts ? options.wrapArtifacts(artifacts) : artifacts;
 
   // The server's URL is known once it listens; handlers read it through settings at call time.
   let baseUrl = '';
@@ -115,7 +125,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       region: 'us-east-1',
       credentials: DUMMY_CREDENTIALS,
     });
-    return { settings: settings(), store, notifier, sfn, artifacts };
+    return { settings: settings(), store, notifier, sfn, artifacts: readArtifacts };
   };
   const lambdas = {
     'validate-request': (event: unknown) => createValidateRequestHandler(deps())(event as never),
@@ -130,7 +140,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       acquire: (item) => store.acquireLock(item as never),
       release: (lockKey, executionArn) => store.releaseLock(lockKey, executionArn),
     },
-    artifacts,
+    artifacts: readArtifacts,
     logs,
     runner: {
       script: options.runnerScript,

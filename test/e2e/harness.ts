@@ -13,7 +13,11 @@ import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle'
 import { type DeployRunnerConfig, parseConfig } from '../../lib/config';
 import { type ExecutionInput, lockKeyFor } from '../../lib/contracts';
 import { runGit } from '../../lib/local/git';
-import { type LocalServer, startLocalServer } from '../../lib/local/local-server';
+import {
+  type LocalServer,
+  type LocalServerOptions,
+  startLocalServer,
+} from '../../lib/local/local-server';
 
 /**
  * End-to-end harness: a real git repo, the synthesized state machine in a local server, the real
@@ -83,6 +87,14 @@ export interface HarnessOptions {
   readonly config?: (config: Record<string, unknown>) => void;
   /** Keep a console transcript (for debugging). */
   readonly echo?: (line: string) => void;
+  /** The terraform stand-in the runner starts. @default - the bundled simulator */
+  readonly toolPath?: string;
+  /** Extra environment for runner tasks (added to TF_SIM_STATE_DIR). */
+  readonly runnerEnv?: Readonly<Record<string, string>>;
+  /** Fault injection: wraps the notifier the handlers use. */
+  readonly wrapNotifier?: LocalServerOptions['wrapNotifier'];
+  /** Fault injection: wraps the artifact store the handlers and task runtime read. */
+  readonly wrapArtifacts?: LocalServerOptions['wrapArtifacts'];
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -115,10 +127,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     dataDir: join(root, 'data'),
     port: 0,
     runnerScript: runner,
-    toolPath: simulator,
-    runnerEnv: { TF_SIM_STATE_DIR: join(root, 'tfstate') },
+    toolPath: options.toolPath ?? simulator,
+    runnerEnv: { TF_SIM_STATE_DIR: join(root, 'tfstate'), ...options.runnerEnv },
     retryIntervalMs: 0,
     ...(options.echo && { echo: options.echo }),
+    ...(options.wrapNotifier && { wrapNotifier: options.wrapNotifier }),
+    ...(options.wrapArtifacts && { wrapArtifacts: options.wrapArtifacts }),
   });
   const sfn = new SFNClient({
     endpoint: server.url,

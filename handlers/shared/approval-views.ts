@@ -339,7 +339,7 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
       truncated = { address: r.address, linesLeft: body.linesLeft };
       omittedBytes += textBytes(r.lines.slice(-body.linesLeft));
     }
-    return html`<details class="res ${tagClass(r.action)}"><summary><span class="tag ${tagClass(r.action)}">${ACTION_LABELS[r.action]}</span><code>${r.address}</code>${r.headline ? html` <span class="why">${r.headline}</span>` : ''}</summary><pre class="diff">${body.markup}${
+    return html`<details class="res ${tagClass(r.action)}"><summary><span class="tag ${tagClass(r.action)}">${ACTION_LABELS[r.action]}</span> <code>${r.address}</code>${r.headline ? html` <span class="why">${r.headline}</span>` : ''}</summary><pre class="diff">${body.markup}${
       body.linesLeft > 0
         ? html`<span class="n">… ${plural(body.linesLeft, 'more line')} of this resource not shown</span>\n`
         : ''
@@ -367,7 +367,7 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
       budget,
     );
     budget -= body.bytes;
-    return html`<h3>Outputs (${outputs.length})</h3><details class="res other"><summary><span class="tag other">outputs</span>Changes to outputs</summary><pre class="diff">${body.markup}${
+    return html`<h3>Outputs (${outputs.length})</h3><details class="res other"><summary><span class="tag other">outputs</span> Changes to outputs</summary><pre class="diff">${body.markup}${
       body.linesLeft > 0
         ? html`<span class="n">… ${plural(body.linesLeft, 'more line')} not shown</span>\n`
         : ''
@@ -396,7 +396,7 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
   if (omittedOutputs > 0) left.push(plural(omittedOutputs, 'output'));
 
   return html`<section aria-labelledby="plan-h" class="plan">${heading}
-<p>Terraform's own plan text, checked against the SHA-256 recorded with the plan (<code title="${run.plan.planTextSha256}">sha256:${shortSha(run.plan.planTextSha256)}…</code>). Open a resource to see its attribute changes.</p>
+<p>${run.plan.tool === 'tofu' ? 'OpenTofu' : 'Terraform'}'s own plan text, checked against the SHA-256 recorded with the plan (<code title="${run.plan.planTextSha256}">sha256:${shortSha(run.plan.planTextSha256)}…</code>). Open a resource to see its attribute changes.</p>
 <ul class="counts" aria-label="Resources in the plan text by action">
 ${count('destroy', 'to destroy', true)}${count('replace', 'to replace', true)}${count('update', 'to update', false)}${count('create', 'to create', false)}${count('other', 'other', false)}
 </ul>

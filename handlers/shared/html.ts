@@ -105,7 +105,7 @@ footer{border-top:1px solid var(--line);margin-top:2rem;padding-top:.75rem;color
 .plan-total{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.875rem;margin:.5rem 0}
 details.res{border:1px solid var(--line);border-radius:.375rem;margin:.375rem 0;background:#fff}
 details.res>summary{cursor:pointer;padding:.5rem .75rem;overflow-wrap:anywhere}
-details.res>summary .tag{margin:0 .375rem 0 0}
+details.res>summary .tag{margin:0 .125rem 0 0}
 details.res>summary .why{color:var(--muted);font-size:.875rem}
 details.res[open]>summary{border-bottom:1px solid var(--line);background:var(--panel)}
 pre.diff{margin:0;padding:.5rem .75rem;overflow-x:auto;font:.8125rem/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre;tab-size:4}

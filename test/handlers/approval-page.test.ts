@@ -717,7 +717,7 @@ describe('the plan text on the page', () => {
     expect(artifacts.reads).toEqual([[textPlan().planTextKey, PLAN_TEXT_VERSION]]);
     const body = res.body;
     expect(body).toContain('<h2 id="plan-h">The plan</h2>');
-    expect(body).toContain('<p class="plan-total">Plan: 3 to add, 3 to change, 2 to destroy.</p>');
+    expect(body).toContain('<p class="plan-total">Plan: 4 to add, 3 to change, 2 to destroy.</p>');
     expect(body).toContain(`sha256:${sha(PLAN_TEXT).slice(0, 12)}…`);
     const order = [
       'Destroyed (1)',
@@ -1026,7 +1026,7 @@ describe('messages stay summaries', () => {
     expect(t.notifier.slack.length).toBeGreaterThan(1);
     const sent = t.notifier.all();
     expect(sent).not.toContain(distinctive);
-    expect(sent).not.toContain('Plan: 3 to add');
+    expect(sent).not.toContain('Plan: 4 to add');
     expect(sent).not.toContain('main-v2');
     // The summaries are still there: counts and the destructive addresses.
     expect(sent).toContain('aws_s3_bucket.old_logs');

@@ -190,7 +190,7 @@ describe('a realistic AWS plan (nested blocks, drift, jsonencode, heredoc, moved
   });
 
   it('reads outputs after the summary', () => {
-    expect(plan.summary).toEqual({ add: 3, change: 3, destroy: 2 });
+    expect(plan.summary).toEqual({ add: 4, change: 3, destroy: 2 });
     expect(plan.outputs.map((o) => o.name)).toEqual(['db_endpoint', 'queue_url']);
   });
 });

@@ -1,0 +1,289 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApprovalPageHandler } from '../../handlers/approval-page';
+import { createRequestApprovalHandler } from '../../handlers/request-approval';
+import { type FunctionUrlServer, serveFunctionUrl } from '../../handlers/shared/http-adapter';
+import { createLogger } from '../../handlers/shared/logger';
+import { MemoryApprovalStore } from '../../handlers/shared/store';
+import { FolderArtifactStore } from '../../lib/artifacts/folder-store';
+import { artifactKeys, type PlanResult } from '../../lib/contracts';
+import {
+  counterBytes,
+  planResult,
+  request,
+  requestApprovalPayload,
+  settings,
+  testClock,
+} from '../handlers/support/fixtures';
+import { RecordingNotifier } from '../handlers/support/recording-notifier';
+
+/**
+ * The plan text on the approval page, in headless Chromium: the real handler behind the node:http
+ * adapter reads the plan text from a folder artifact store, as in local mode. The screenshot of
+ * the realistic plan lands in test-artifacts/screenshots/ (docs/screenshots/ holds the copy for
+ * the README).
+ */
+
+const SCREENSHOTS = join(__dirname, '..', '..', 'test-artifacts', 'screenshots');
+const AWS_PLAN = readFileSync(
+  join(__dirname, 'fixtures', 'plan-text', 'aws-realistic.txt'),
+  'utf8',
+);
+const sfnMock = mockClient(SFNClient);
+const store = new MemoryApprovalStore();
+const notifier = new RecordingNotifier();
+const clock = testClock();
+const logger = createLogger('plan-view-test', { logLevel: 'SILENT' });
+const dataDir = mkdtempSync(join(tmpdir(), 'dr-plan-view-'));
+const artifacts = new FolderArtifactStore(dataDir);
+
+let browser: Browser;
+let server: FunctionUrlServer;
+let context: BrowserContext;
+let page: Page;
+let runCount = 0;
+
+/**
+ * Uploads `text` as a run's plan text (as the runner does) and starts that run waiting for
+ * approval. Returns Alice's link and where the stored text lives.
+ */
+async function newRun(text: string, plan: Partial<PlanResult> = {}) {
+  runCount += 1;
+  const runId = `plan-view-${runCount}`;
+  const executionArn = `arn:aws:states:us-east-1:123456789012:execution:deploy-runner:${runId}`;
+  const stored = await artifacts.put(artifactKeys(runId).planText, text, 'text/plain');
+  await createRequestApprovalHandler({
+    settings: { ...settings, approvalBaseUrl: server.url },
+    store,
+    notifier,
+    clock,
+    randomBytes: counterBytes(runCount * 100),
+    logger,
+  })({
+    ...requestApprovalPayload({
+      plan: planResult({
+        counts: { add: 3, change: 3, destroy: 1, replace: 1 },
+        changes: [
+          { address: 'aws_iam_role_policy.deploy', actions: ['update'] },
+          { address: 'aws_db_instance.main', actions: ['delete', 'create'] },
+          { address: 'aws_instance.web[0]', actions: ['update'] },
+          { address: 'aws_s3_bucket.old_logs', actions: ['delete'] },
+          { address: 'aws_security_group.api', actions: ['update'] },
+          { address: 'aws_sqs_queue.jobs', actions: ['create'] },
+          { address: 'aws_ssm_parameter.api_key', actions: ['create'] },
+          { address: 'module.dns.aws_route53_record.api["eu-west-1"]', actions: ['create'] },
+        ],
+        planTextKey: stored.key,
+        planTextVersionId: stored.versionId,
+        planTextSha256: stored.sha256,
+        ...plan,
+      }),
+    }),
+    executionArn,
+    request: { ...request, executionArn, runId },
+  });
+  const email = notifier.emails.find((e) => e.to === 'alice@example.com' && e.text.includes(runId));
+  const link = /http:\/\/127\.0\.0\.1:\d+\/a\/[A-Za-z0-9_-]{43}/.exec(email?.text ?? '')?.[0];
+  if (!link) throw new Error(`no link for ${runId}`);
+  return { link, file: join(dataDir, ...stored.key.split('/'), stored.versionId) };
+}
+
+beforeAll(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  server = await serveFunctionUrl(
+    createApprovalPageHandler({
+      settings,
+      store,
+      sfn: new SFNClient({
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      }),
+      artifacts,
+      clock,
+      logger,
+    }),
+  );
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  sfnMock.reset();
+  sfnMock.on(SendTaskSuccessCommand).resolves({});
+  await context?.close();
+  context = await browser.newContext({ viewport: { width: 900, height: 900 } });
+  page = await context.newPage();
+});
+
+describe('the plan on the approval page', () => {
+  it('groups destroys, replaces, updates, creates; each resource opens; totals on top', async () => {
+    const { link } = await newRun(AWS_PLAN);
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused/i.test(m.text())) violations.push(m.text());
+    });
+    expect((await page.goto(link))?.status()).toBe(200);
+    const plan = page.locator('section.plan');
+    await expect(plan.locator('h3').allTextContents()).resolves.toEqual([
+      'Destroyed (1)',
+      'Replaced (1)',
+      'Updated in place (3)',
+      'Created (3)',
+      'Other (reads, moves, imports and more) (3)',
+      'Outputs (2)',
+    ]);
+    const summaries = await plan.locator('details.res > summary').allTextContents();
+    expect(summaries.slice(0, 8)).toEqual([
+      'destroy aws_s3_bucket.old_logs will be destroyed',
+      'replace aws_db_instance.main must be replaced',
+      'update aws_iam_role_policy.deploy will be updated in-place',
+      'update aws_instance.web[0] will be updated in-place',
+      'update aws_security_group.api will be updated in-place',
+      'create aws_sqs_queue.jobs will be created',
+      'create aws_ssm_parameter.api_key will be created',
+      'create module.dns.aws_route53_record.api["eu-west-1"] will be created',
+    ]);
+    // Totals before the first resource.
+    await expect(plan.locator('ul.counts li').allTextContents()).resolves.toEqual([
+      '1 to destroy',
+      '1 to replace',
+      '3 to update',
+      '3 to create',
+      '3 other',
+    ]);
+    await expect(plan.locator('.plan-total').textContent()).resolves.toBe(
+      'Plan: 4 to add, 3 to change, 2 to destroy.',
+    );
+    const totalsY = (await plan.locator('ul.counts').boundingBox())?.y ?? Infinity;
+    const firstY = (await plan.locator('details.res').first().boundingBox())?.y ?? -1;
+    expect(totalsY).toBeLessThan(firstY);
+
+    // Every block is closed, and opens on a click on its summary (no JavaScript on the page).
+    const blocks = plan.locator('details.res');
+    const n = await blocks.count();
+    expect(n).toBe(12);
+    for (let i = 0; i < n; i++) {
+      const block = blocks.nth(i);
+      await expect(block.locator('pre').isVisible()).resolves.toBe(false);
+      await block.locator('summary').click();
+      await expect(block.locator('pre').isVisible()).resolves.toBe(true);
+    }
+    await expect(
+      blocks.nth(1).locator('pre').getByText('# forces replacement').first().isVisible(),
+    ).resolves.toBe(true);
+    expect(await page.locator('script').count()).toBe(0);
+    expect(violations).toEqual([]);
+    expect(await page.getByRole('button', { name: 'Approve and apply' }).count()).toBe(1);
+
+    // The screenshot (for the README; under 200 KB): the plan section, destructive blocks open.
+    await page.setViewportSize({ width: 760, height: 900 });
+    await page.goto(link);
+    for (const i of [0, 1]) await blocks.nth(i).locator('summary').click();
+    const [top, bottom] = (await page.evaluate(
+      `[document.querySelector('section.plan').getBoundingClientRect().top,
+        document.querySelector('section.plan').getBoundingClientRect().bottom].map((y) => y + window.scrollY)`,
+    )) as [number, number];
+    await page.screenshot({
+      path: join(SCREENSHOTS, 'approval-page-plan.png'),
+      fullPage: true,
+      clip: { x: 0, y: top - 16, width: 760, height: Math.ceil(bottom - top + 32) },
+    });
+  });
+
+  it('fits a phone screen with a block open', async () => {
+    const { link } = await newRun(AWS_PLAN);
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    const p = await phone.newPage();
+    await p.goto(link);
+    await p.locator('details.res > summary').nth(1).click();
+    const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
+    expect(overflow).toBeLessThanOrEqual(0);
+    await phone.close();
+  });
+
+  it('renders <script> in an address or a value as text, and runs nothing', async () => {
+    const text = [
+      '  # aws_s3_bucket.x["<script>window.__pwned=1</script>"] will be created',
+      '  + resource "aws_s3_bucket" "x" {',
+      '      + bucket = "<img src=x onerror=window.__pwned=2>"',
+      '      + policy = "</pre></details><script>window.__pwned=3</script>"',
+      '    }',
+      '',
+      'Plan: 1 to add, 0 to change, 0 to destroy.',
+    ].join('\n');
+    const { link } = await newRun(text, {
+      counts: { add: 1, change: 0, destroy: 0, replace: 0 },
+      changes: [{ address: 'aws_s3_bucket.x', actions: ['create'] }],
+    });
+    // Without the page's CSP, so that only the escaping stands between the text and a script.
+    const open = await browser.newContext({ bypassCSP: true });
+    const p = await open.newPage();
+    await p.goto(link);
+    const block = p.locator('section.plan details.res').first();
+    await block.locator('summary').click();
+    await expect(block.locator('summary code').textContent()).resolves.toBe(
+      'aws_s3_bucket.x["<script>window.__pwned=1</script>"]',
+    );
+    await expect(
+      block.getByText('+ bucket = "<img src=x onerror=window.__pwned=2>"').isVisible(),
+    ).resolves.toBe(true);
+    await expect(
+      block.getByText('</pre></details><script>window.__pwned=3</script>').isVisible(),
+    ).resolves.toBe(true);
+    expect(await p.evaluate('document.querySelectorAll("script, img").length')).toBe(0);
+    expect(await p.evaluate('window.__pwned')).toBeUndefined();
+    await open.close();
+  });
+
+  it('a tampered plan text: an error instead of the plan, no approve button, a forged approve refused', async () => {
+    const { link, file } = await newRun(AWS_PLAN);
+    // Someone with write access to the bucket changes the stored text after the plan.
+    writeFileSync(file, AWS_PLAN.replace('"16.1"', '"9.6"'));
+    expect((await page.goto(link))?.status()).toBe(200);
+    const error = page.locator('#plan-error');
+    await expect(error.isVisible()).resolves.toBe(true);
+    await expect(error.textContent()).resolves.toContain(
+      'The plan text failed its integrity check',
+    );
+    expect(await page.locator('section.plan details').count()).toBe(0);
+    expect(await page.getByText('9.6').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Approve and apply' }).count()).toBe(0);
+    await expect(page.locator('#approval-blocked').textContent()).resolves.toContain(
+      'Approval is blocked',
+    );
+
+    // A forged POST with the page's own nonce and the typed path is refused.
+    const nonce = await page.locator('input[name="nonce"]').first().inputValue();
+    const forged = await context.request.post(link, {
+      form: { nonce, decision: 'approve', confirm: 'envs/prod' },
+    });
+    expect(forged.status()).toBe(409);
+    expect(await forged.text()).toContain('Your approval was not recorded');
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+
+    // Rejecting stays possible.
+    await page.getByLabel('Why do you reject it?').fill('the plan text was changed');
+    await page.getByRole('button', { name: 'Reject' }).click();
+    await expect(page.locator('h1').textContent()).resolves.toBe(
+      'Rejected: nothing will be applied',
+    );
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(1);
+  });
+});

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildCli } from '../../lib/cli/build';
@@ -37,15 +37,27 @@ export interface CliOptions {
   readonly logGroup?: boolean;
   /** The script to run instead of bin/deploy-runner.js (a built bundle). */
   readonly script?: string;
-  /** Kill the process after this long. @default 85_000 */
+  /** Kill the process after this long. @default 120_000 */
   readonly timeoutMs?: number;
 }
 
 const WITH_LOG_GROUP = new Set(['start', 'wait', 'logs']);
 const WITH_STATE_MACHINE = new Set(['start', 'list']);
 
+const tempDirs: string[] = [];
+/** A new temp directory, removed by removeTempDirs. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+/** Removes the temp directories of this file's CLI runs (bundle, HOME, action outputs). */
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 /** An empty directory that is no git repo: the CLI's cwd and HOME. */
-export const sandbox = mkdtempSync(join(tmpdir(), 'dr-cli-home-'));
+const sandbox = tempDir('dr-cli-home-');
 
 /** The environment a GitHub Actions job gives the CLI; nothing inherited but PATH. */
 export function ciEnv(options: CliOptions = {}): Record<string, string> {
@@ -84,7 +96,7 @@ export class CliProcess {
     command: string,
     readonly args: readonly string[],
     env: Record<string, string>,
-    timeoutMs = 85_000,
+    timeoutMs = 120_000,
   ) {
     this.child = spawn(command, args, { cwd: sandbox, env });
     this.child.stdout?.setEncoding('utf8').on('data', (d: string) => {
@@ -166,6 +178,10 @@ export function start(
 /** `<repo>-<path>-<sha7>-<run id>`, as the CLI names executions. */
 export const executionName = (path: string, sha: string, runId: string, repo = 'infra') =>
   `${repo}-${path.replace(/\//g, '-')}-${sha.slice(0, 7)}-${runId}`;
+
+/** The ARN of the execution `name` of the harness's state machine. */
+export const executionArn = (h: Harness, name: string) =>
+  `${h.server.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
 
 /** The executionArn of a `start --json` run. */
 export function startedRecord(result: CliResult): { executionArn: string; [k: string]: unknown } {
@@ -259,7 +275,7 @@ export function expectPlainFollow(result: CliResult, exitCode: number): void {
  * scenarios run it: it starts in a third of the time tsx takes to compile the source.
  */
 export async function cliBundle(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'dr-cli-bundle-'));
+  const dir = tempDir('dr-cli-bundle-');
   const bundle = await buildCli(join(dir, 'cli.js'));
   if (bundle.warnings.length > 0) throw new Error(bundle.warnings.join('\n'));
   return bundle.outfile;

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListExecutionsCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,12 +12,15 @@ import {
   cli,
   cliBundle,
   decideAs,
+  executionArn,
   executionName,
   expectPlainFollow,
   inOrder,
   linksOf,
+  removeTempDirs,
   start,
   startedRecord,
+  tempDir,
 } from './cli-helpers';
 import { type Harness, lockHeld, resources, startHarness, waitForEnd } from './harness';
 
@@ -30,15 +32,17 @@ import { type Harness, lockHeld, resources, startHarness, waitForEnd } from './h
  * 10-20 s whether or not others run beside it. The tests then await their scenario and assert.
  *
  * Most scenarios run the CLI bundle (lib/cli/build.ts, what the launcher runs as dist/cli.js),
- * which starts three times faster than tsx compiling the source; the applied run, the usage
- * error and the composite action's steps run the launcher bin/deploy-runner.js on the source.
+ * which starts twice as fast as tsx compiling the source; the usage error and the composite
+ * action's steps (start, wait, status of an applied run) run the launcher bin/deploy-runner.js.
+ *
+ * The expiry scenario needs approval requests that expire after 5 s: a second server.
  */
 
 const STATE_LINE = /^\d\d:\d\d:\d\d -> /;
 
 /** Started lines: the name and the local run page, which answers 200. */
 async function expectStarted(h: Harness, result: CliResult, name: string, suffix = '') {
-  const arn = `${h.server.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+  const arn = executionArn(h, name);
   expect(result.lines[0]).toBe(`Started ${name}${suffix}`);
   const url = `${h.server.url}/executions/${encodeURIComponent(arn)}`;
   expect(result.lines[1]).toBe(`   ${url}`);
@@ -60,13 +64,15 @@ function eager<T>(work: () => Promise<T>): Promise<T> {
   return promise;
 }
 
-describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, () => {
+describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, () => {
   let h: Harness;
+  /** A server whose approval requests expire after 5 s. */
+  let x: Harness;
   let sha: string;
+  let xSha: string;
   let bundle: string;
   const name = (path: string, runId: string) => executionName(path, sha, runId);
-  const arnOf = (n: string) =>
-    `${h.server.stateMachineArn.replace(':stateMachine:', ':execution:')}:${n}`;
+  const arnOf = (n: string) => executionArn(h, n);
 
   let scenarios: ReturnType<typeof startScenarios>;
 
@@ -79,16 +85,30 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, (
     });
     const launcher = (runId: string) => ({ runId, sha });
 
-    // 1 applied, then 7 no changes on the same path, 15 logs, 17 status.
+    // 1 applied, then 15 logs and 17 status.
     const applied = eager(async () => {
-      const run = start(h, 'envs/dev', ['--wait'], launcher('100'));
+      const run = start(h, 'envs/dev', ['--wait'], opts('100'));
       await run.waitFor('Waiting for approval');
       await decideAs(h, name('envs/dev', '100'), 'ada@example.com', 'approve');
       return run.done;
     });
-    const noChanges = eager(async () => {
-      await applied;
-      return start(h, 'envs/dev', ['--wait'], opts('107')).done;
+    // 7 no changes: a module whose plan is empty (as after an apply; no need to wait for one).
+    const noChanges = eager(() => start(h, 'envs/empty', ['--wait'], opts('107')).done);
+
+    // 3 expired (the 5 s server), then 17 status.
+    const expired = eager(async () => {
+      const runName = executionName('envs/expiring', xSha, '300');
+      const result = await start(x, 'envs/expiring', ['--wait'], {
+        runId: '300',
+        sha: xSha,
+        script: bundle,
+      }).done;
+      const arn = executionArn(x, runName);
+      await waitForEnd(x, arn);
+      const lock = await lockHeld(x, 'envs/expiring');
+      const status = await cli(x, ['status', arn], { runId: '300', sha: xSha, script: bundle })
+        .done;
+      return { result, lock, status };
     });
     const appliedLogs = eager(async () => {
       await applied;
@@ -234,7 +254,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, (
     // 21 the composite action's start and follow steps, with bash, as GitHub runs them.
     const action = eager(async () => {
       const actionYml = readFileSync(join(__dirname, '..', '..', 'action.yml'), 'utf8');
-      const output = join(mkdtempSync(join(tmpdir(), 'dr-action-')), 'github-output');
+      const output = join(tempDir('dr-action-'), 'github-output');
       writeFileSync(output, '');
       const env = {
         ...ciEnv(launcher('2100')),
@@ -265,6 +285,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, (
 
     return {
       action,
+      expired,
       applied,
       noChanges,
       appliedLogs,
@@ -289,10 +310,16 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, (
   }
 
   beforeAll(async () => {
-    [h, bundle] = await Promise.all([
+    [h, x, bundle] = await Promise.all([
       startHarness(process.env.E2E_DEBUG ? { echo: (l) => console.log(l) } : {}),
+      startHarness({
+        config: (c) => {
+          (c.approvals as Record<string, unknown>).timeout = '5s';
+        },
+      }),
       cliBundle(),
     ]);
+    xSha = x.repo.commit({ 'envs/expiring': { resources: resources('cache') } });
     sha = h.repo.commit({
       'envs/dev': { resources: resources('network', 'bucket') },
       'envs/rejected': { resources: resources('queue') },
@@ -308,10 +335,14 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, (
       'envs/retry': { resources: resources('retried') },
       'envs/clash': { resources: resources('clash') },
       'envs/action': { resources: resources('action') },
+      'envs/empty': { resources: [] },
     });
     scenarios = startScenarios();
   });
-  afterAll(() => h?.close());
+  afterAll(async () => {
+    await Promise.all([h?.close(), x?.close()]);
+    removeTempDirs();
+  });
 
   it('1 applied: states, runner lines, plan summary, who was asked, approval, apply, OK (exit 0)', async () => {
     const result = await scenarios.applied;
@@ -359,6 +390,27 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, (
       'FAILED Rejected by Grace: not today (exit 3)',
     ]);
     expect(result.stdout).not.toContain('-> Apply');
+  });
+
+  it('3 expired: who was asked and the 5 s deadline, Record expiry, FAILED (exit 4)', async () => {
+    const { result, lock, status } = await scenarios.expired;
+    const runName = executionName('envs/expiring', xSha, '300');
+    expectPlainFollow(result, 4);
+    expect(result.lines[0]).toBe(`Started ${runName}`);
+    inOrder(result.stdout, [
+      / -> Plan\n/,
+      '   plan | ==> [plan] done: the plan has changes',
+      / -> Inspect plan\n/,
+      '   Plan: 1 to add, 0 to change, 0 to destroy, 0 to replace',
+      / -> Request approval\n/,
+      / {3}Waiting for approval from Ada <ada@example\.com>, Grace <grace@example\.com>; expires \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in [0-5]s\)\n/,
+      / -> Record expiry\n/,
+      /FAILED Approval expired: No approver decided within 5s; nothing was applied\. Start a new run\. \(exit 4\)/,
+    ]);
+    expect(result.stdout).not.toMatch(/Approved by|Rejected by|-> Apply/);
+    expect(lock).toBeUndefined();
+    expect(status.code).toBe(4);
+    inOrder(status.stdout, [`${runName}: FAILED`, 'FAILED Approval expired: ', '(exit 4)']);
   });
 
   it('4 failed plan: the runner error lines, Notify failure, the readable cause (exit 1)', async () => {
@@ -420,7 +472,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, (
   it('7 no changes: the summary says so, nobody is asked, OK (exit 0)', async () => {
     const result = await scenarios.noChanges;
     expectPlainFollow(result, 0);
-    await expectStarted(h, result, name('envs/dev', '107'));
+    await expectStarted(h, result, name('envs/empty', '107'));
     inOrder(result.stdout, [
       / -> Inspect plan\n/,
       / {3}Plan: no changes \(.+\)\n/,
@@ -590,7 +642,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, (
       `${name('envs/broken', '400')}: FAILED`,
       'FAILED Run failed (DeployRunner.PlanFailed)',
     ]);
-    // busy (5) and aborted (6) are asserted with their scenarios; expired (4) in cli-expiry.
+    // expired (4), busy (5) and aborted (6) are asserted with their scenarios.
   });
 
   it('18 list --status SUCCEEDED: one line per succeeded run', async () => {
@@ -602,7 +654,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 90_000 }, (
     const names = result.lines.map((l) => l.split(/\s+/).at(-1));
     for (const succeeded of [
       name('envs/dev', '100'),
-      name('envs/dev', '107'),
+      name('envs/empty', '107'),
       name('envs/preview', '800'),
       name('envs/report', '1400'),
       name('envs/aborted', '601'),

@@ -81,6 +81,8 @@ interface Followed {
   readonly lines: Line[];
   readonly events: readonly HistoryEvent[];
   readonly requests: Array<{ at: number; operation: string }>;
+  /** Date.now() when the wait process exited. */
+  readonly exitedAt: number;
 }
 
 async function follow(bench: BenchServer, index: number, approvalWaitMs: number, logs: boolean) {
@@ -110,6 +112,7 @@ async function follow(bench: BenchServer, index: number, approvalWaitMs: number,
 
   const proxy = await startCountingProxy(bench.server.url);
   const lines: Line[] = [];
+  let exitedAt = 0;
   const approver = (async () => {
     const [link] = await bench.approvalLinks(executionArn, 300_000);
     const entered = bench.server.engine
@@ -130,6 +133,7 @@ async function follow(bench: BenchServer, index: number, approvalWaitMs: number,
       ],
       (line) => lines.push(line),
     );
+    exitedAt = Date.now();
     await approver;
     if (code !== 0)
       throw new Error(`deploy-runner wait exited ${code}: ${lines.map((l) => l.text).join('\n')}`);
@@ -137,7 +141,12 @@ async function follow(bench: BenchServer, index: number, approvalWaitMs: number,
     await proxy.close();
   }
   const record = await bench.settled(executionArn);
-  return { lines, events: [...record.events], requests: [...proxy.requests] } satisfies Followed;
+  return {
+    lines,
+    events: [...record.events],
+    requests: [...proxy.requests],
+    exitedAt,
+  } satisfies Followed;
 }
 
 export async function measureCli(bench: BenchServer, options: CliOptions): Promise<CliResult> {
@@ -168,7 +177,7 @@ function variant(followed: readonly Followed[]): CliVariant {
   let running = { calls: 0, ms: 0 };
   let waiting = { calls: 0, ms: 0 };
   const operations: Record<string, number> = {};
-  for (const { lines, events, requests } of followed) {
+  for (const { lines, events, requests, exitedAt } of followed) {
     const followingAt = lines.find((l) => l.text.startsWith('Following'))?.at ?? 0;
     const entered = events.filter((e) => e.type.endsWith('StateEntered'));
     const used = new Set<HistoryEvent>();
@@ -192,12 +201,12 @@ function variant(followed: readonly Followed[]): CliVariant {
     const waitFrom = (approvalEntered?.timestamp ?? 0) * 1000;
     const waitTo = (approvalExited?.timestamp ?? 0) * 1000;
     const first = requests[0]?.at ?? 0;
-    const last = requests.at(-1)?.at ?? 0;
     const inWait = requests.filter((r) => r.at >= waitFrom && r.at < waitTo).length;
     waiting = { calls: waiting.calls + inWait, ms: waiting.ms + (waitTo - waitFrom) };
     running = {
       calls: running.calls + requests.length - inWait,
-      ms: running.ms + (last - first) - (waitTo - waitFrom),
+      // Following lasts from the first call to the process exit, minus the wait for a person.
+      ms: running.ms + (exitedAt - first) - (waitTo - waitFrom),
     };
     for (const r of requests) operations[r.operation] = (operations[r.operation] ?? 0) + 1;
   }

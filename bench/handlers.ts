@@ -34,6 +34,8 @@ export interface HandlerFigures {
   readonly largestInputs: Array<{ input: string; bytes: number }>;
   /** Cold import as deployed: SDK from node_modules (the runtime's), NODE_OPTIONS=--enable-source-maps. */
   readonly coldImportMs: number;
+  /** CPU time (user + system) of the same: steadier than wall time on a shared machine. */
+  readonly coldImportCpuMs: number;
   /** The same bundle without --enable-source-maps. */
   readonly coldImportNoSourceMapsMs?: number;
   /** Everything bundled, SDK included (bundleAwsSDK: true). */
@@ -41,6 +43,7 @@ export interface HandlerFigures {
   readonly sdkBundledColdImportMs?: number;
   /** Unbundled baseline: the TypeScript source required through tsx. */
   readonly unbundledColdImportMs?: number;
+  readonly unbundledColdImportCpuMs?: number;
   /** Unbundled baseline: files and bytes Node loads for the source (tsx's own files excluded). */
   readonly unbundledFiles: number;
   readonly unbundledBytes: number;
@@ -54,6 +57,7 @@ export interface HandlerResult {
   readonly repetitions: number;
   readonly variantRepetitions: number;
   readonly bareNodeMs: number;
+  readonly bareNodeCpuMs: number;
   readonly handlers: HandlerFigures[];
 }
 
@@ -100,11 +104,26 @@ async function bundle(name: HandlerName, outDir: string, sdkExternal: boolean) {
   };
 }
 
-/** Milliseconds a fresh node process takes to run `args` (wall clock, process start to exit). */
-function timeNode(args: string[], env: NodeJS.ProcessEnv): number {
+/** Prints the process's own CPU time (user + system, ms) as it exits. */
+const PRINT_CPU = 'const u=process.cpuUsage();process.stdout.write(String((u.user+u.system)/1000))';
+
+/**
+ * A fresh node process running `code`: wall time from spawn to exit, and the CPU time it used
+ * (less sensitive than wall time to other work on a busy machine).
+ */
+function timeNode(
+  code: string,
+  env: NodeJS.ProcessEnv,
+  preload: string[] = [],
+): { wall: number; cpu: number } {
   const t0 = now();
-  execFileSync(process.execPath, args, { env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  return now() - t0;
+  const out = execFileSync(process.execPath, [...preload, '-e', `${code};${PRINT_CPU}`], {
+    env,
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return { wall: now() - t0, cpu: Number(out) };
 }
 
 /** Files `require(entry)` loads through tsx, tsx's own excluded; sizes summed. */
@@ -138,56 +157,59 @@ export async function measureHandlers(options: {
     const base = { PATH: process.env.PATH, HOME: process.env.HOME };
     const runtimeEnv = { ...base, NODE_PATH: join(ROOT, 'node_modules') };
     const deployedEnv = { ...runtimeEnv, NODE_OPTIONS: '--enable-source-maps' };
-    const requireArgs = (file: string) => ['-e', `require(${JSON.stringify(file)})`];
-    const tsxArgs = (name: string) => [
-      '--require',
-      'tsx/cjs',
-      '-e',
-      `require(${JSON.stringify(join(ROOT, 'handlers', `${name}.ts`))})`,
-    ];
+    const requireCode = (file: string) => `require(${JSON.stringify(file)})`;
+    const source = (name: string) => join(ROOT, 'handlers', `${name}.ts`);
+    const TSX = ['--require', 'tsx/cjs'];
     const sourceEnv = { ...base, NODE_PATH: join(ROOT, 'node_modules') };
 
     // Warm the page cache and tsx's transform cache once; the measured runs are alike.
     for (const b of built) {
-      timeNode(requireArgs(b.external.file), deployedEnv);
-      if (options.variantRepetitions > 0) timeNode(tsxArgs(b.name), sourceEnv);
+      timeNode(requireCode(b.external.file), deployedEnv);
+      if (options.variantRepetitions > 0) timeNode(requireCode(source(b.name)), sourceEnv, TSX);
     }
 
-    const bare: number[] = [];
-    const samples = new Map<string, number[]>();
-    const add = (key: string, ms: number) => samples.set(key, [...(samples.get(key) ?? []), ms]);
+    const samples = new Map<string, { wall: number[]; cpu: number[] }>();
+    const add = (key: string, t: { wall: number; cpu: number }) => {
+      const list = samples.get(key) ?? { wall: [], cpu: [] };
+      list.wall.push(t.wall);
+      list.cpu.push(t.cpu);
+      samples.set(key, list);
+    };
     for (let rep = 0; rep < options.repetitions; rep++) {
-      bare.push(timeNode(['-e', ''], base));
+      add('bare', timeNode('', base));
       for (const b of built) {
-        add(`${b.name}:deployed`, timeNode(requireArgs(b.external.file), deployedEnv));
+        add(`${b.name}:deployed`, timeNode(requireCode(b.external.file), deployedEnv));
         if (rep >= options.variantRepetitions) continue;
-        add(`${b.name}:nomaps`, timeNode(requireArgs(b.external.file), runtimeEnv));
-        add(`${b.name}:sdk`, timeNode(requireArgs(b.bundled.file), deployedEnv));
+        add(`${b.name}:nomaps`, timeNode(requireCode(b.external.file), runtimeEnv));
+        add(`${b.name}:sdk`, timeNode(requireCode(b.bundled.file), deployedEnv));
         // tsx transpiles on every start (its cache helps): slow, so fewer rounds.
         if (rep < Math.ceil(options.variantRepetitions / 2))
-          add(`${b.name}:tsx`, timeNode(tsxArgs(b.name), sourceEnv));
+          add(`${b.name}:tsx`, timeNode(requireCode(source(b.name)), sourceEnv, TSX));
       }
       options.progress(`  round ${rep + 1}/${options.repetitions}`);
     }
-    const bareMs = median(bare);
-    const cold = (key: string) => {
-      const list = samples.get(key);
-      return list ? round(median(list) - bareMs) : undefined;
+    const bare = samples.get('bare') as { wall: number[]; cpu: number[] };
+    const cold = (key: string, kind: 'wall' | 'cpu' = 'wall') => {
+      const list = samples.get(key)?.[kind];
+      return list ? round(median(list) - median(bare[kind])) : undefined;
     };
 
     const handlers = built.map((b): HandlerFigures => {
       const footprint = unbundledFootprint(join(ROOT, 'handlers', `${b.name}.ts`), sourceEnv);
       const coldImportMs = cold(`${b.name}:deployed`) as number;
+      const coldImportCpuMs = cold(`${b.name}:deployed`, 'cpu') as number;
       return {
         name: b.name,
         bundleBytes: b.external.bytes,
         sourceMapBytes: b.external.mapBytes,
         largestInputs: b.external.largest,
         coldImportMs,
+        coldImportCpuMs,
         ...(options.variantRepetitions > 0 && {
           coldImportNoSourceMapsMs: cold(`${b.name}:nomaps`),
           sdkBundledColdImportMs: cold(`${b.name}:sdk`),
           unbundledColdImportMs: cold(`${b.name}:tsx`),
+          unbundledColdImportCpuMs: cold(`${b.name}:tsx`, 'cpu'),
         }),
         sdkBundledBytes: b.bundled.bytes,
         unbundledFiles: footprint.files,
@@ -210,7 +232,8 @@ export async function measureHandlers(options: {
       },
       repetitions: options.repetitions,
       variantRepetitions: options.variantRepetitions,
-      bareNodeMs: round(bareMs),
+      bareNodeMs: round(median(bare.wall)),
+      bareNodeCpuMs: round(median(bare.cpu)),
       handlers,
     };
   } finally {

@@ -15,10 +15,13 @@ export interface MachineInfo {
   readonly toolUsed: string;
   readonly gitCommit: string | null;
   readonly loadAverageAtStart: readonly number[];
-  loadAverageAtEnd?: readonly number[];
+  /** 1, 5 and 15 minute load averages as each section started, then at the end. */
+  readonly loadAverages: Record<string, readonly number[]>;
 }
 
 const GiB = 1024 ** 3;
+
+export const currentLoad = () => loadavg().map((l) => Math.round(l * 100) / 100);
 
 /** `<tool> version` first line, or null when the tool is not on PATH. */
 function toolVersion(tool: string): string | null {
@@ -60,8 +63,7 @@ export function machineInfo(): MachineInfo {
     toolUsed:
       'terraform simulator (test/simulator), so figures do not depend on providers or network',
     gitCommit: gitCommit(),
-    loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+    loadAverageAtStart: currentLoad(),
+    loadAverages: {},
   };
 }
-
-export const currentLoad = () => loadavg().map((l) => Math.round(l * 100) / 100);

@@ -57,7 +57,7 @@ export function renderTable(r: BenchResults): string {
   for (const h of r.handlers) {
     rows.push([
       `Handler ${h.name}: bundle, cold import`,
-      `${kb(h.bundleBytes)}, ${ms(h.coldImportMs)}`,
+      `${kb(h.bundleBytes)}, ${ms(h.coldImportMs)} (CPU ${ms(h.coldImportCpuMs)})`,
       `unbundled ${kb(h.unbundledBytes)} in ${h.unbundledFiles} files, tsx ${ms(h.unbundledColdImportMs)}`,
       `${ratio(Math.round((h.bundleBytes / h.unbundledBytes) * 100) / 100)}${h.unbundledColdImportMs ? `, ${ratio(Math.round((h.coldImportMs / h.unbundledColdImportMs) * 100) / 100)}` : ''}`,
       goal(h.goalMet, '< 300 KB, < 150 ms'),

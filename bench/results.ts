@@ -171,6 +171,7 @@ export function assembleResults(m: Measured): BenchResults {
         repetitions: m.handlers.repetitions,
         variantRepetitions: m.handlers.variantRepetitions,
         bareNodeMs: m.handlers.bareNodeMs,
+        bareNodeCpuMs: m.handlers.bareNodeCpuMs,
       },
     },
   };

@@ -41,12 +41,12 @@ interface Plan {
 }
 
 const FULL: Plan = {
-  overhead: { pairs: 20, warmup: 2 },
+  overhead: { pairs: 20, warmup: 1 },
   lambdaIterations: 20,
   handlerRepetitions: 10,
-  handlerVariantRepetitions: 6,
+  handlerVariantRepetitions: 5,
   throughput: [
-    { concurrency: 1, runsPerWorker: 5 },
+    { concurrency: 1, runsPerWorker: 4 },
     { concurrency: 10, runsPerWorker: 2 },
     { concurrency: 50, runsPerWorker: 1 },
   ],
@@ -118,16 +118,21 @@ async function main(): Promise<void> {
     `deploy-runner bench (${args.quick ? 'quick' : 'full'}): ${machine.cpus} CPUs, load ${machine.loadAverageAtStart.join(' ')}, node ${machine.node}`,
   );
 
+  /** Logs a section's start and notes how busy the machine was then. */
+  const section = (key: string, text: string) => {
+    machine.loadAverages[key] = currentLoad();
+    log(text);
+  };
   const scratch = mkdtempSync(join(tmpdir(), 'dr-bench-run-'));
   try {
-    log('Lambda handlers: bundles and cold imports');
+    section('handlers', 'Lambda handlers: bundles and cold imports');
     const handlers = await measureHandlers({
       repetitions: plan.handlerRepetitions,
       variantRepetitions: plan.handlerVariantRepetitions,
       progress: log,
     });
 
-    log('Local mode: runner bundle, repo, server');
+    section('localServer', 'Local mode: runner bundle, repo, server');
     const bundle = await bundleRunner(join(scratch, 'runner'));
     const cliPaths = Array.from(
       { length: plan.cli.withLogs + plan.cli.withoutLogs },
@@ -149,11 +154,12 @@ async function main(): Promise<void> {
     let durations: Awaited<ReturnType<typeof measureHandlerDurations>>;
     let throughput: Awaited<ReturnType<typeof measureThroughput>>;
     try {
-      log(
+      section(
+        'overhead',
         `Orchestration overhead: ${plan.overhead.pairs} pairs (+${plan.overhead.warmup} warm-up)`,
       );
       overhead = await measureOverhead(bench, plan.overhead, log);
-      log('Cost: no-changes and rejected runs, handler durations');
+      section('cost', 'Cost: no-changes and rejected runs, handler durations');
       scenarios = await runCostScenarios(
         bench,
         overhead.happyPath,
@@ -166,13 +172,14 @@ async function main(): Promise<void> {
         overhead.decisions,
         plan.lambdaIterations,
       );
-      log('Throughput');
+      section('throughput', 'Throughput');
       throughput = await measureThroughput(bench, plan.throughput, log);
     } finally {
       await bench.close();
     }
 
-    log(
+    section(
+      'cli',
       `CLI: ${plan.cli.withLogs + plan.cli.withoutLogs} runs followed by deploy-runner wait, ${plan.cli.approvalWaitMs / 1000} s at approval`,
     );
     const slowBench = await BenchServer.start({ bundle, repo, toolDelayMs: plan.cli.toolDelayMs });
@@ -183,7 +190,7 @@ async function main(): Promise<void> {
       await slowBench.close();
     }
 
-    log('Synthesis: template facts, definition, cdk synth');
+    section('synth', 'Synthesis: template facts, definition, cdk synth');
     const template = templateFacts(loadConfig(join(ROOT, 'deploy-runner.config.json')));
     const coldImportMs = Object.fromEntries(
       handlers.handlers.map((h) => [h.name, h.coldImportMs]),
@@ -196,11 +203,11 @@ async function main(): Promise<void> {
 
     let testSuite = null;
     if (args.tests) {
-      log('Test suite: npx vitest run');
+      section('testSuite', 'Test suite: npx vitest run');
       testSuite = await measureTestSuite();
     }
 
-    machine.loadAverageAtEnd = currentLoad();
+    machine.loadAverages.end = currentLoad();
     const results = assembleResults({
       mode: args.quick ? 'quick' : 'full',
       benchDurationMs: now() - started,

@@ -216,7 +216,7 @@ const GROUP_HEADINGS: Readonly<Record<ActionGroupKey, string>> = {
   replace: 'Replaced',
   update: 'Updated in place',
   create: 'Created',
-  other: 'Other (reads, moves, imports and more)',
+  other: 'Other',
 };
 
 const ACTION_LABELS: Readonly<Record<PlanTextAction, string>> = {

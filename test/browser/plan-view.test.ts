@@ -142,7 +142,7 @@ describe('the plan on the approval page', () => {
       'Replaced (1)',
       'Updated in place (3)',
       'Created (3)',
-      'Other (reads, moves, imports and more) (3)',
+      'Other (3)',
       'Outputs (2)',
     ]);
     const summaries = await plan.locator('details.res > summary').allTextContents();

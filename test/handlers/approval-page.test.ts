@@ -728,7 +728,7 @@ describe('the plan text on the page', () => {
       'aws_iam_role_policy.deploy',
       'Created (3)',
       'module.dns.aws_route53_record.api[&quot;eu-west-1&quot;]',
-      'Other (reads, moves, imports and more) (3)',
+      'Other (3)',
       'data.aws_iam_policy_document.assume',
       'Outputs (2)',
     ].map((text) => body.indexOf(text, body.indexOf('id="plan-h"')));

@@ -22,7 +22,7 @@ import {
   startedRecord,
   tempDir,
 } from './cli-helpers';
-import { type Harness, lockHeld, resources, startHarness, waitForEnd } from './harness';
+import { type Harness, history, lockHeld, resources, startHarness, waitForEnd } from './harness';
 
 /**
  * `deploy-runner` as CI runs it: a subprocess with GitHub Actions variables and no AWS
@@ -375,6 +375,15 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
       'OK Applied (exit 0)',
     ]);
     expect(result.stderr).toBe('');
+    // CI may read the history, which holds the task token; the CLI never prints it.
+    const arn = `${h.server.stateMachineArn.replace(':stateMachine:', ':execution:')}:${runName}`;
+    const scheduled = (await history(h, arn)).find((e) =>
+      e.taskScheduledEventDetails?.resource?.includes('waitForTaskToken'),
+    );
+    const token = JSON.parse(scheduled?.taskScheduledEventDetails?.parameters as string).Payload
+      .taskToken as string;
+    expect(token.length).toBeGreaterThan(50);
+    expect(`${result.stdout}${result.stderr}`).not.toContain(token);
   });
 
   it('2 rejected by an approver: the reason, Record rejection, FAILED (exit 3)', async () => {

@@ -117,7 +117,6 @@ export class BenchServer implements Harness {
       endpoint: server.url,
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
     });
     // What local-server.ts gives every runner task, so direct runs are like-for-like.
     const runnerEnv = {
@@ -161,13 +160,13 @@ export class BenchServer implements Harness {
   /** Opens the page like a browser, then posts the decision with the page's nonce. */
   async decide(link: string, decision: 'approve' | 'reject', reason = ''): Promise<Decision> {
     const t0 = now();
-    const page = await fetch(link);
+    const page = await fetchOnce(link);
     const html = await page.text();
     const getMs = now() - t0;
     const nonce = /name="nonce" value="([^"]+)"/.exec(html)?.[1];
     if (!nonce) throw new Error(`no nonce on the approval page (HTTP ${page.status})`);
     const t1 = now();
-    const res = await fetch(link, {
+    const res = await fetchOnce(link, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ nonce, decision, reason }),
@@ -260,6 +259,21 @@ export class BenchServer implements Harness {
       this.waiters.delete(executionArn);
       waiter(links);
     }
+  }
+}
+
+/**
+ * fetch, tried again once when a kept-alive connection was closed under it (the server closes
+ * idle sockets after 5 s; a request can race that close). No response was received, so nothing
+ * was decided yet.
+ */
+async function fetchOnce(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    if (!code || !['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(code)) throw error;
+    return fetch(url, init);
   }
 }
 

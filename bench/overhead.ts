@@ -23,6 +23,13 @@ export interface OverheadResult {
   readonly overheadMs: Summary;
   /** median(full run) / median(direct run). */
   readonly ratio: number;
+  /**
+   * Per full run: its wall time minus the time its Plan and Apply states took, i.e. everything
+   * that is not the runner. Less noisy than the paired difference on a busy machine, because
+   * the runner's own time (the noisy part) is not in it; it leaves out the runner task
+   * stand-in's own cost (spawn, log capture), which the paired difference includes.
+   */
+  readonly outsideRunnerMs: Summary;
   readonly goalMs: number;
   readonly goalMet: boolean;
   /** Median time in each state of the full runs (entered → exited), in the order entered. */
@@ -154,6 +161,7 @@ export async function measureOverhead(
       baselineMs: summarize(baseMs),
       overheadMs,
       ratio: round(median(fullMs) / median(baseMs), 2),
+      outsideRunnerMs: summarize(full.map((f) => f.totalMs - runnerStatesMs(f.events))),
       goalMs: 500,
       goalMet: overheadMs.median < 500,
       statesMs: medianStateDurations(full.map((f) => f.events)),
@@ -188,6 +196,19 @@ export function stateName(event: HistoryEvent): string | undefined {
     | { name?: string }
     | undefined;
   return details?.name;
+}
+
+/** Time spent in the Plan and Apply states of one run. */
+function runnerStatesMs(events: readonly HistoryEvent[]): number {
+  let total = 0;
+  let enteredAt = 0;
+  for (const event of events) {
+    const name = stateName(event);
+    if (name !== 'Plan' && name !== 'Apply') continue;
+    if (event.type.endsWith('StateEntered')) enteredAt = event.timestamp * 1000;
+    else if (event.type.endsWith('StateExited')) total += event.timestamp * 1000 - enteredAt;
+  }
+  return total;
 }
 
 /** Time from each state's Entered event to its Exited event; medians across runs. */

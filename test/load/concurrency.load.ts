@@ -113,9 +113,14 @@ describe(`load: ${DISTINCT} concurrent runs on distinct paths + ${RACERS} racing
       );
       const pathByArn = new Map(arns.map((arn, i) => [arn, inputs[i]?.path as string]));
 
-      // The approver: approves each approval email once, through the page, as it arrives.
+      // The approver: approves each approval email once, through the page, as it arrives. A
+      // decision the page could not deliver is a lost approval: the test stops at the first.
       const approved = new Set<string>();
       let approving = true;
+      let lost: (error: Error) => void = () => {};
+      const approvalLost = new Promise<never>((_, reject) => {
+        lost = reject;
+      });
       const approver = (async () => {
         while (approving) {
           const pending = outbox(h)
@@ -129,15 +134,20 @@ describe(`load: ${DISTINCT} concurrent runs on distinct paths + ${RACERS} racing
             pending.map(async ({ arn, link }) => {
               approved.add(arn);
               const res = await decide(link, 'approve');
-              if (res.status !== 200) throw new Error(`approval of ${arn} answered ${res.status}`);
+              if (res.status !== 200)
+                lost(new Error(`the approval of ${arn} was answered ${res.status}`));
             }),
           );
           await sleep(100);
         }
       })();
 
-      const ends = await Promise.all(arns.map((arn) => waitForEnd(h, arn, DEADLINE_MS)));
-      approving = false;
+      const ends = await Promise.race([
+        Promise.all(arns.map((arn) => waitForEnd(h, arn, DEADLINE_MS))),
+        approvalLost,
+      ]).finally(() => {
+        approving = false;
+      });
       await approver;
       const wallMs = Date.now() - started;
 

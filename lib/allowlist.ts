@@ -1,10 +1,5 @@
 import { pathPatternProblem, refPatternProblem } from './config';
-import {
-  type Allowlist,
-  executionInputSchema,
-  MAX_FIELD_LENGTH,
-  type ParsedExecutionInput,
-} from './contracts';
+import { type Allowlist, executionInputSchema, type ParsedExecutionInput } from './contracts';
 
 /**
  * The allowlist check, shared by the `Validate request` function and the runner (which checks
@@ -66,6 +61,10 @@ export function refProblem(ref: string, repo: Allowlist[string]): string | undef
   }
   const syntax = refPatternProblem(ref);
   if (syntax) return `is not a valid branch name: it ${syntax}`;
+  // Git allows almost any byte in a branch name; a deploy server allows what people can read.
+  // This keeps bidirectional overrides and zero-width characters from matching a wildcard.
+  if (!/^[A-Za-z0-9._/*-]+$/.test(ref))
+    return 'may only contain letters, digits, ".", "_", "-" and "/"';
   if (ref.includes('*')) return 'is a pattern; send a branch name or a 40-hex commit';
   if (!matchesAny(ref, repo.allowedRefs))
     return `is not an allowed branch; allowed: ${repo.allowedRefs.join(', ')}${repo.allowCommits ? ', or a 40-hex commit on one of them' : ''}`;
@@ -104,7 +103,8 @@ export function checkExecutionInput(raw: unknown, allowlist: Allowlist): Verdict
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys)
           rejections.push({
-            field: key.slice(0, MAX_FIELD_LENGTH),
+            // An unknown key is attacker text: shown plain only when it is a plain name.
+            field: /^[A-Za-z0-9_$-]{1,64}$/.test(key) ? key : shown(key),
             value: shown((raw as Record<string, unknown>)[key]),
             problem: 'is not a known field; allowed: repo, ref, path, mode, requestedBy, ciRunUrl',
           });

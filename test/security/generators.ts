@@ -388,6 +388,10 @@ const EXTRA_KEYS = [
   'env',
   'DR_TOOL_PATH',
   'x\n  - repo "infra" is allowed',
+  '',
+  'k'.repeat(300),
+  '\u0000'.repeat(80),
+  '\u202e'.repeat(70),
 ];
 
 const extraKeysArb = fc.uniqueArray(

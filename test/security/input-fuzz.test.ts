@@ -74,13 +74,10 @@ function checkInsideAllowlist(raw: unknown, verdict: Verdict): void {
     { repo: input.repo, ref },
   );
   check(ref.length <= 200, 'ref too long', ref.length);
-  // Nothing git could read as an option, a refspec (`src:dst`), a revision expression or a
-  // pattern. (A leading "+" is a legal branch name; the runner writes the refspec itself.)
-  check(
-    !/^-|^\/|^refs\/|\/$|\/\/|\.\.|@\{|[:\\~^?*[\s\x00-\x1f\x7f]/.test(ref),
-    'ref git could misread',
-    ref,
-  );
+  // Plain ASCII a person can read, and nothing git could read as an option, a refspec
+  // (`src:dst`, `+src`), a revision expression or a pattern.
+  check(/^[A-Za-z0-9._/-]+$/.test(ref), 'ref has a character outside [A-Za-z0-9._/-]', ref);
+  check(!/^[-/]|^refs\/|\/$|\/\/|\.\.|\.lock$|\.$/.test(ref), 'ref git could misread', ref);
 
   const path = input.path;
   const segments = path.split('/');
@@ -110,6 +107,16 @@ function checkInsideAllowlist(raw: unknown, verdict: Verdict): void {
   );
 }
 
+/** A JSON string literal of at most 60 characters of the original (how `shown` cuts values). */
+function isShortJsonString(text: string): boolean {
+  try {
+    const decoded = JSON.parse(text) as unknown;
+    return typeof decoded === 'string' && decoded.length <= 60;
+  } catch {
+    return false;
+  }
+}
+
 /** Property (b): the verdict is always one of the two documented shapes, readable and bounded. */
 function checkStructuredVerdict(verdict: Verdict): void {
   check(typeof verdict === 'object' && verdict !== null, 'verdict is not an object', verdict);
@@ -127,23 +134,20 @@ function checkStructuredVerdict(verdict: Verdict): void {
       check(!STACK_TRACE.test(text), 'stack trace in a rejection', r);
     }
     check(r.value.length > 0 && r.problem.length > 0, 'empty value or problem', r);
-    // An unknown key named "" is reported as field "" (a known gap, below).
+    // The field is a plain name, or (an unknown key that is not one) a short JSON literal: it
+    // cannot add lines or control characters to the message.
+    check(r.field.length > 0, 'empty field name', r);
+    check(!/[\x00-\x1f\x7f]/.test(r.field), 'control character in the field name', r);
     check(
-      r.field.length > 0 || r.problem.startsWith('is not a known field'),
-      'empty field name',
+      /^[A-Za-z0-9_$()-]{1,64}$/.test(r.field) || isShortJsonString(r.field),
+      'field is neither a plain name nor a short JSON string',
       r,
     );
-    check(r.field.length <= 256 && r.problem.length <= 400, 'field or problem too long', r);
+    check(r.problem.length <= 400, 'problem too long', r);
     // The value is a JSON string literal of at most 60 characters of the original: printable
     // values stay within 70 characters; escapes (\u0000...) are what makes longer ones.
-    let shown: unknown;
-    try {
-      shown = JSON.parse(r.value);
-    } catch {
-      shown = undefined;
-    }
-    check(typeof shown === 'string' && shown.length <= 60, 'value not a short JSON string', r);
-    if (!/[\x00-\x1f"\\\ud800-\udfff]/.test(shown as string))
+    check(isShortJsonString(r.value), 'value not a short JSON string', r);
+    if (!/[\x00-\x1f"\\\ud800-\udfff]/.test(JSON.parse(r.value) as string))
       check(r.value.length <= 70, 'printable value longer than 70 characters', r);
   }
   check(

@@ -233,12 +233,46 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     };
   }
 
+  /**
+   * A decision that was recorded but never reached the workflow (SendTaskSuccess failed and the
+   * run was reopened): the approver's link may send it again, and nothing else.
+   */
+  function undelivered(
+    link: ApprovalLink,
+    run: ApprovalRun,
+    now: Date,
+  ): DecisionRecord | undefined {
+    const recorded = run.decisions[link.approverId];
+    if (link.status !== 'used' || run.status !== 'pending' || !recorded) return undefined;
+    return outcomeOf(run, now) ? recorded : undefined;
+  }
+
+  async function resendPage(
+    link: ApprovalLink,
+    run: ApprovalRun,
+    record: DecisionRecord,
+    now: Date,
+  ) {
+    const nonce = issueNonce(await pageKey(), link.hash, now);
+    return message(200, {
+      heading: 'Your decision has not reached the workflow yet',
+      paragraphs: [
+        `You ${record.decision === 'approve' ? 'approved' : 'rejected'} this run at ${formatTime(new Date(record.decidedAt))}, but delivering it failed. Send it again; nothing else changes.`,
+        html`<form method="post"><input type="hidden" name="nonce" value="${nonce}"><input type="hidden" name="decision" value="${record.decision}"><button type="submit">Send my decision again</button></form>`,
+      ],
+      run,
+      consoleUrl: consoleUrl(settings, run.executionArn),
+    });
+  }
+
   async function show(
     link: ApprovalLink,
     run: ApprovalRun,
     now: Date,
     log: HandlerLogger,
   ): Promise<PageResponse> {
+    const record = undelivered(link, run, now);
+    if (record) return resendPage(link, run, record, now);
     return closedPage(link, run, now) ?? decisionView(link, run, now, 200, log);
   }
 
@@ -249,7 +283,8 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     now: Date,
     log: HandlerLogger,
   ): Promise<PageResponse> {
-    const closed = closedPage(link, run, now);
+    const pending = undelivered(link, run, now);
+    const closed = pending ? undefined : closedPage(link, run, now);
     if (closed) return closed;
     const nonce = verifyNonce(await pageKey(), link.hash, form.get('nonce') ?? undefined, now);
     if (nonce !== 'ok') {
@@ -263,6 +298,11 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
             : 'This form did not come from the approval page. Open your link again to decide.',
         ],
       });
+    }
+    if (pending) {
+      // Only what was recorded is sent; the form cannot change the decision.
+      log.info('sending a recorded decision again', { approver: pending.approverId });
+      return finish(run.executionArn, pending, now, log);
     }
     const decision = form.get('decision');
     const reason = cleanText(form.get('reason') ?? '');

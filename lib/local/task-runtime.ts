@@ -152,7 +152,9 @@ export function createTaskRuntime(options: TaskRuntimeOptions) {
       } catch (error) {
         if (error instanceof ArtifactNotFoundError)
           throw failure('S3.NoSuchKeyException', `The specified key does not exist: ${Key}`);
-        throw error;
+        // As in AWS, an SDK integration's errors are named after the service.
+        const name = error instanceof Error && error.name !== 'Error' ? error.name : 'S3Exception';
+        throw failure(`S3.${name}`, error instanceof Error ? error.message : String(error));
       }
     },
   };

@@ -288,8 +288,10 @@ const FAULTS: FaultCase[] = [
       const end = await waitForEnd(h, arn);
       expect(end.status).toBe('FAILED');
       expect(end.error).toBe('DeployRunner.PlanFailed');
-      // Local mode names the store's error as thrown; in AWS it arrives as S3.<Exception>.
-      expect(end.cause).toMatch(/Access Denied/);
+      // As in AWS, the SDK integration's error arrives as S3.<Exception>.
+      expect(end.cause).toMatch(
+        /The plan result could not be read \(S3\.AccessDenied\).*Access Denied/,
+      );
       const states = await statesEntered(h, arn);
       expect(states).toContain('Inspect plan');
       expect(states).not.toContain('Request approval');

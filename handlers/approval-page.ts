@@ -3,6 +3,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ArtifactNotFoundError, type ArtifactStore } from '../lib/artifact-store';
+import { S3ArtifactStore } from '../lib/artifacts/s3-store';
 import { type ApprovalDecision, artifactKeys } from '../lib/contracts';
 import {
   approvalBlocked,
@@ -11,7 +12,7 @@ import {
   messagePage,
   type PlanTextView,
 } from './shared/approval-views';
-import { ArtifactChecksumError, readVerifiedArtifact, S3ArtifactReader } from './shared/artifacts';
+import { ArtifactChecksumError, readVerifiedArtifact } from './shared/artifacts';
 import {
   CAPABILITY_PATTERN,
   hashCapability,
@@ -654,7 +655,10 @@ export const handler: ApprovalPageHandler = async (event) => {
         store: new DynamoApprovalStore(documentClient(), settings.tableName),
         sfn: sfnClient(),
         // Required above; `Settings` keeps it optional for the handlers that can do without.
-        artifacts: new S3ArtifactReader(s3Client(), settings.artifactBucket as string),
+        artifacts: new S3ArtifactStore({
+          bucket: settings.artifactBucket as string,
+          client: s3Client(),
+        }),
       });
     } catch (error) {
       const reference = nodeRandomBytes(6).toString('hex');

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ArtifactStore } from '../lib/artifact-store';
+import { S3ArtifactStore } from '../lib/artifacts/s3-store';
 import { artifactKeys, planResultSchema, RunErrors, runRequestSchema } from '../lib/contracts';
-import { S3ArtifactReader } from './shared/artifacts';
 import { cachedSecret, s3Client, secretsClient, sesClient } from './shared/clients';
 import {
   describeError,
@@ -407,7 +407,9 @@ export const handler: NotifyHandler = (event) => {
           : {}),
       }),
       ...(settings.artifactBucket
-        ? { artifacts: new S3ArtifactReader(s3Client(), settings.artifactBucket) }
+        ? {
+            artifacts: new S3ArtifactStore({ bucket: settings.artifactBucket, client: s3Client() }),
+          }
         : {}),
     });
   })();

@@ -1,11 +1,5 @@
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import {
-  ArtifactNotFoundError,
-  type ArtifactObject,
-  type ArtifactStore,
-} from '../../lib/artifact-store';
-import { errorName } from './errors';
+import type { ArtifactStore } from '../../lib/artifact-store';
 
 /** A stored artifact whose bytes do not hash to the SHA-256 recorded when it was written. */
 export class ArtifactChecksumError extends Error {
@@ -44,39 +38,4 @@ export async function readVerifiedArtifact(
   if (actual !== ref.sha256.toLowerCase())
     throw new ArtifactChecksumError(ref.key, ref.versionId, ref.sha256, actual);
   return object.body;
-}
-
-/**
- * Read-only access to the artifact bucket for the handlers (runner error reports for notify, the
- * plan text for the approval page). The handlers' roles may only read, so only `get` exists here.
- */
-export class S3ArtifactReader implements Pick<ArtifactStore, 'get'> {
-  constructor(
-    private readonly s3: S3Client,
-    private readonly bucket: string,
-  ) {}
-
-  async get(key: string, versionId?: string): Promise<ArtifactObject> {
-    try {
-      const out = await this.s3.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          ...(versionId ? { VersionId: versionId } : {}),
-        }),
-      );
-      const body = Buffer.from((await out.Body?.transformToByteArray()) ?? new Uint8Array());
-      return {
-        key,
-        versionId: out.VersionId ?? versionId ?? 'null',
-        sha256: createHash('sha256').update(body).digest('hex'),
-        body,
-      };
-    } catch (error) {
-      const name = errorName(error);
-      if (name === 'NoSuchKey' || name === 'NoSuchVersion' || name === 'NotFound')
-        throw new ArtifactNotFoundError(key, versionId, { cause: error });
-      throw error;
-    }
-  }
 }

@@ -21,7 +21,6 @@ import {
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { MAX_PLAN_RESOURCES, MAX_PLAN_TEXT_BYTES } from '../../handlers/shared/approval-views';
-import { S3ArtifactReader } from '../../handlers/shared/artifacts';
 import { SettingsError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
 import {
@@ -34,6 +33,7 @@ import {
   type ArtifactObject,
   type ArtifactStore,
 } from '../../lib/artifact-store';
+import { S3ArtifactStore } from '../../lib/artifacts/s3-store';
 import { approvalDecisionSchema, type PlanResult, type RunRequest } from '../../lib/contracts';
 import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
 import {
@@ -949,7 +949,7 @@ describe('a plan text that cannot be verified blocks approval', () => {
     expect(decisions()).toEqual([expect.objectContaining({ approved: true })]);
   });
 
-  it('reads the exact version from S3 through the handlers’ reader', async () => {
+  it('reads the exact version from S3 through the artifact store', async () => {
     const s3Mock = mockClient(S3Client);
     try {
       const plan = textPlan();
@@ -959,13 +959,21 @@ describe('a plan text that cannot be verified blocks approval', () => {
       } as never);
       const t = await setup({
         plan,
-        artifacts: new S3ArtifactReader(new S3Client({ region: 'us-east-1' }), 'artifact-bucket'),
+        artifacts: new S3ArtifactStore({
+          bucket: 'artifact-bucket',
+          client: new S3Client({ region: 'us-east-1' }),
+        }),
       });
       const page = await t.call('GET', t.links.alice);
       expect(page.body).toContain('aws_s3_bucket.old_logs');
       expect(page.body).toMatch(approveForm);
       expect(s3Mock.commandCalls(GetObjectCommand).map((c) => c.args[0].input)).toEqual([
-        { Bucket: 'artifact-bucket', Key: plan.planTextKey, VersionId: PLAN_TEXT_VERSION },
+        {
+          Bucket: 'artifact-bucket',
+          Key: plan.planTextKey,
+          VersionId: PLAN_TEXT_VERSION,
+          ChecksumMode: 'ENABLED',
+        },
       ]);
     } finally {
       s3Mock.restore();

@@ -33,6 +33,22 @@ export type Allowlist = Record<
   Pick<RepoConfig, 'url' | 'allowedRefs' | 'allowedPaths' | 'allowCommits' | 'tool' | 'terragrunt'>
 >;
 
+/**
+ * The allowlist as it travels in `DR_ALLOWLIST`: parsed by the validate function and, again, by
+ * the runner. Syntax of refs and paths was checked at synth time (lib/config.ts).
+ */
+export const allowlistSchema = z.record(
+  z.string(),
+  z.object({
+    url: z.string().min(1),
+    allowedRefs: z.array(z.string().min(1)).min(1),
+    allowedPaths: z.array(z.string().min(1)).min(1),
+    allowCommits: z.boolean().default(true),
+    tool: z.enum(['terraform', 'tofu']).default('terraform'),
+    terragrunt: z.boolean().default(false),
+  }),
+) satisfies z.ZodType<Allowlist, unknown>;
+
 export function allowlistOf(config: DeployRunnerConfig): Allowlist {
   return Object.fromEntries(
     Object.entries(config.repos).map(([name, r]) => [

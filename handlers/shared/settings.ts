@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Approver } from '../../lib/config';
-import type { Allowlist } from '../../lib/contracts';
+import { type Allowlist, allowlistSchema } from '../../lib/contracts';
 import { SettingsError } from './errors';
 
 /**
@@ -83,18 +83,6 @@ const approverSchema = z.object({
   email: z.string().min(3).optional(),
   slackUserId: z.string().min(1).optional(),
 });
-
-const allowlistSchema = z.record(
-  z.string(),
-  z.object({
-    url: z.string(),
-    allowedRefs: z.array(z.string()),
-    allowedPaths: z.array(z.string()),
-    allowCommits: z.boolean(),
-    tool: z.enum(['terraform', 'tofu']),
-    terragrunt: z.boolean(),
-  }),
-);
 
 /** An http(s) URL; a trailing "/" is dropped (a Function URL's own form ends in one). */
 const httpUrl = z

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type ArtifactLocation, artifactLocationFromEnv } from '../../../lib/artifacts/location';
 import { describeIssues } from '../../../lib/config';
-import type { Allowlist } from '../../../lib/contracts';
+import { type Allowlist, allowlistSchema } from '../../../lib/contracts';
 import { InputRefusedError } from './errors';
 import type { LogUrlInputs } from './log';
 
@@ -9,18 +9,6 @@ import type { LogUrlInputs } from './log';
  * The runner's inputs, all from the environment (docs/workflow-contract.md, "Runner"): the task
  * definition sets DR_MODE, DR_ALLOWLIST and storage; each run's container overrides set the rest.
  */
-
-const allowlistSchema = z.record(
-  z.string(),
-  z.object({
-    url: z.string().min(1),
-    allowedRefs: z.array(z.string().min(1)).min(1),
-    allowedPaths: z.array(z.string().min(1)).min(1),
-    allowCommits: z.boolean().default(true),
-    tool: z.enum(['terraform', 'tofu']).default('terraform'),
-    terragrunt: z.boolean().default(false),
-  }),
-);
 
 const allowlistJson = z
   .string({ error: 'DR_ALLOWLIST is required: the allowlist as JSON' })

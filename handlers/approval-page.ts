@@ -2,17 +2,25 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { ArtifactNotFoundError, type ArtifactStore } from '../lib/artifact-store';
+import {
+  ArtifactNotFoundError,
+  type ArtifactStore,
+  ArtifactTooLargeError,
+} from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
 import { type ApprovalDecision, artifactKeys } from '../lib/contracts';
 import {
-  approvalBlocked,
+  blockedReason,
   decisionPage,
   type MessageView,
   messagePage,
   type PlanTextView,
 } from './shared/approval-views';
-import { ArtifactChecksumError, readVerifiedArtifact } from './shared/artifacts';
+import {
+  ArtifactChecksumError,
+  MAX_PLAN_TEXT_READ_BYTES,
+  readVerifiedArtifact,
+} from './shared/artifacts';
 import {
   CAPABILITY_PATTERN,
   hashCapability,
@@ -30,6 +38,7 @@ import {
   registerSecret,
 } from './shared/logger';
 import { formatTime, isDestructive } from './shared/messages';
+import { checkPlanText } from './shared/plan-check';
 import { parsePlanText } from './shared/plan-text';
 import {
   consoleUrl,
@@ -65,6 +74,8 @@ export interface ApprovalPageDeps {
    * bucket. @default - no plan text section; approval works from the summary alone
    */
   readonly artifacts?: Pick<ArtifactStore, 'get'>;
+  /** Largest plan text the page reads; larger blocks approval. @default MAX_PLAN_TEXT_READ_BYTES */
+  readonly maxPlanTextBytes?: number;
   /** Secrets Manager, for `pageSecretArn`. @default - the shared client */
   readonly secrets?: () => SecretsManagerClient;
   /** @default () => new Date() */
@@ -185,10 +196,28 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
       return { status: 'blocked', problem: 'unreadable' };
     }
     try {
-      const body = await readVerifiedArtifact(artifacts, { ...ref, sha256: plan.planTextSha256 });
+      const body = await readVerifiedArtifact(artifacts, {
+        ...ref,
+        sha256: plan.planTextSha256,
+        maxBytes: deps.maxPlanTextBytes ?? MAX_PLAN_TEXT_READ_BYTES,
+      });
       const text = body.toString('utf8');
-      return { status: 'verified', plan: parsePlanText(text), text };
+      const parsed = parsePlanText(text);
+      const check = checkPlanText(parsed, plan);
+      if (check.disagreements.length > 0)
+        log.error('the plan text disagrees with the JSON plan; approval is blocked', {
+          ...ref,
+          disagreements: check.disagreements.length,
+        });
+      return { status: 'verified', plan: parsed, text, check };
     } catch (error) {
+      if (error instanceof ArtifactTooLargeError) {
+        log.error('the plan text is larger than the page reads; approval is blocked', {
+          ...ref,
+          maxBytes: error.maxBytes,
+        });
+        return { status: 'blocked', problem: 'too-large' };
+      }
       if (error instanceof ArtifactChecksumError) {
         log.error('the plan text does not match its recorded checksum; approval is blocked', {
           ...ref,
@@ -341,13 +370,13 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
       }
       // Nobody approves a plan they could not see: the text must read and verify, now.
       const planText = await planTextOf(run, log);
-      if (approvalBlocked({ planText })) {
+      const blocked = blockedReason({ planText, run });
+      if (blocked) {
         log.warn('refused an approval: the plan text could not be verified', {
           approver: approver.id,
         });
         return decisionView(link, run, now, 409, log, {
-          error:
-            'Your approval was not recorded: the plan text could not be verified, so this run cannot be approved. You can still reject it.',
+          error: `Your approval was not recorded: ${blocked}, so this run cannot be approved. You can still reject it.`,
           planText,
         });
       }

@@ -1,3 +1,5 @@
+import { MAX_CHANGES_IN_RESULT } from '../../lib/contracts';
+import { MAX_PLAN_TEXT_READ_BYTES } from './artifacts';
 import { html, page, type SafeHtml, safeHref } from './html';
 import {
   countsLine,
@@ -7,6 +9,7 @@ import {
   orderedChanges,
   shortSha,
 } from './messages';
+import { type PlanCheck, unlistedDestructive } from './plan-check';
 import {
   type ActionGroupKey,
   groupResources,
@@ -16,6 +19,7 @@ import {
   type PlanTextResource,
 } from './plan-text';
 import type { ApprovalRun, ApproverRef, DecisionRecord } from './store';
+import { visibleHtml, visibleText } from './visible';
 
 /**
  * The approval page's views. Every page is a full document built with `html\`\`` (escaped by
@@ -44,12 +48,18 @@ export interface DecisionView {
 }
 
 /** Why the plan text cannot be shown; each one blocks approval. */
-export type PlanTextProblem = 'checksum-mismatch' | 'not-found' | 'unreadable';
+export type PlanTextProblem = 'checksum-mismatch' | 'not-found' | 'unreadable' | 'too-large';
 
 /** What the page knows about the run's plan text. */
 export type PlanTextView =
   /** Read at its recorded version and verified against its recorded SHA-256. */
-  | { readonly status: 'verified'; readonly plan: ParsedPlanText; readonly text: string }
+  | {
+      readonly status: 'verified';
+      readonly plan: ParsedPlanText;
+      readonly text: string;
+      /** The text against the JSON plan; any disagreement blocks approval. */
+      readonly check: PlanCheck;
+    }
   /** This page has no artifact store (a deployment without the plan text view). */
   | { readonly status: 'unavailable' }
   | { readonly status: 'blocked'; readonly problem: PlanTextProblem };
@@ -81,10 +91,12 @@ function facts(run: ApprovalRun): SafeHtml {
 </section>`;
 }
 
-function changeItems(changes: readonly ListedChange[]): SafeHtml {
-  const shown = changes.slice(0, MAX_PAGE_CHANGES);
+/** A list of changes; `cap` limits how many are named (destroys and replaces are never capped). */
+function changeItems(changes: readonly ListedChange[], cap = MAX_PAGE_CHANGES): SafeHtml {
+  const shown = changes.slice(0, cap);
   return html`<ul class="changes">${shown.map(
-    (c) => html`<li><code>${c.address}</code><span class="tag ${c.kind}">${c.kind}</span></li>`,
+    (c) =>
+      html`<li><code>${visibleHtml(c.address)}</code><span class="tag ${c.kind}">${c.kind}</span></li>`,
   )}${
     changes.length > shown.length ? html`<li>… and ${changes.length - shown.length} more</li>` : ''
   }</ul>`;
@@ -93,6 +105,7 @@ function changeItems(changes: readonly ListedChange[]): SafeHtml {
 function changes(run: ApprovalRun): SafeHtml {
   const { plan } = run;
   const { destructive, other } = orderedChanges(plan);
+  const unlisted = unlistedDestructive(plan);
   const count = (n: number, label: string, hot: boolean) =>
     html`<li class="${hot && n > 0 ? 'hot' : ''}"><strong>${n}</strong> ${label}</li>`;
   return html`<section aria-labelledby="changes-h">
@@ -105,8 +118,13 @@ ${
     ? html`<div class="danger" role="note" aria-labelledby="destructive-h">
 <h3 id="destructive-h">Destroyed or replaced (${destructive.length})</h3>
 <p>These resources will be deleted, or deleted and created again. Data they hold may be lost.</p>
-${changeItems(destructive)}
+${changeItems(destructive, Number.POSITIVE_INFINITY)}
 </div>`
+    : ''
+}
+${
+  unlisted > 0
+    ? html`<p class="error" role="alert" id="destructive-unlisted">${plural(unlisted, 'more destroyed or replaced resource')} ${unlisted === 1 ? 'is' : 'are'} not listed: the plan destroys or replaces more resources than a run can name (${MAX_CHANGES_IN_RESULT} at most). Approval is blocked; split the change into smaller plans.</p>`
     : ''
 }
 ${other.length > 0 ? html`<h3>Other changes (${other.length})</h3>${changeItems(other)}` : ''}
@@ -138,8 +156,9 @@ ${all.length > 0 ? html`<ul>${all.map(decisionLine)}</ul>` : html`<p>Nobody has 
 function forms(view: DecisionView): SafeHtml {
   const { run, nonce, values } = view;
   const destructive = isDestructive(run.plan);
-  const approve = approvalBlocked(view)
-    ? html`<div class="error" role="note" id="approval-blocked"><p>Approval is blocked: the plan text could not be verified, and nobody should approve a plan they cannot see. You can still reject the run.</p></div>`
+  const blocked = blockedReason(view);
+  const approve = blocked
+    ? html`<div class="error" role="note" id="approval-blocked"><p>Approval is blocked: ${blocked}. You can still reject the run.</p></div>`
     : view.selfApproval
       ? html`<div class="note" role="note"><p>You requested this run, so you cannot approve it. Another approver must; you can still reject it.</p></div>`
       : html`<form method="post" class="decide" aria-labelledby="approve-h">
@@ -206,9 +225,28 @@ export const MAX_PLAN_RESOURCES = 500;
  */
 export const MAX_PLAN_TEXT_BYTES = 1024 * 1024;
 
-/** Whether the approve form must not be offered: the plan text failed to load or verify. */
-export function approvalBlocked(view: Pick<DecisionView, 'planText'>): boolean {
-  return view.planText?.status === 'blocked';
+/**
+ * Why the approve form must not be offered, or undefined when it may: the plan text failed to
+ * load or verify, it disagrees with the JSON plan, or destroys or replaces go unnamed.
+ */
+export function blockedReason(
+  view: Pick<DecisionView, 'planText'> & { readonly run?: Pick<ApprovalRun, 'plan'> },
+): string | undefined {
+  const text = view.planText;
+  if (text?.status === 'blocked')
+    return 'the plan text could not be verified, and nobody should approve a plan they cannot see';
+  if (text?.status === 'verified' && text.check.disagreements.length > 0)
+    return 'the plan text does not agree with the JSON plan it was printed from (see why under “The plan”)';
+  if (view.run && unlistedDestructive(view.run.plan) > 0)
+    return 'the plan destroys or replaces more resources than a run can name, so not every one can be shown to you';
+  return undefined;
+}
+
+/** Whether the approve form must not be offered (see {@link blockedReason}). */
+export function approvalBlocked(
+  view: Pick<DecisionView, 'planText'> & { readonly run?: Pick<ApprovalRun, 'plan'> },
+): boolean {
+  return blockedReason(view) !== undefined;
 }
 
 const GROUP_HEADINGS: Readonly<Record<ActionGroupKey, string>> = {
@@ -247,6 +285,10 @@ const PROBLEMS: Readonly<Record<PlanTextProblem, { heading: string; text: string
     heading: 'The plan text is missing',
     text: 'The plan text recorded with this plan is not in the artifact store (it may have been deleted), so it cannot be shown and this run cannot be approved. Reject the run and start a new one.',
   },
+  'too-large': {
+    heading: 'The plan text is too large to show',
+    text: `The plan text is larger than the ${MAX_PLAN_TEXT_READ_BYTES / (1024 * 1024)} MiB this page reads, so it was not read to the end and this run cannot be approved here. Reject the run and split the change into smaller plans.`,
+  },
   unreadable: {
     heading: 'The plan text could not be read',
     text: 'The plan text could not be read from the artifact store, so it cannot be shown and this run cannot be approved. Reload this page in a minute; if it still fails, reject the run and start a new one.',
@@ -267,7 +309,9 @@ function diffLine(line: string): SafeHtml {
             ? 'c'
             : '';
   const cls = `${kind}${line.includes('# forces replacement') ? `${kind ? ' ' : ''}f` : ''}`;
-  return cls ? html`<span class="${cls}">${line}</span>\n` : html`${line}\n`;
+  return cls
+    ? html`<span class="${cls}">${visibleHtml(line)}</span>\n`
+    : html`${visibleHtml(line)}\n`;
 }
 
 /** Lines as markup, cut off where `budget` bytes are spent. */
@@ -278,7 +322,10 @@ function diffLines(
 ): { markup: SafeHtml[]; bytes: number; linesLeft: number } {
   const markup: SafeHtml[] = [];
   let bytes = 0;
-  const all = [...notes.map((n) => html`<span class="n"># ${n}</span>\n`), ...lines.map(diffLine)];
+  const all = [
+    ...notes.map((n) => html`<span class="n"># ${visibleHtml(n)}</span>\n`),
+    ...lines.map(diffLine),
+  ];
   for (const [i, line] of all.entries()) {
     const size = Buffer.byteLength(line.value, 'utf8');
     if (bytes + size > budget) return { markup, bytes, linesLeft: all.length - i };
@@ -298,6 +345,23 @@ function formatBytes(bytes: number): string {
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** Most disagreements the page names; the rest is counted. */
+export const MAX_SHOWN_DISAGREEMENTS = 50;
+
+/** Why the text and the JSON plan disagree (approval is blocked), or what could not be checked. */
+function checkMarkup(check: PlanCheck, run: ApprovalRun): SafeHtml | '' {
+  const partial = check.partial
+    ? html`<p class="note" id="plan-check-partial">The JSON plan lists ${run.plan.changes.length} of ${run.plan.changes.length + run.plan.changesOmitted} changes, so this text was checked against its totals, every destroy and replace, and the changes it lists; the other ${run.plan.changesOmitted} could not be checked by name.</p>`
+    : '';
+  if (check.disagreements.length === 0) return partial;
+  const shown = check.disagreements.slice(0, MAX_SHOWN_DISAGREEMENTS);
+  const more = check.disagreements.length - shown.length;
+  return html`<div class="error" role="alert" id="plan-mismatch"><p>The plan text does not agree with the plan</p>
+<p>Terraform printed this text and the JSON plan from the same plan file, so they must say the same. They do not, so something in the text is not what will be applied: approval is blocked. Reject the run and tell the team that runs deploy-runner.</p>
+<ul>${shown.map((d) => html`<li>${d.address === undefined ? '' : html`<code>${visibleHtml(d.address)}</code>: `}${visibleHtml(d.message)}</li>`)}${more > 0 ? html`<li>… and ${more} more</li>` : ''}</ul></div>
+${partial}`;
+}
 
 /**
  * The plan as Terraform printed it: totals, then one collapsible block per resource, destroys
@@ -339,7 +403,7 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
       truncated = { address: r.address, linesLeft: body.linesLeft };
       omittedBytes += textBytes(r.lines.slice(-body.linesLeft));
     }
-    return html`<details class="res ${tagClass(r.action)}"><summary><span class="tag ${tagClass(r.action)}">${ACTION_LABELS[r.action]}</span> <code>${r.address}</code>${r.headline ? html` <span class="why">${r.headline}</span>` : ''}</summary><pre class="diff">${body.markup}${
+    return html`<details class="res ${tagClass(r.action)}"><summary><span class="tag ${tagClass(r.action)}">${ACTION_LABELS[r.action]}</span> <code>${visibleHtml(r.address)}</code>${r.headline ? html` <span class="why">${visibleHtml(r.headline)}</span>` : ''}</summary><pre class="diff">${body.markup}${
       body.linesLeft > 0
         ? html`<span class="n">… ${plural(body.linesLeft, 'more line')} of this resource not shown</span>\n`
         : ''
@@ -380,7 +444,7 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
     plan.resources.length > 0 || plan.outputs.length > 0 || plan.summaryLine !== undefined;
   let raw: SafeHtml | '' = '';
   if (!recognized && !plan.noChanges && view.text.trim() !== '') {
-    const lines = view.text.replace(/\r\n?/g, '\n').split('\n');
+    const lines = view.text.split('\n');
     const body = diffLines([], lines, budget);
     if (body.linesLeft > 0) omittedBytes += textBytes(lines.slice(-body.linesLeft));
     raw = html`<p class="note">The plan text is not laid out as this page expects, so it is shown as it is.</p><pre class="diff">${body.markup}</pre>`;
@@ -392,7 +456,7 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
   };
   const left: string[] = [];
   if (omittedResources > 0) left.push(plural(omittedResources, 'resource'));
-  if (truncated) left.push(`the end of ${truncated.address}`);
+  if (truncated) left.push(`the end of ${visibleText(truncated.address)}`);
   if (omittedOutputs > 0) left.push(plural(omittedOutputs, 'output'));
 
   return html`<section aria-labelledby="plan-h" class="plan">${heading}
@@ -400,7 +464,8 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
 <ul class="counts" aria-label="Resources in the plan text by action">
 ${count('destroy', 'to destroy', true)}${count('replace', 'to replace', true)}${count('update', 'to update', false)}${count('create', 'to create', false)}${count('other', 'other', false)}
 </ul>
-${plan.summaryLine ? html`<p class="plan-total">${plan.summaryLine}</p>` : ''}
+${plan.summaryLine ? html`<p class="plan-total">${visibleHtml(plan.summaryLine)}</p>` : ''}
+${checkMarkup(view.check, run)}
 ${
   left.length > 0
     ? html`<p class="note" id="plan-omitted">Not shown here: ${left.join(', ')} (${formatBytes(omittedBytes)} of plan text). This page shows at most ${MAX_PLAN_RESOURCES} resources and ${formatBytes(MAX_PLAN_TEXT_BYTES)} of plan text; the <a href="${safeHref(run.plan.logUrl)}" rel="noreferrer">plan log</a> has all of it.</p>`

@@ -114,6 +114,7 @@ pre.diff .a{color:var(--ok)}
 pre.diff .d,pre.diff .r{color:var(--danger)}
 pre.diff .c{color:#6b4a00}
 pre.diff .f{font-weight:700}
+.ctl{border:1px solid currentColor;border-radius:.2rem;padding:0 .125rem;margin:0 .0625rem;background:#fff4c2;color:#5c2e00;font-weight:700}
 @media (min-width:40rem){button{width:auto}.wrap{padding:1.5rem 2rem}}
 `.trim();
 

@@ -1,6 +1,12 @@
-import { changeKind, type PlanResult, type RunRequest } from '../../lib/contracts';
+import {
+  changeKind,
+  MAX_CHANGES_IN_RESULT,
+  type PlanResult,
+  type RunRequest,
+} from '../../lib/contracts';
 import { html, type SafeHtml, safeHref } from './html';
 import type { EmailMessage, SlackBlock } from './notifier';
+import { visibleText } from './visible';
 
 /**
  * The words of every email and Slack message. Each message says what runs where (repo, path,
@@ -17,7 +23,7 @@ export interface ListedChange {
   readonly kind: ChangeKind;
 }
 
-/** Most changes a message lists; the rest is counted. */
+/** Most changes other than destroys and replaces a message lists; the rest is counted. */
 export const MAX_LISTED_CHANGES = 20;
 
 export function countsLine(counts: Counts): string {
@@ -28,7 +34,10 @@ export function isDestructive(plan: Pick<PlanResult, 'counts'>): boolean {
   return plan.counts.destroy + plan.counts.replace > 0;
 }
 
-/** Changes grouped: destroys and replaces first, then the rest, in plan order. */
+/**
+ * Changes grouped: destroys, then replaces, then the rest, each in plan order. Lists of
+ * destroys and replaces are never capped anywhere: every one is named.
+ */
 export function orderedChanges(plan: Pick<PlanResult, 'changes'>): {
   destructive: ListedChange[];
   other: ListedChange[];
@@ -43,7 +52,22 @@ export function orderedChanges(plan: Pick<PlanResult, 'changes'>): {
       kind,
     });
   }
+  // Stable: destroys before replaces, each kept in plan order.
+  destructive.sort((a, b) => Number(a.kind === 'replace') - Number(b.kind === 'replace'));
   return { destructive, other };
+}
+
+/**
+ * The sentence for destroys and replaces the plan result could not name (they alone exceed its
+ * cap), or undefined when every one is named. Approval of such a run is blocked.
+ */
+export function unnamedDestructiveLine(
+  plan: Pick<PlanResult, 'changes' | 'counts'>,
+): string | undefined {
+  const listed = orderedChanges(plan).destructive.length;
+  const unnamed = plan.counts.destroy + plan.counts.replace - listed;
+  if (unnamed <= 0) return undefined;
+  return `${unnamed} more destroyed or replaced ${unnamed === 1 ? 'resource is' : 'resources are'} not named: the plan destroys or replaces more than a run can list (${MAX_CHANGES_IN_RESULT}). Approval is blocked; split the change.`;
 }
 
 /** "2025-11-25 18:00 UTC": unambiguous for readers in every time zone. */
@@ -85,15 +109,14 @@ function textChanges(plan: PlanResult): string {
   const out = [`Changes: ${countsLine(plan.counts)}`];
   if (destructive.length > 0) {
     out.push('', '!! DESTROYED OR REPLACED:');
-    for (const c of destructive.slice(0, MAX_LISTED_CHANGES))
-      out.push(`  - ${c.kind.toUpperCase()} ${c.address}`);
-    if (destructive.length > MAX_LISTED_CHANGES)
-      out.push(`  ... and ${destructive.length - MAX_LISTED_CHANGES} more`);
+    for (const c of destructive) out.push(`  - ${c.kind.toUpperCase()} ${visibleText(c.address)}`);
   }
-  const room = Math.max(0, MAX_LISTED_CHANGES - Math.min(destructive.length, MAX_LISTED_CHANGES));
-  if (other.length > 0 && room > 0) {
+  const unnamed = unnamedDestructiveLine(plan);
+  if (unnamed) out.push(`  !! ${unnamed}`);
+  const room = MAX_LISTED_CHANGES;
+  if (other.length > 0) {
     out.push('', 'Other changes:');
-    for (const c of other.slice(0, room)) out.push(`  - ${c.kind} ${c.address}`);
+    for (const c of other.slice(0, room)) out.push(`  - ${c.kind} ${visibleText(c.address)}`);
   }
   const unlisted = Math.max(0, other.length - room) + (plan.changesOmitted ?? 0);
   if (unlisted > 0) out.push(`  ... and ${unlisted} more (see the approval page or the plan log)`);
@@ -115,30 +138,26 @@ function htmlFacts(ctx: RunContext): SafeHtml {
 
 function htmlChanges(plan: PlanResult): SafeHtml {
   const { destructive, other } = orderedChanges(plan);
-  const room = Math.max(0, MAX_LISTED_CHANGES - Math.min(destructive.length, MAX_LISTED_CHANGES));
+  const room = MAX_LISTED_CHANGES;
+  const unnamed = unnamedDestructiveLine(plan);
   const unlisted = Math.max(0, other.length - room) + (plan.changesOmitted ?? 0);
   return html`<p style="font-size:15px"><strong>Changes:</strong> ${countsLine(plan.counts)}</p>
 ${
   destructive.length > 0
     ? html`<div style="border:2px solid #a4000f;background:#fdecee;border-radius:6px;padding:8px 12px;margin:8px 0">
 <p style="margin:0 0 4px;color:#a4000f;font-weight:bold">Destroyed or replaced</p>
-<ul style="margin:0;padding-left:20px;font-family:Menlo,Consolas,monospace;font-size:13px">${destructive
-        .slice(0, MAX_LISTED_CHANGES)
-        .map(
-          (c) =>
-            html`<li><strong style="color:#a4000f">${c.kind.toUpperCase()}</strong> ${c.address}</li>`,
-        )}${
-        destructive.length > MAX_LISTED_CHANGES
-          ? html`<li>... and ${destructive.length - MAX_LISTED_CHANGES} more</li>`
-          : ''
-      }</ul></div>`
+<ul style="margin:0;padding-left:20px;font-family:Menlo,Consolas,monospace;font-size:13px">${destructive.map(
+        (c) =>
+          html`<li><strong style="color:#a4000f">${c.kind.toUpperCase()}</strong> ${visibleText(c.address)}</li>`,
+      )}</ul></div>`
     : ''
 }
+${unnamed ? html`<p style="color:#a4000f;font-weight:bold">${unnamed}</p>` : ''}
 ${
-  other.length > 0 && room > 0
+  other.length > 0
     ? html`<ul style="margin:4px 0;padding-left:20px;font-family:Menlo,Consolas,monospace;font-size:13px">${other
         .slice(0, room)
-        .map((c) => html`<li>${c.kind} ${c.address}</li>`)}</ul>`
+        .map((c) => html`<li>${c.kind} ${visibleText(c.address)}</li>`)}</ul>`
     : ''
 }
 ${unlisted > 0 ? html`<p style="font-size:13px;color:#4a4a4a">... and ${unlisted} more changes.</p>` : ''}`;
@@ -176,17 +195,49 @@ function slackFacts(ctx: RunContext): string {
     .join('\n');
 }
 
-function slackChanges(plan: PlanResult): string {
+/** Most Slack sections the list of destroys and replaces may take (Slack allows 50 blocks). */
+export const MAX_SLACK_CHANGE_SECTIONS = 40;
+const SLACK_SECTION_CHARS = 2900;
+
+/**
+ * The changes as Slack sections: every destroy and replace by name, split over as many sections
+ * as they need (a section holds 3000 characters). Only if even 40 sections cannot hold them does
+ * the last one say how many are named on the approval page instead.
+ */
+function slackChanges(plan: PlanResult): SlackBlock[] {
   const { destructive } = orderedChanges(plan);
-  const out = [`*Changes:* ${countsLine(plan.counts)}`];
-  if (destructive.length > 0) {
-    out.push(':warning: *Destroyed or replaced:*');
-    for (const c of destructive.slice(0, MAX_LISTED_CHANGES))
-      out.push(`• *${c.kind.toUpperCase()}* \`${slackEscape(c.address)}\``);
-    if (destructive.length > MAX_LISTED_CHANGES)
-      out.push(`• ... and ${destructive.length - MAX_LISTED_CHANGES} more`);
+  const lines = [`*Changes:* ${countsLine(plan.counts)}`];
+  if (destructive.length > 0) lines.push(':warning: *Destroyed or replaced:*');
+  const items = destructive.map(
+    (c) => `• *${c.kind.toUpperCase()}* \`${slackEscape(visibleText(c.address))}\``,
+  );
+  const unnamed = unnamedDestructiveLine(plan);
+  const sections: string[] = [];
+  let current = lines.join('\n');
+  let named = 0;
+  for (const item of items) {
+    if (current.length + 1 + item.length > SLACK_SECTION_CHARS) {
+      if (sections.length + 1 >= MAX_SLACK_CHANGE_SECTIONS) break;
+      sections.push(current);
+      current = item;
+    } else current += `\n${item}`;
+    named++;
   }
-  return out.join('\n');
+  const tail: string[] = [];
+  if (named < items.length)
+    tail.push(
+      `• ... and ${items.length - named} more destroyed or replaced: they do not fit in Slack; the approval page and the email name every one`,
+    );
+  if (unnamed) tail.push(`:no_entry: *${slackEscape(unnamed)}*`);
+  if (tail.length > 0) {
+    const end = tail.join('\n');
+    if (current.length + 1 + end.length > SLACK_SECTION_CHARS) {
+      sections.push(current);
+      current = end;
+    } else current += `\n${end}`;
+  }
+  sections.push(current);
+  return sections.map(section);
 }
 
 const section = (text: string): SlackBlock => ({
@@ -258,7 +309,7 @@ export function approvalRequestSlack(input: ApprovalRequestInput & { readonly li
     blocks: [
       section(`*${slackEscape(approvalHeadline(input))}*`),
       section(slackFacts(input)),
-      section(slackChanges(input.plan)),
+      ...slackChanges(input.plan),
       section(
         `${slackLink(input.link, 'Review and decide')} (your personal link; works once; expires ${expires}). ${quorumLine(input.approvalsRequired)}`,
       ),
@@ -281,7 +332,7 @@ export function approvalChannelSummary(
     blocks: [
       section(`*${slackEscape(headline)}*`),
       section(slackFacts(input)),
-      section(slackChanges(input.plan)),
+      ...slackChanges(input.plan),
       section(
         `Waiting for ${slackEscape(input.approverNames.join(', '))} until ${expires}. ${quorumLine(input.approvalsRequired)} ${slackLink(input.consoleUrl, 'Execution')}`,
       ),

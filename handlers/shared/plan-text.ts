@@ -1,3 +1,5 @@
+import { INVISIBLE } from './visible';
+
 /**
  * Reads Terraform's (and OpenTofu's) human-readable plan, the output of `show -no-color
  * <planfile>`, into one block per resource so the approval page can group and fold them.
@@ -7,6 +9,12 @@
  * and its attribute block, the "Changes to Outputs" section and the `Plan:` line, and skips
  * everything else. It never throws; text it cannot place is simply not part of any block.
  * Values are kept exactly as Terraform printed them (sensitive ones are already masked there).
+ *
+ * Only `\n` separates lines. Terraform prints string values raw inside heredocs, carriage
+ * returns, ESC, NUL and bidi overrides included, so a line holding any character of
+ * `INVISIBLE` (handlers/shared/visible.ts) is never read as a header, resource line, section
+ * note or `Plan:` total: it can only be part of the block it stands in. The page shows those
+ * characters as visible escapes.
  */
 
 /** What happens to a resource, by the words of its header. */
@@ -94,8 +102,13 @@ const OUTPUT_LINE = /^ {2}([-+~]) (\S+?) *= ?(.*)$/;
 const SUMMARY = /^Plan: (.*)$/;
 /** How far past an unknown header to look for its resource line. */
 const MAX_NOTES = 8;
-/** Terminal colours, in case a coloured plan reaches us; other control characters too. */
-const NOISE = /\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]/g;
+const HAS_INVISIBLE = new RegExp(INVISIBLE.source, 'u');
+/**
+ * What the parser matches in place of a line that holds an invisible character: an indented
+ * line that is no header, note, resource line, block end, section or total, so it stays
+ * content of the block (or output value) it stands in.
+ */
+const CONTENT_ONLY = '        \u2400';
 
 const SYMBOL_ACTIONS: Readonly<Record<string, PlanTextAction>> = {
   '+': 'create',
@@ -122,10 +135,9 @@ function splitUnknownHeader(text: string): { address: string; headline: string }
 
 /** Splits Terraform's plan text into resources, outputs and its summary. Never throws. */
 export function parsePlanText(text: string): ParsedPlanText {
-  const lines = String(text ?? '')
-    .replace(/\r\n?/g, '\n')
-    .replace(NOISE, '')
-    .split('\n');
+  const raw = String(text ?? '').split('\n');
+  // The parser reads `lines`; the blocks keep the `raw` lines, as printed.
+  const lines = raw.map((line) => (HAS_INVISIBLE.test(line) ? CONTENT_ONLY : line));
   const resources: PlanTextResource[] = [];
   const outputs: PlanTextOutput[] = [];
   const summary: Record<string, number> = {};
@@ -152,7 +164,7 @@ export function parsePlanText(text: string): ParsedPlanText {
     let symbolAction: PlanTextAction | undefined;
     if (resourceLine) {
       symbolAction = SYMBOL_ACTIONS[resourceLine[1] ?? ''];
-      body.push(first as string);
+      body.push(raw[i] as string);
       i++;
       if (resourceLine[2] === undefined) {
         // The block runs to its closing brace at four spaces; a new header or unindented text
@@ -160,7 +172,7 @@ export function parsePlanText(text: string): ParsedPlanText {
         while (i < lines.length) {
           const line = lines[i] as string;
           if (HEADER.test(line) || TOP_COMMENT.test(line) || /^\S/.test(line)) break;
-          body.push(line);
+          body.push(raw[i] as string);
           i++;
           if (BLOCK_END.test(line)) break;
         }
@@ -218,11 +230,11 @@ export function parsePlanText(text: string): ParsedPlanText {
     if (section === 'outputs') {
       const output = OUTPUT_LINE.exec(line);
       if (output) {
-        const body = [line];
+        const body = [raw[i] as string];
         i++;
         // A value may span lines (maps, lists, heredocs), all indented deeper.
         while (i < lines.length && /^(?: {4}|\s*$)/.test(lines[i] as string)) {
-          body.push(lines[i] as string);
+          body.push(raw[i] as string);
           i++;
         }
         while (body.length > 1 && (body[body.length - 1] as string).trim() === '') body.pop();

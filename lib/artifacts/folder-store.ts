@@ -2,9 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import {
+  type ArtifactGetOptions,
   ArtifactNotFoundError,
   type ArtifactObject,
   type ArtifactStore,
+  ArtifactTooLargeError,
+  readCapped,
   type StoredObject,
 } from '../artifact-store';
 
@@ -63,7 +66,11 @@ export class FolderArtifactStore implements ArtifactStore {
     return { key, versionId, sha256: sha256Hex(bytes) };
   }
 
-  async get(key: string, versionId?: string): Promise<ArtifactObject> {
+  async get(
+    key: string,
+    versionId?: string,
+    options?: ArtifactGetOptions,
+  ): Promise<ArtifactObject> {
     const keyDir = this.keyDir(key);
     let version = versionId;
     if (version === undefined) {
@@ -75,13 +82,26 @@ export class FolderArtifactStore implements ArtifactStore {
     }
     // A version ID is looked up as a file name: anything but our own format is refused.
     if (!VERSION_ID.test(version)) throw new ArtifactNotFoundError(key, version);
-    let body: Buffer;
+    let file: fs.FileHandle;
     try {
-      body = await fs.readFile(join(keyDir, version));
+      file = await fs.open(join(keyDir, version), 'r');
     } catch (error) {
       throw new ArtifactNotFoundError(key, versionId, { cause: error });
     }
-    return { key, versionId: version, sha256: sha256Hex(body), body };
+    const maxBytes = options?.maxBytes;
+    const tooLarge = () => new ArtifactTooLargeError(key, version, maxBytes ?? 0);
+    try {
+      // The size a file claims is checked first; the streamed count still holds if it grows.
+      if (maxBytes !== undefined && (await file.stat()).size > maxBytes) throw tooLarge();
+      const read = await readCapped(
+        file.createReadStream({ autoClose: false }),
+        tooLarge,
+        maxBytes,
+      );
+      return { key, versionId: version, ...read };
+    } finally {
+      await file.close();
+    }
   }
 
   private keyDir(key: string): string {

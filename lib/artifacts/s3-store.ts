@@ -6,9 +6,12 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import {
+  type ArtifactGetOptions,
   ArtifactNotFoundError,
   type ArtifactObject,
   type ArtifactStore,
+  ArtifactTooLargeError,
+  readCapped,
   type StoredObject,
 } from '../artifact-store';
 
@@ -83,7 +86,11 @@ export class S3ArtifactStore implements ArtifactStore {
     return { key, versionId: result.VersionId, sha256: digest.toString('hex') };
   }
 
-  async get(key: string, versionId?: string): Promise<ArtifactObject> {
+  async get(
+    key: string,
+    versionId?: string,
+    options?: ArtifactGetOptions,
+  ): Promise<ArtifactObject> {
     let result: GetObjectCommandOutput;
     try {
       result = await this.client.send(
@@ -100,8 +107,24 @@ export class S3ArtifactStore implements ArtifactStore {
       throw error;
     }
     if (!result.Body) throw new ArtifactNotFoundError(key, versionId);
-    const body = Buffer.from(await result.Body.transformToByteArray());
-    const digest = createHash('sha256').update(body).digest();
+    const maxBytes = options?.maxBytes;
+    const tooLarge = () =>
+      new ArtifactTooLargeError(key, result.VersionId ?? versionId, maxBytes ?? 0);
+    const stream = result.Body as unknown as Partial<AsyncIterable<Uint8Array>> & {
+      destroy?: (error?: Error) => void;
+    };
+    // The length S3 announces is checked first; the streamed count still holds if it lies.
+    if (maxBytes !== undefined && (result.ContentLength ?? 0) > maxBytes) {
+      stream.destroy?.();
+      throw tooLarge();
+    }
+    const read =
+      typeof stream[Symbol.asyncIterator] === 'function'
+        ? await readCapped(stream as AsyncIterable<Uint8Array>, tooLarge, maxBytes)
+        : // Not a Node stream (a browser-style body): the SDK reads it whole.
+          await readCapped([await result.Body.transformToByteArray()], tooLarge, maxBytes);
+    const body = read.body;
+    const digest = Buffer.from(read.sha256, 'hex');
     // A full-object checksum has no "-N" part suffix; multipart composites cannot be compared.
     const stored = result.ChecksumSHA256;
     if (stored && !stored.includes('-') && stored !== digest.toString('base64'))

@@ -689,12 +689,16 @@ class MemoryArtifacts implements Pick<ArtifactStore, 'get'> {
 /** A destructive plan whose summary, and recorded plan text, match the AWS fixture. */
 function textPlan(text = PLAN_TEXT, overrides: Partial<PlanResult> = {}): PlanResult {
   return planResult({
-    counts: { add: 2, change: 3, destroy: 1, replace: 1 },
+    counts: { add: 3, change: 3, destroy: 1, replace: 1 },
     changes: [
       { address: 'aws_s3_bucket.old_logs', actions: ['delete'] },
       { address: 'aws_db_instance.main', actions: ['delete', 'create'] },
+      { address: 'aws_iam_role_policy.deploy', actions: ['update'] },
       { address: 'aws_instance.web[0]', actions: ['update'] },
+      { address: 'aws_security_group.api', actions: ['update'] },
       { address: 'aws_sqs_queue.jobs', actions: ['create'] },
+      { address: 'aws_ssm_parameter.api_key', actions: ['create'] },
+      { address: 'module.dns.aws_route53_record.api["eu-west-1"]', actions: ['create'] },
     ],
     planTextVersionId: PLAN_TEXT_VERSION,
     planTextSha256: sha(text),
@@ -769,7 +773,9 @@ describe('the plan text on the page', () => {
     const { body } = await t.call('GET', t.links.alice);
     expect(body).toContain('shown as it is');
     expect(body).toContain('Something a future Terraform prints &lt;b&gt;differently&lt;/b&gt;');
-    expect(body).toMatch(approveForm);
+    // Text that shows none of the plan's changes cannot be checked against it: no approval.
+    expect(body).toContain('id="plan-mismatch"');
+    expect(body).not.toMatch(approveForm);
   });
 
   it(`caps the page at ${MAX_PLAN_RESOURCES} resources and says how many were left out`, async () => {
@@ -802,14 +808,24 @@ describe('the plan text on the page', () => {
       '  + resource "aws_sqs_queue" "after" {',
       '      + name = "after"',
       '    }',
+      '',
+      'Plan: 2 to add, 0 to change, 0 to destroy.',
     ].join('\n');
-    const t = await setup({ plan: textPlan(text), artifacts: artifactsWith(text) });
+    const plan = textPlan(text, {
+      counts: { add: 2, change: 0, destroy: 0, replace: 0 },
+      changes: [
+        { address: 'aws_iam_policy.big', actions: ['create'] },
+        { address: 'aws_sqs_queue.after', actions: ['create'] },
+      ],
+    });
+    const t = await setup({ plan, artifacts: artifactsWith(text) });
     const { body } = await t.call('GET', t.links.alice);
     const pre = /<pre class="diff">([\s\S]*?)<\/pre>/.exec(body)?.[1] ?? '';
     expect(Buffer.byteLength(pre)).toBeLessThanOrEqual(MAX_PLAN_TEXT_BYTES + 200);
     expect(Buffer.byteLength(body)).toBeLessThan(MAX_PLAN_TEXT_BYTES + 64 * 1024);
     expect(body).toMatch(/… \d+ more lines of this resource not shown/);
-    expect(body).not.toContain('aws_sqs_queue.after</code>');
+    expect(body).not.toContain('aws_sqs_queue.after</code> <span class="why">');
+    expect(body).not.toContain('id="plan-mismatch"');
     expect(body).toContain('Not shown here: 1 resource, the end of aws_iam_policy.big (');
   });
 });

@@ -428,7 +428,7 @@ describe('the simulator’s output', () => {
 });
 
 describe('text it was not made for', () => {
-  it('reads "No changes." plans, empty text and colour codes', () => {
+  it('reads "No changes." plans and empty text; colour codes are content, never structure', () => {
     const none = parsePlanText(
       '\nNo changes. Your infrastructure matches the configuration.\n\nTerraform has compared your real infrastructure against your configuration\nand found no differences, so no changes are needed.\n',
     );
@@ -442,9 +442,9 @@ describe('text it was not made for', () => {
     const coloured = parsePlanText(
       '\x1b[1m  # aws_instance.x\x1b[0m will be created\r\n\x1b[32m  +\x1b[0m resource "aws_instance" "x" {\r\n      + id = (known after apply)\r\n    }\r\n',
     );
-    expect(coloured.resources.map((r) => [r.address, r.action, r.lines.length])).toEqual([
-      ['aws_instance.x', 'create', 3],
-    ]);
+    // The runner prints with -no-color: ESC (and CR) in a line mean the line is not Terraform's
+    // layout, so nothing of it is read as a header or block.
+    expect(coloured.resources).toEqual([]);
   });
 
   it('ends a block cut off mid-way at the next header or unindented line', () => {

@@ -11,7 +11,7 @@ const rc = (address: string, actions: string[], values: Record<string, unknown> 
 });
 
 describe('summarizePlan', () => {
-  it('counts by kind and lists destroys and replaces first', () => {
+  it('counts by kind and lists destroys, then replaces, first', () => {
     const summary = summarizePlan(
       {
         format_version: '1.2',
@@ -32,9 +32,9 @@ describe('summarizePlan', () => {
       hasChanges: true,
       counts: { add: 1, change: 1, destroy: 1, replace: 2 },
       changes: [
+        { address: 'aws_instance.c', actions: ['delete'] },
         { address: 'aws_db.d', actions: ['delete', 'create'] },
         { address: 'aws_db.e', actions: ['create', 'delete'] },
-        { address: 'aws_instance.c', actions: ['delete'] },
         { address: 'aws_old.h', actions: ['forget'] },
         { address: 'aws_iam_role.b', actions: ['update'] },
         { address: 'aws_s3_bucket.a', actions: ['create'] },

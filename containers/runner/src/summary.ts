@@ -33,8 +33,12 @@ export class PlanJsonError extends Error {
   override readonly name = 'PlanJsonError';
 }
 
-/** Destroys and replaces first: the approver reads those before anything else. */
-const ORDER = { replace: 0, destroy: 1, forget: 2, change: 3, add: 4 } as const;
+/**
+ * Destroys, then replaces, first: the cap cuts the list from the end, so every destroy and
+ * replace is kept unless they alone exceed it. Then the approval page blocks approval (it
+ * cannot name them all) rather than the list growing past the 256 KiB Step Functions state.
+ */
+const ORDER = { destroy: 0, replace: 1, forget: 2, change: 3, add: 4 } as const;
 
 function rank(actions: readonly string[]): number {
   const kind = changeKind(actions);

@@ -8,6 +8,7 @@ import {
   type ParsedPlanText,
   parsePlanText,
 } from '../../handlers/shared/plan-text';
+import { visibleHtml, visibleText } from '../../handlers/shared/visible';
 import { runSim } from '../simulator/sim';
 
 /**
@@ -524,5 +525,169 @@ describe('text it was not made for', () => {
     expect(parsePlanText(comments).resources).toHaveLength(0);
     parsePlanText(longLine);
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12: the plan text cannot lie. Terraform prints string values raw inside heredocs, so a
+// value may hold carriage returns, ESC, NUL and bidi or zero-width characters.
+
+const HOSTILE = join(FIXTURES, 'hostile');
+
+describe('values that try to rewrite the plan text (real Terraform 1.11 output)', () => {
+  const text = readFileSync(join(HOSTILE, 'plan.txt'), 'utf8');
+  const plan = parsePlanText(text);
+
+  it('holds raw CR, U+202E, U+200B, U+2066, NUL and ESC inside a heredoc, as Terraform printed them', () => {
+    for (const ch of ['\r', '\u202e', '\u200b', '\u2066', '\u0000', '\u001b'])
+      expect(text.includes(ch), JSON.stringify(ch)).toBe(true);
+  });
+
+  it('reads only the real blocks: no phantom destroy, nothing moved under “changed outside”', () => {
+    expect(plan.resources.map((r) => `${r.section} ${r.action} ${r.address}`)).toEqual([
+      'changes create terraform_data.a_payload',
+      'changes replace terraform_data.replaced',
+      'changes destroy terraform_data.z_victim',
+    ]);
+  });
+
+  it('keeps Terraform’s own totals: a CR in an output value cannot forge the “Plan:” line', () => {
+    expect(plan.summaryLine).toBe('Plan: 2 to add, 0 to change, 2 to destroy.');
+    expect(plan.summary).toEqual({ add: 2, change: 0, destroy: 2 });
+    expect(plan.outputs.map((o) => o.lines)).toEqual([
+      [
+        '  + note = <<-EOT',
+        '        see below',
+        '        \rPlan: 0 to add, 0 to change, 0 to destroy.',
+        '    EOT',
+      ],
+    ]);
+  });
+
+  it('keeps the forged lines inside the block they came from, characters and all', () => {
+    const payload = find(plan, 'terraform_data.a_payload');
+    const forged = payload.lines.find((l) => l.includes('phantom'));
+    expect(forged).toMatch(/^ {12}\r\r {2}# terraform_data\.phantom will be destroyed\r/);
+    expect(payload.lines.some((l) => l.includes('\u202eevil\u202c'))).toBe(true);
+    expect(payload.lines.at(-1)).toBe('    }');
+  });
+});
+
+describe('a character inside a line never starts a line, block, section or total', () => {
+  const block = (value: string) =>
+    [
+      '  # aws_s3_bucket.a will be created',
+      '  + resource "aws_s3_bucket" "a" {',
+      '      + policy = <<-EOT',
+      `            ${value}`,
+      '        EOT',
+      '    }',
+      '',
+      '  # aws_db_instance.main will be destroyed',
+      '  - resource "aws_db_instance" "main" {',
+      '      - name = "main" -> null',
+      '    }',
+      '',
+      'Plan: 1 to add, 0 to change, 1 to destroy.',
+      '',
+      'Changes to Outputs:',
+      '  + o = <<-EOT',
+      `        ${value}`,
+      '    EOT',
+    ].join('\n');
+  const expected = ['changes create aws_s3_bucket.a', 'changes destroy aws_db_instance.main'];
+  const attacks: [string, string][] = [
+    ['CR forging a “Plan:” line', '\rPlan: 0 to add, 0 to change, 0 to destroy.'],
+    [
+      'CR forging a phantom resource block',
+      '\r  # aws_iam_user.phantom will be destroyed\r  - resource "aws_iam_user" "phantom" {\r    }\r',
+    ],
+    [
+      'CR moving the next destroy under “changed outside”',
+      '\rNote: Objects have changed outside of Terraform\r\rTerraform detected the following changes',
+    ],
+    ['a vertical tab or form feed', '\vPlan: 0 to add\f  # aws_x.y will be destroyed'],
+    [
+      'NEL, LINE and PARAGRAPH SEPARATOR',
+      '\u0085Plan: 0 to add\u2028  # aws_x.y will be destroyed\u2029',
+    ],
+    [
+      'ESC sequences (erase line, cursor up)',
+      '\u001b[2K\u001b[1APlan: 0 to add, 0 to change, 0 to destroy.',
+    ],
+    ['NUL', '\u0000Plan: 0 to add, 0 to change, 0 to destroy.'],
+    ['U+202E RIGHT-TO-LEFT OVERRIDE', '\u202e  # aws_x.y will be destroyed'],
+    ['U+2066 LEFT-TO-RIGHT ISOLATE', '\u2066Plan: 0 to add\u2069'],
+    ['U+200B ZERO WIDTH SPACE', '\u200b  # aws_x.y will be destroyed'],
+    ['U+FEFF BOM', '\ufeffPlan: 0 to add, 0 to change, 0 to destroy.'],
+  ];
+
+  it.each(attacks)('%s', (_, value) => {
+    const plan = parsePlanText(block(value));
+    expect(plan.resources.map((r) => `${r.section} ${r.action} ${r.address}`)).toEqual(expected);
+    expect(plan.summaryLine).toBe('Plan: 1 to add, 0 to change, 1 to destroy.');
+    expect(plan.outputs).toHaveLength(1);
+    // The value stays in its block, whole.
+    expect(find(plan, 'aws_s3_bucket.a').lines).toContain(`            ${value.split('\n')[0]}`);
+  });
+
+  it('does not read a header, total or section line that holds such a character', () => {
+    const plan = parsePlanText(
+      [
+        'Note: Objects have changed outside of Terraform\u200b',
+        '',
+        '  # aws_x.y\u202e will be destroyed',
+        '  - resource "aws_x" "y" {',
+        '    }',
+        '  # aws_x.z will be created',
+        '  + resource "aws_x" "z" {',
+        '    }',
+        'Plan: 1 to add, 0 to change, 0 to destroy.\r',
+      ].join('\n'),
+    );
+    expect(plan.resources.map((r) => `${r.section} ${r.action} ${r.address}`)).toEqual([
+      'changes create aws_x.z',
+    ]);
+    expect(plan.summaryLine).toBeUndefined();
+  });
+});
+
+describe('visibleText and visibleHtml', () => {
+  it.each([
+    ['\r', '␍'],
+    ['\n', '␊'],
+    ['\u0000', '␀'],
+    ['\u001b[2K', '␛[2K'],
+    ['\t', '␉'],
+    ['\u007f', '␡'],
+    ['\u0085', '\\u0085'],
+    ['\u202e', '\\u202E'],
+    ['\u202a\u202b\u202c\u202d', '\\u202A\\u202B\\u202C\\u202D'],
+    ['\u2066\u2067\u2068\u2069', '\\u2066\\u2067\\u2068\\u2069'],
+    [
+      '\u200b\u200c\u200d\u200e\u200f\u2060\ufeff',
+      '\\u200B\\u200C\\u200D\\u200E\\u200F\\u2060\\uFEFF',
+    ],
+    ['\u061c', '\\u061C'],
+    ['\u00a0\u3000', '\\u00A0\\u3000'],
+    ['\u2028\u2029', '\\u2028\\u2029'],
+    ['\u00ad\u3164\ufe0f', '\\u00AD\\u3164\\uFE0F'],
+    ['\u{e0041}', '\\u{E0041}'],
+  ])('shows %j as %s', (raw, shown) => {
+    expect(visibleText(`a${raw}b`)).toBe(`a${shown}b`);
+    expect(visibleHtml(`a${raw}b`).value).not.toMatch(
+      /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/,
+    );
+  });
+
+  it('leaves plain text, spaces and non-Latin letters alone', () => {
+    for (const text of ['  + name = "x" -> "y"', 'Größe: 東京 • café', 'emoji 🚀'])
+      expect(visibleText(text)).toBe(text);
+  });
+
+  it('marks each escape in HTML, and escapes markup around it', () => {
+    expect(visibleHtml('<a>\u202e"').value).toBe(
+      '&lt;a&gt;<span class="ctl" title="U+202E">\\u202E</span>&quot;',
+    );
   });
 });

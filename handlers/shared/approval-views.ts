@@ -449,6 +449,17 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
     if (body.linesLeft > 0) omittedBytes += textBytes(lines.slice(-body.linesLeft));
     raw = html`<p class="note">The plan text is not laid out as this page expects, so it is shown as it is.</p><pre class="diff">${body.markup}</pre>`;
   }
+  // A text that disagrees with the plan may hide lines from the blocks above (a header the
+  // parser refused): the whole text, every character shown, lets the approver see what it says.
+  if (view.check.disagreements.length > 0 && raw === '') {
+    const lines = view.text.split('\n');
+    const body = diffLines([], lines, MAX_PLAN_TEXT_BYTES);
+    raw = html`<details class="res other" id="plan-whole"><summary><span class="tag other">text</span> The whole plan text as stored, every character shown</summary><pre class="diff">${body.markup}${
+      body.linesLeft > 0
+        ? html`<span class="n">… ${plural(body.linesLeft, 'more line')} not shown</span>\n`
+        : ''
+    }</pre></details>`;
+  }
 
   const count = (key: ActionGroupKey, label: string, hot: boolean) => {
     const n = groups.find((g) => g.key === key)?.resources.length ?? 0;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -21,6 +22,7 @@ import {
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { MAX_PLAN_RESOURCES, MAX_PLAN_TEXT_BYTES } from '../../handlers/shared/approval-views';
+import { MAX_PLAN_TEXT_READ_BYTES } from '../../handlers/shared/artifacts';
 import { SettingsError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
 import {
@@ -32,9 +34,16 @@ import {
   ArtifactNotFoundError,
   type ArtifactObject,
   type ArtifactStore,
+  ArtifactTooLargeError,
 } from '../../lib/artifact-store';
+import { FolderArtifactStore } from '../../lib/artifacts/folder-store';
 import { S3ArtifactStore } from '../../lib/artifacts/s3-store';
-import { approvalDecisionSchema, type PlanResult, type RunRequest } from '../../lib/contracts';
+import {
+  approvalDecisionSchema,
+  artifactKeys,
+  type PlanResult,
+  type RunRequest,
+} from '../../lib/contracts';
 import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
 import {
   captureOutput,
@@ -65,6 +74,8 @@ interface SetupOptions {
   store?: ApprovalStore;
   /** Log at INFO (tests that read the logs). */
   verbose?: boolean;
+  /** The page's cap on plan text. */
+  maxPlanTextBytes?: number;
 }
 
 async function setup(options: SetupOptions = {}) {
@@ -97,6 +108,7 @@ async function setup(options: SetupOptions = {}) {
     randomBytes: counterBytes(1000),
     logger,
     ...(options.artifacts ? { artifacts: options.artifacts } : {}),
+    ...(options.maxPlanTextBytes ? { maxPlanTextBytes: options.maxPlanTextBytes } : {}),
   });
   const bodies: string[] = [];
   const call = async (...args: Parameters<typeof pageEvent>) => {
@@ -783,13 +795,24 @@ describe('the plan text on the page', () => {
       { length: 620 },
       (_, i) =>
         `  # aws_sqs_queue.q[${i}] will be created\n  + resource "aws_sqs_queue" "q" {\n      + name = "q-${i}"\n    }\n`,
-    ).join('\n');
-    const t = await setup({ plan: textPlan(text), artifacts: artifactsWith(text) });
+    )
+      .join('\n')
+      .concat('\nPlan: 620 to add, 0 to change, 0 to destroy.\n');
+    const plan = textPlan(text, {
+      counts: { add: 620, change: 0, destroy: 0, replace: 0 },
+      changes: Array.from({ length: 500 }, (_, i) => ({
+        address: `aws_sqs_queue.q[${i}]`,
+        actions: ['create' as const],
+      })),
+      changesOmitted: 120,
+    });
+    const t = await setup({ plan, artifacts: artifactsWith(text) });
     const { body } = await t.call('GET', t.links.alice);
     expect(body.match(/<details class="res /g)).toHaveLength(MAX_PLAN_RESOURCES);
     expect(body).toContain('Created (620)');
     expect(body).toContain('aws_sqs_queue.q[499]');
     expect(body).not.toContain('aws_sqs_queue.q[500]');
+    expect(body).not.toContain('id="plan-mismatch"');
     expect(body).toMatch(
       /<p class="note" id="plan-omitted">Not shown here: 120 resources \(\d+ KiB of plan text\)\. This page shows at most 500 resources and 1\.0 MiB of plan text/,
     );
@@ -1054,5 +1077,212 @@ describe('messages stay summaries', () => {
     expect(sent).not.toContain('main-v2');
     // The summaries are still there: counts and the destructive addresses.
     expect(sent).toContain('aws_s3_bucket.old_logs');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12: the plan text cannot lie
+
+describe('the plan text must agree with the JSON plan', () => {
+  async function quietly<T>(run: () => Promise<T>): Promise<{ result: T; logs: string }> {
+    const out = captureOutput();
+    try {
+      const result = await run();
+      return { result, logs: out.text() };
+    } finally {
+      out.restore();
+    }
+  }
+
+  it('a text that hides a destroy: why, escaped; no approve form; a forged approve refused with 409; reject works', async () => {
+    // The stored text is genuine (its checksum verifies) but says an update where the plan
+    // destroys, behind a right-to-left override in the address.
+    const text = PLAN_TEXT.replace(
+      '  # aws_s3_bucket.old_logs will be destroyed',
+      '  # aws_s3_bucket.old_logs\u202e will be destroyed',
+    );
+    const plan = textPlan(text);
+    const t = await setup({ plan, artifacts: artifactsWith(text, plan) });
+    const { result: page, logs } = await quietly(() => t.call('GET', t.links.alice));
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('id="plan-mismatch"');
+    expect(page.body).toContain(
+      '<li><code>aws_s3_bucket.old_logs</code>: the JSON plan will destroy it, but the plan text does not show it as a change</li>',
+    );
+    expect(page.body).toContain('the plan text shows 0 destroy blocks, the JSON plan counts 1');
+    // The override itself is shown, never laid out.
+    expect(page.body).not.toContain('\u202e');
+    expect(page.body).toContain('<span class="ctl" title="U+202E">\\u202E</span>');
+    expect(page.body).not.toMatch(approveForm);
+    expect(page.body).toContain(
+      'Approval is blocked: the plan text does not agree with the JSON plan',
+    );
+    expect(logs).toContain('the plan text disagrees with the JSON plan; approval is blocked');
+
+    const { result: forged } = await quietly(() =>
+      t.call('POST', t.links.alice, {
+        nonce: t.nonceOf(page.body),
+        decision: 'approve',
+        confirm: 'envs/prod',
+      }),
+    );
+    expect(forged.statusCode).toBe(409);
+    expect(forged.body).toContain('Your approval was not recorded: the plan text does not agree');
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+
+    const { result: rejected } = await quietly(() =>
+      t.submit(t.links.alice, { decision: 'reject', reason: 'the text hides a destroy' }),
+    );
+    expect(rejected.statusCode).toBe(200);
+    expect(decisions()).toEqual([expect.objectContaining({ approved: false })]);
+  });
+
+  it('forged totals: the page says which numbers disagree and blocks approval', async () => {
+    const text = PLAN_TEXT.replace(
+      'Plan: 4 to add, 3 to change, 2 to destroy.',
+      'Plan: 4 to add, 3 to change, 0 to destroy.',
+    );
+    const t = await setup({ plan: textPlan(text), artifacts: artifactsWith(text) });
+    const { result: page } = await quietly(() => t.call('GET', t.links.alice));
+    expect(page.body).toContain('the plan text&#39;s totals say 0 to destroy, the JSON plan 2');
+    expect(page.body).not.toMatch(approveForm);
+  });
+
+  it('a capped JSON list: says what was checked, and approves when that agrees', async () => {
+    const full = textPlan();
+    const plan = textPlan(PLAN_TEXT, {
+      changes: full.changes.slice(0, 5),
+      changesOmitted: full.changes.length - 5,
+    });
+    const t = await setup({ plan, artifacts: artifactsWith(PLAN_TEXT, plan) });
+    const page = await t.call('GET', t.links.alice);
+    expect(page.body).toContain('id="plan-check-partial"');
+    expect(page.body).toContain('The JSON plan lists 5 of 8 changes');
+    expect(page.body).not.toContain('id="plan-mismatch"');
+    expect(page.body).toMatch(approveForm);
+  });
+
+  it('destroys and replaces the plan result could not name block approval, even without a plan text', async () => {
+    const plan = planResult({
+      counts: { add: 0, change: 0, destroy: 3, replace: 0 },
+      changes: [
+        { address: 'aws_x.a', actions: ['delete'] },
+        { address: 'aws_x.b', actions: ['delete'] },
+      ],
+      changesOmitted: 1,
+    });
+    const t = await setup({ plan });
+    const page = await t.call('GET', t.links.alice);
+    expect(page.body).toContain('id="destructive-unlisted"');
+    expect(page.body).toContain('1 more destroyed or replaced resource is not listed');
+    expect(page.body).not.toMatch(approveForm);
+    const { result: forged } = await quietly(() =>
+      t.call('POST', t.links.alice, {
+        nonce: t.nonceOf(page.body),
+        decision: 'approve',
+        confirm: 'envs/prod',
+      }),
+    );
+    expect(forged.statusCode).toBe(409);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+  });
+
+  it('lists every destroy by name, destroys before replaces, and caps only the other changes', async () => {
+    const destroys = Array.from({ length: 260 }, (_, i) => ({
+      address: `aws_x.gone[${i}]`,
+      actions: ['delete' as const],
+    }));
+    const creates = Array.from({ length: 230 }, (_, i) => ({
+      address: `aws_x.new[${i}]`,
+      actions: ['create' as const],
+    }));
+    const plan = planResult({
+      counts: { add: 230, change: 0, destroy: 260, replace: 1 },
+      changes: [{ address: 'aws_x.swap', actions: ['delete', 'create'] }, ...destroys, ...creates],
+    });
+    const t = await setup({ plan });
+    const { body } = await t.call('GET', t.links.alice);
+    for (const d of destroys) expect(body).toContain(`<code>${d.address}</code>`);
+    expect(body.indexOf('aws_x.gone[259]')).toBeLessThan(body.indexOf('aws_x.swap'));
+    expect(body).toContain('aws_x.new[199]');
+    expect(body).not.toContain('aws_x.new[200]');
+    expect(body).toContain('… and 30 more');
+  });
+});
+
+describe('the plan text is read with a size cap', () => {
+  it('a text over the cap: reading stops there, approval is blocked with a clear message', async () => {
+    const plan = textPlan();
+    let served = 0;
+    const big: Pick<ArtifactStore, 'get'> = {
+      // A store that honours the cap, as the S3 and folder stores do, and counts what it served.
+      get: async (key, versionId, options) => {
+        const body = Buffer.from(PLAN_TEXT);
+        if (options?.maxBytes !== undefined && body.length > options.maxBytes)
+          throw new ArtifactTooLargeError(key, versionId, options.maxBytes);
+        served += body.length;
+        return { key, versionId: versionId ?? '', sha256: sha(PLAN_TEXT), body };
+      },
+    };
+    const t = await setup({ plan, artifacts: big, maxPlanTextBytes: 1024 });
+    const out = captureOutput();
+    let page: Awaited<ReturnType<typeof t.call>>;
+    try {
+      page = await t.call('GET', t.links.alice);
+    } finally {
+      out.restore();
+    }
+    expect(served).toBe(0);
+    expect(page.body).toContain('The plan text is too large to show');
+    expect(page.body).not.toMatch(approveForm);
+    expect(out.text()).toContain(
+      'the plan text is larger than the page reads; approval is blocked',
+    );
+  });
+
+  it('a store that ignores the cap is held to it', async () => {
+    const plan = textPlan();
+    const t = await setup({
+      plan,
+      artifacts: artifactsWith(PLAN_TEXT, plan),
+      maxPlanTextBytes: 1024,
+    });
+    const out = captureOutput();
+    try {
+      const page = await t.call('GET', t.links.alice);
+      expect(page.body).toContain('The plan text is too large to show');
+      expect(page.body).not.toMatch(approveForm);
+    } finally {
+      out.restore();
+    }
+  });
+
+  it(`real size: a text one byte over ${MAX_PLAN_TEXT_READ_BYTES / 1024 / 1024} MiB in a folder store is refused`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dr-big-plan-'));
+    try {
+      const store = new FolderArtifactStore(dir);
+      const filler = `${'#'.repeat(99)}\n`;
+      const text = filler
+        .repeat(Math.ceil((MAX_PLAN_TEXT_READ_BYTES + 1) / 100))
+        .slice(0, MAX_PLAN_TEXT_READ_BYTES + 1);
+      const stored = await store.put(artifactKeys(request.runId).planText, text);
+      const plan = textPlan(text, {
+        planTextKey: stored.key,
+        planTextVersionId: stored.versionId,
+        planTextSha256: stored.sha256,
+      });
+      const t = await setup({ plan, artifacts: store });
+      const out = captureOutput();
+      try {
+        const page = await t.call('GET', t.links.alice);
+        expect(page.body).toContain('The plan text is too large to show');
+        expect(page.body).toContain('larger than the 8 MiB this page reads');
+        expect(page.body).not.toMatch(approveForm);
+      } finally {
+        out.restore();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PlanJsonError, summarizePlan } from '../../containers/runner/src/summary';
+import { unlistedDestructive } from '../../handlers/shared/plan-check';
+import { MAX_CHANGES_IN_RESULT } from '../../lib/contracts';
 
 const rc = (address: string, actions: string[], values: Record<string, unknown> = {}) => ({
   address,
@@ -51,6 +53,39 @@ describe('summarizePlan', () => {
     expect(summary.changes).toHaveLength(3);
     expect(summary.changes[0]).toEqual({ address: 'aws_x.gone', actions: ['delete'] });
     expect(summary.changesOmitted).toBe(5);
+  });
+
+  it('keeps every destroy, then every replace, when the cap cuts the list', () => {
+    const changes = [
+      ...Array.from({ length: 5 }, (_, i) => rc(`aws_a.add${i}`, ['create'])),
+      ...Array.from({ length: 3 }, (_, i) => rc(`aws_z.swap${i}`, ['delete', 'create'])),
+      ...Array.from({ length: 4 }, (_, i) => rc(`aws_z.gone${i}`, ['delete'])),
+    ];
+    const summary = summarizePlan({ resource_changes: changes }, 2, 7);
+    expect(summary.changes.map((c) => c.address)).toEqual([
+      'aws_z.gone0',
+      'aws_z.gone1',
+      'aws_z.gone2',
+      'aws_z.gone3',
+      'aws_z.swap0',
+      'aws_z.swap1',
+      'aws_z.swap2',
+    ]);
+    expect(unlistedDestructive(summary)).toBe(0);
+    // Destroys alone over the cap: the list keeps destroys, and the shortfall is visible (the
+    // approval page blocks approval on it) instead of the state growing past 256 KiB.
+    const many = summarizePlan({ resource_changes: changes }, 2, 3);
+    expect(many.changes.every((c) => c.actions.join() === 'delete')).toBe(true);
+    expect(unlistedDestructive(many)).toBe(4);
+  });
+
+  it(`keeps the execution state under 256 KiB at ${MAX_CHANGES_IN_RESULT} destroys with long addresses`, () => {
+    const changes = Array.from({ length: 2000 }, (_, i) =>
+      rc(`module.${'m'.repeat(180)}.aws_s3_bucket.gone[${i}]`, ['delete']),
+    );
+    const summary = summarizePlan({ resource_changes: changes }, 2);
+    expect(summary.changes).toHaveLength(MAX_CHANGES_IN_RESULT);
+    expect(Buffer.byteLength(JSON.stringify(summary))).toBeLessThan(200 * 1024);
   });
 
   it('treats an output-only change (exit 2) as changes, and exit 0 with no-ops as none', () => {

@@ -31,6 +31,17 @@ import { launchChromium } from './chromium';
  */
 
 const SCREENSHOTS = join(__dirname, '..', '..', 'test-artifacts', 'screenshots');
+const HOSTILE = join(__dirname, 'fixtures', 'plan-text', 'hostile');
+/** Real Terraform 1.11 output whose values hold CR, U+202E, U+200B, U+2066, NUL and ESC. */
+const HOSTILE_PLAN = readFileSync(join(HOSTILE, 'plan.txt'), 'utf8');
+const HOSTILE_RESULT: Partial<PlanResult> = {
+  counts: { add: 1, change: 0, destroy: 1, replace: 1 },
+  changes: [
+    { address: 'terraform_data.z_victim', actions: ['delete'] },
+    { address: 'terraform_data.replaced', actions: ['delete', 'create'] },
+    { address: 'terraform_data.a_payload', actions: ['create'] },
+  ],
+};
 const AWS_PLAN = readFileSync(
   join(__dirname, 'fixtures', 'plan-text', 'aws-realistic.txt'),
   'utf8',
@@ -228,7 +239,12 @@ describe('the plan on the approval page', () => {
     ].join('\n');
     const { link } = await newRun(text, {
       counts: { add: 1, change: 0, destroy: 0, replace: 0 },
-      changes: [{ address: 'aws_s3_bucket.x', actions: ['create'] }],
+      changes: [
+        {
+          address: 'aws_s3_bucket.x["<script>window.__pwned=1</script>"]',
+          actions: ['create'],
+        },
+      ],
     });
     // Without the page's CSP, so that only the escaping stands between the text and a script.
     const open = await browser.newContext({ bypassCSP: true });
@@ -278,6 +294,105 @@ describe('the plan on the approval page', () => {
 
     // Rejecting stays possible.
     await page.getByLabel('Why do you reject it?').fill('the plan text was changed');
+    await page.getByRole('button', { name: 'Reject' }).click();
+    await expect(page.locator('h1').textContent()).resolves.toBe(
+      'Rejected: nothing will be applied',
+    );
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(1);
+  });
+
+  it('shows CR, bidi, zero-width, NUL and ESC in a real Terraform plan as visible escapes; nothing is forged', async () => {
+    const { link } = await newRun(HOSTILE_PLAN, HOSTILE_RESULT);
+    expect((await page.goto(link))?.status()).toBe(200);
+    const plan = page.locator('section.plan');
+    // Terraform's own totals and blocks, not the ones the values tried to forge.
+    await expect(plan.locator('.plan-total').textContent()).resolves.toBe(
+      'Plan: 2 to add, 0 to change, 2 to destroy.',
+    );
+    await expect(plan.locator('h3').allTextContents()).resolves.toEqual([
+      'Destroyed (1)',
+      'Replaced (1)',
+      'Created (1)',
+      'Outputs (1)',
+    ]);
+    await expect(plan.locator('details.res > summary').allTextContents()).resolves.toEqual([
+      'destroy terraform_data.z_victim will be destroyed',
+      'replace terraform_data.replaced must be replaced',
+      'create terraform_data.a_payload will be created',
+      'outputs Changes to outputs',
+    ]);
+    expect(await page.getByText('phantom', { exact: false }).count()).toBe(1);
+
+    const payload = plan.locator('details.res').nth(2);
+    await payload.locator('summary').click();
+    // biome-ignore lint/performance/useDomNodeTextContent: the lines as laid out are what is read
+    const lines = ((await payload.locator('pre').innerText()) as string).split('\n');
+    // The forged header, note and block stay on the one line they were printed on, CRs shown.
+    const forged = lines.find((l) => l.includes('phantom')) ?? '';
+    expect(forged).toContain('␍␍  # terraform_data.phantom will be destroyed␍');
+    expect(forged).toContain('␍␍Note: Objects have changed outside of Terraform␍');
+    const hidden = lines.find((l) => l.includes('evil')) ?? '';
+    expect(hidden).toContain(
+      'bidi \\u202Eevil\\u202C zero\\u200Bwidth \\u2066isolate\\u2069 nul ␀ esc ␛[2K end',
+    );
+    // Not one of those characters reaches the page as itself.
+    const body = (await page.content()) as string;
+    expect(body).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u202a-\u202e\u2066-\u2069\u200b]/);
+    // Each escape is marked and takes room on screen.
+    const marks = payload.locator('span.ctl');
+    expect(await marks.count()).toBeGreaterThanOrEqual(15);
+    await expect(marks.first().getAttribute('title')).resolves.toBe('U+000D');
+    expect((await marks.first().boundingBox())?.width ?? 0).toBeGreaterThan(4);
+    // Outputs: the forged total stays inside the output's value.
+    const outputs = plan.locator('details.res').nth(3);
+    await outputs.locator('summary').click();
+    // biome-ignore lint/performance/useDomNodeTextContent: the lines as laid out are what is read
+    await expect(outputs.locator('pre').innerText()).resolves.toContain(
+      '␍Plan: 0 to add, 0 to change, 0 to destroy.',
+    );
+    // The text agrees with the JSON plan: approval is offered.
+    expect(await page.locator('#plan-mismatch').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Approve and apply' }).count()).toBe(1);
+    await page.screenshot({
+      path: join(SCREENSHOTS, 'approval-page-hostile-plan.png'),
+      fullPage: true,
+    });
+  });
+
+  it('a text that disagrees with the JSON plan: says why, no approve button, a forged approve refused, reject works', async () => {
+    // The JSON plan destroys z_victim; this stored (and checksum-true) text says it only changes.
+    const text = HOSTILE_PLAN.replace(
+      '  # terraform_data.z_victim will be destroyed',
+      '  # terraform_data.z_victim will be updated in-place',
+    );
+    const { link } = await newRun(text, HOSTILE_RESULT);
+    expect((await page.goto(link))?.status()).toBe(200);
+    const mismatch = page.locator('#plan-mismatch');
+    await expect(mismatch.isVisible()).resolves.toBe(true);
+    await expect(mismatch.locator('li').allTextContents()).resolves.toEqual([
+      'terraform_data.z_victim: the plan text shows update, but the JSON plan will destroy it',
+      'the plan text shows 0 destroy blocks, the JSON plan counts 1',
+      'the plan text shows 1 update block, the JSON plan counts 0',
+    ]);
+    expect(await page.getByRole('button', { name: 'Approve and apply' }).count()).toBe(0);
+    await expect(page.locator('#approval-blocked').textContent()).resolves.toContain(
+      'the plan text does not agree with the JSON plan',
+    );
+    // The destroy is still named at the top of the page, from the JSON plan.
+    await expect(page.locator('.danger ul.changes li').allTextContents()).resolves.toEqual([
+      'terraform_data.z_victimdestroy',
+      'terraform_data.replacedreplace',
+    ]);
+
+    const nonce = await page.locator('input[name="nonce"]').first().inputValue();
+    const forged = await context.request.post(link, {
+      form: { nonce, decision: 'approve', confirm: 'envs/prod' },
+    });
+    expect(forged.status()).toBe(409);
+    expect(await forged.text()).toContain('Your approval was not recorded');
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+
+    await page.getByLabel('Why do you reject it?').fill('the plan text disagrees with the plan');
     await page.getByRole('button', { name: 'Reject' }).click();
     await expect(page.locator('h1').textContent()).resolves.toBe(
       'Rejected: nothing will be applied',

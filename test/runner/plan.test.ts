@@ -98,8 +98,8 @@ describe.concurrent('plan', () => {
     const plan = await sandbox.plan('run-b');
     expect(plan.counts).toEqual({ add: 1, change: 0, destroy: 1, replace: 1 });
     expect(plan.changes).toEqual([
-      { address: 'sim_bucket.logs', actions: ['delete', 'create'] },
       { address: 'sim_db.main', actions: ['delete'] },
+      { address: 'sim_bucket.logs', actions: ['delete', 'create'] },
       { address: 'sim_a.new', actions: ['create'] },
     ]);
   });

@@ -343,6 +343,25 @@ describe('real Terraform: the text and show -json of one plan agree', () => {
     });
   });
 
+  it('a lifecycle plan (moved, removed with destroy = false, tainted, create_before_destroy, for_each key gone) agrees with its JSON plan', () => {
+    const dir = join(FIXTURES, 'lifecycle');
+    const summary = summarizePlan(readFileSync(join(dir, 'plan.json'), 'utf8'), 2);
+    expect(summary.counts).toEqual({ add: 1, change: 1, destroy: 1, replace: 2 });
+    const text = parsePlanText(readFileSync(join(dir, 'plan.txt'), 'utf8'));
+    expect(checkPlanText(text, summary)).toEqual({ disagreements: [], partial: false });
+    // Change one action in the JSON plan and the same text disagrees.
+    const changed = {
+      ...summary,
+      changes: summary.changes.map((c) =>
+        c.address === 'terraform_data.upd' ? { ...c, actions: ['delete' as const] } : c,
+      ),
+    };
+    expect(checkPlanText(text, changed).disagreements[0]).toEqual({
+      address: 'terraform_data.upd',
+      message: 'the plan text shows update, but the JSON plan will destroy it',
+    });
+  });
+
   const TERRAFORM = '/usr/local/bin/terraform';
   const hasTerraform = existsSync(TERRAFORM);
   if (!hasTerraform)

@@ -29,14 +29,6 @@ export function visibleText(text: string): string {
   return text.replace(INVISIBLE, escapeInvisible);
 }
 
-/** Whether `text` holds any character that {@link visibleText} would escape. */
-export function hasInvisible(text: string): boolean {
-  INVISIBLE.lastIndex = 0;
-  const found = INVISIBLE.test(text);
-  INVISIBLE.lastIndex = 0;
-  return found;
-}
-
 /**
  * Text as markup: HTML-escaped, with every invisible character shown as its escape in a marked
  * `<span class="ctl">` (so an escape stands out from the same letters typed in a value).

@@ -63,6 +63,8 @@ export class WorkflowFunctions extends Construct {
   readonly verifyApproval: nodejs.NodejsFunction;
   /** Signs approval decisions; only the approval page may sign, only `verifyApproval` verifies. */
   readonly decisionKey: kms.Key;
+  /** The executions of the state machine (`...:execution:<name>:*`), whose status the page reads. */
+  readonly executionsArn: string;
 
   constructor(scope: Construct, id: string, props: WorkflowFunctionsProps) {
     super(scope, id);
@@ -186,11 +188,12 @@ export class WorkflowFunctions extends Construct {
     for (const fn of [this.approvalPage, this.verifyApproval])
       fn.addEnvironment('DR_DECISION_KEY_ARN', this.decisionKey.keyArn);
     // The page reads how a run really ended before it says so (or offers to decide).
+    this.executionsArn = `${props.stateMachineArn.replace(':stateMachine:', ':execution:')}:*`;
     this.approvalPage.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ReadThisStateMachinesExecutions',
         actions: ['states:DescribeExecution'],
-        resources: [`${props.stateMachineArn.replace(':stateMachine:', ':execution:')}:*`],
+        resources: [this.executionsArn],
       }),
     );
 

@@ -90,7 +90,7 @@ export function createVerifyApprovalHandler(deps: VerifyApprovalDeps): VerifyApp
     const refuse = (problem: string): never => {
       log.warn('refused an approval that could not be verified', { problem });
       throw new ApprovalNotVerifiedError(
-        `The approval could not be verified: ${problem}. Nothing was applied: only a decision made on the approval page applies.`,
+        `Approval not verified: ${problem}. Nothing was applied: only a decision made on the approval page applies.`,
       );
     };
 

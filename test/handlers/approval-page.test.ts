@@ -639,7 +639,7 @@ describe('the page shows how the run really ended (DescribeExecution)', () => {
     cause: JSON.stringify({
       errorType: 'DeployRunner.ApprovalNotVerified',
       errorMessage:
-        'The approval could not be verified: it carries no decision signed by the approval page. Nothing was applied: only a decision made on the approval page applies.',
+        'Approval not verified: it carries no decision signed by the approval page. Nothing was applied: only a decision made on the approval page applies.',
     }),
   } as const;
 

@@ -148,7 +148,7 @@ export function createVerifyApprovalHandler(deps: VerifyApprovalDeps): VerifyApp
 let lambdaHandler: VerifyApprovalHandler | undefined;
 
 /** Lambda entry point (`Verify approval`). */
-export const handler: VerifyApprovalHandler = (event) => {
+export const handler: VerifyApprovalHandler = async (event) => {
   if (!lambdaHandler) {
     const settings = settingsFromEnv(process.env, [
       ...REQUIRED_SETTINGS.verifyApproval,

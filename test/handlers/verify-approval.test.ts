@@ -1,11 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { KMSClient, VerifyCommand } from '@aws-sdk/client-kms';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   attestDecision,
   canonicalJson,
   type DecisionSigner,
   LocalDecisionKey,
 } from '../../handlers/shared/decision-signing';
-import { createVerifyApprovalHandler } from '../../handlers/verify-approval';
+import {
+  createVerifyApprovalHandler,
+  handler as lambdaHandler,
+} from '../../handlers/verify-approval';
 import { type SignedDecision, verifiedApprovalSchema } from '../../lib/contracts';
 import { EXECUTION_ARN, planResult, request, START, settings, testClock } from './support/fixtures';
 
@@ -227,5 +232,42 @@ describe('verify-approval: only a decision the page signed for this run applies'
     expect(() => createVerifyApprovalHandler({ settings: without, verifier: key })).toThrow(
       /approvalsRequired/,
     );
+  });
+});
+
+describe('verify-approval Lambda entry', () => {
+  const KEY_ARN = 'arn:aws:kms:eu-west-1:111111111111:key/0b6f1d7e-1111-2222-3333-444455556666';
+  const kmsMock = mockClient(KMSClient);
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+    kmsMock.reset();
+  });
+
+  it('will not verify without the key, the approvers and how many must approve', async () => {
+    delete process.env.DR_DECISION_KEY_ARN;
+    await expect(lambdaHandler(await payload())).rejects.toThrow(/DR_DECISION_KEY_ARN is not set/);
+  });
+
+  it('verifies with kms:Verify under DR_DECISION_KEY_ARN', async () => {
+    process.env.DR_DECISION_KEY_ARN = KEY_ARN;
+    process.env.DR_APPROVERS = JSON.stringify(settings.approvers);
+    process.env.DR_APPROVALS_REQUIRED = '1';
+    // KMS answers with a real P-256 verification of what it was sent.
+    kmsMock
+      .on(VerifyCommand)
+      .callsFake(async (input: { Message: Uint8Array; Signature: Uint8Array }) => ({
+        SignatureValid: await key.verify(Buffer.from(input.Message), Buffer.from(input.Signature)),
+      }));
+    const kmsSigned: DecisionSigner = { keyId: KEY_ARN, sign: (m) => key.sign(m) };
+    const out = await lambdaHandler(await payload(record(), kmsSigned));
+    expect(out.keyId).toBe(KEY_ARN);
+    expect(kmsMock.commandCalls(VerifyCommand)[0]?.args[0].input).toMatchObject({
+      KeyId: KEY_ARN,
+      SigningAlgorithm: 'ECDSA_SHA_256',
+    });
+    await expect(lambdaHandler(await payload(record(), otherKey))).rejects.toMatchObject({
+      name: 'DeployRunner.ApprovalNotVerified',
+    });
   });
 });

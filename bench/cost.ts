@@ -5,10 +5,12 @@ import { App } from 'aws-cdk-lib';
 import { createCleanupHandler } from '../handlers/cleanup';
 import { createNotifyHandler } from '../handlers/notify';
 import { createRequestApprovalHandler } from '../handlers/request-approval';
+import { LocalDecisionKey } from '../handlers/shared/decision-signing';
 import { OutboxNotifier } from '../handlers/shared/notifier';
 import type { Settings } from '../handlers/shared/settings';
 import { MemoryApprovalStore } from '../handlers/shared/store';
 import { createValidateRequestHandler } from '../handlers/validate-request';
+import { createVerifyApprovalHandler } from '../handlers/verify-approval';
 import type { DeployRunnerConfig } from '../lib/config';
 import { allowlistOf } from '../lib/contracts';
 import { type CfnTemplate, cdkJsonContext, NO_ASSETS_CONTEXT } from '../lib/definition';
@@ -31,7 +33,8 @@ export type HandlerName =
   | 'request-approval'
   | 'approval-page'
   | 'notify'
-  | 'cleanup';
+  | 'cleanup'
+  | 'verify-approval';
 
 /** One execution as the cost model reads it. */
 export interface ScenarioRun {
@@ -124,6 +127,7 @@ export function lambdaInvocations(run: ScenarioRun): Record<HandlerName, number>
     'approval-page': run.pageRequests,
     notify: 0,
     cleanup: 0,
+    'verify-approval': 0,
   };
   for (const event of run.events) {
     const details = (event.lambdaFunctionScheduledEventDetails ??
@@ -220,6 +224,12 @@ export async function measureHandlerDurations(
       );
     },
     cleanup: () => createCleanupHandler({ store: new MemoryApprovalStore() })(cleanupEvent),
+    // The happy path's signed decision, checked under the bench server's own local key.
+    'verify-approval': () =>
+      createVerifyApprovalHandler({
+        settings: { ...settings, approvalsRequired: bench.config.approvals.approvalsRequired },
+        verifier: LocalDecisionKey.inDataDir(join(bench.root, 'data')).verifier(),
+      })(payloadOf(happy, 'Verify approval')),
   };
   const durations = {} as Record<HandlerName, number>;
   try {
@@ -485,7 +495,10 @@ export function computeCost(
       // Anything always-on in the template has no price here: null says so rather than $0.
       alwaysOnComputePerMonth: template.alwaysOnCompute.length === 0 ? 0 : null,
       standingItems: [
-        { item: `KMS customer-managed key x${kmsKeys}`, perMonth: kmsKeys * PRICES.kmsKeyPerMonth },
+        {
+          item: `KMS customer-managed key x${kmsKeys} (artifacts and logs; approval decision signing)`,
+          perMonth: kmsKeys * PRICES.kmsKeyPerMonth,
+        },
         {
           item: `Secrets Manager secret x${secrets} (approval page nonce key)`,
           perMonth: round(secrets * PRICES.secretPerMonth, 2),

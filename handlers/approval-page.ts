@@ -1,6 +1,10 @@
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  SendTaskSuccessCommand,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   ArtifactNotFoundError,
@@ -8,7 +12,13 @@ import {
   ArtifactTooLargeError,
 } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
-import { type ApprovalDecision, artifactKeys } from '../lib/contracts';
+import { type Outcome as RunOutcome, outcomeOf as runOutcomeOf } from '../lib/cli/exit-codes';
+import {
+  type ApprovalDecision,
+  approvalDecisionSchema,
+  artifactKeys,
+  type SignedDecision,
+} from '../lib/contracts';
 import {
   blockedReason,
   decisionPage,
@@ -28,7 +38,15 @@ import {
   type RandomBytes,
   verifyNonce,
 } from './shared/capability';
-import { cachedSecret, documentClient, s3Client, secretsClient, sfnClient } from './shared/clients';
+import {
+  cachedSecret,
+  documentClient,
+  kmsClient,
+  s3Client,
+  secretsClient,
+  sfnClient,
+} from './shared/clients';
+import { attestDecision, type DecisionSigner, KmsDecisionSigner } from './shared/decision-signing';
 import { describeError, errorName, SettingsError } from './shared/errors';
 import { html, SECURITY_HEADERS } from './shared/html';
 import {
@@ -76,6 +94,12 @@ export interface ApprovalPageDeps {
   readonly artifacts?: Pick<ArtifactStore, 'get'>;
   /** Largest plan text the page reads; larger blocks approval. @default MAX_PLAN_TEXT_READ_BYTES */
   readonly maxPlanTextBytes?: number;
+  /**
+   * Signs approvals (DESIGN.md property 8): `Verify approval` applies nothing without the page's
+   * signature. The Lambda entry signs with the KMS key, local mode with its local key pair.
+   * @default - approvals are sent unsigned, and every run fails at `Verify approval`
+   */
+  readonly signer?: DecisionSigner;
   /** Secrets Manager, for `pageSecretArn`. @default - the shared client */
   readonly secrets?: () => SecretsManagerClient;
   /** @default () => new Date() */
@@ -132,9 +156,51 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     body: messagePage(view),
   });
 
+  /**
+   * How the execution stands now, from Step Functions itself: the store only knows what this page
+   * did, not whether the run went on to apply, failed, or left the wait some other way. Undefined
+   * when it cannot be read; the page then says only what the store knows.
+   */
+  async function liveOutcome(
+    run: ApprovalRun,
+    log: HandlerLogger,
+  ): Promise<RunOutcome | undefined> {
+    try {
+      const out = await deps.sfn.send(
+        new DescribeExecutionCommand({ executionArn: run.executionArn }),
+      );
+      if (!out?.status) return undefined;
+      return runOutcomeOf({
+        status: out.status,
+        ...(out.error !== undefined && { error: out.error }),
+        ...(out.cause !== undefined && { cause: out.cause }),
+        ...(out.output !== undefined && { output: out.output }),
+      });
+    } catch (error) {
+      log.warn('could not read the execution status', { error: errorName(error) ?? 'Error' });
+      return undefined;
+    }
+  }
+
   /** The page for a link that can no longer decide, or undefined when it still can. */
-  function closedPage(link: ApprovalLink, run: ApprovalRun, now: Date): PageResponse | undefined {
+  function closedPage(
+    link: ApprovalLink,
+    run: ApprovalRun,
+    now: Date,
+    live?: RunOutcome,
+  ): PageResponse | undefined {
     const common = { run, consoleUrl: consoleUrl(settings, run.executionArn) };
+    const liveSentence = live ? liveOutcomeSentence(live) : undefined;
+    // The execution left the approval wait without this page: nothing is decided here any more.
+    if (run.status === 'pending' && live && live.result !== 'running')
+      return message(409, {
+        heading: 'This run already ended',
+        paragraphs: [
+          `The workflow no longer waits for a decision. ${liveSentence}`,
+          'CI can start a new run.',
+        ],
+        ...common,
+      });
     if (link.status === 'used') {
       const yours = run.decisions[link.approverId];
       return message(409, {
@@ -144,6 +210,7 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
             ? `You ${yours.decision === 'approve' ? 'approved' : 'rejected'} this run at ${formatTime(new Date(yours.decidedAt))}. A link works once.`
             : 'This link was already used. A link works once.',
           outcomeSentence(run),
+          liveSentence ?? '',
         ].filter((p) => p !== ''),
         ...common,
       });
@@ -151,14 +218,18 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     if (run.status === 'approved' || run.status === 'rejected')
       return message(409, {
         heading: 'This run was already decided',
-        paragraphs: [outcomeSentence(run), 'Nothing more is needed from you.'],
+        paragraphs: [
+          outcomeSentence(run),
+          ...(liveSentence ? [liveSentence] : []),
+          'Nothing more is needed from you.',
+        ],
         ...common,
       });
     if (run.status === 'ended')
       return message(409, {
         heading: 'This run already ended',
         paragraphs: [
-          `The workflow ended before a decision was made${run.endedReason ? ` (${run.endedReason})` : ''}. Nothing was applied; CI can start a new run.`,
+          `The workflow ended before a decision was made${run.endedReason ? ` (${run.endedReason})` : ''}. ${liveSentence ?? 'Nothing was applied.'} CI can start a new run.`,
         ],
         ...common,
       });
@@ -301,9 +372,11 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     now: Date,
     log: HandlerLogger,
   ): Promise<PageResponse> {
-    const record = undelivered(link, run, now);
+    const live = await liveOutcome(run, log);
+    const gone = run.status === 'pending' && live !== undefined && live.result !== 'running';
+    const record = gone ? undefined : undelivered(link, run, now);
     if (record) return resendPage(link, run, record, now);
-    return closedPage(link, run, now) ?? decisionView(link, run, now, 200, log);
+    return closedPage(link, run, now, live) ?? decisionView(link, run, now, 200, log);
   }
 
   async function decide(
@@ -313,8 +386,10 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     now: Date,
     log: HandlerLogger,
   ): Promise<PageResponse> {
-    const pending = undelivered(link, run, now);
-    const closed = pending ? undefined : closedPage(link, run, now);
+    const live = await liveOutcome(run, log);
+    const gone = run.status === 'pending' && live !== undefined && live.result !== 'running';
+    const pending = gone ? undefined : undelivered(link, run, now);
+    const closed = pending ? undefined : closedPage(link, run, now, live);
     if (closed) return closed;
     const nonce = verifyNonce(await pageKey(), link.hash, form.get('nonce') ?? undefined, now);
     if (nonce !== 'ok') {
@@ -448,9 +523,27 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
         ...common,
       });
     }
+    let output: ApprovalDecision = outcome;
+    if (outcome.approved) {
+      // Apply runs only on a decision this page signed; the callback alone is not enough.
+      if (!deps.signer) log.warn('no decision signer: the approval is sent unsigned and will fail');
+      else
+        try {
+          const attestation = await attestDecision(deps.signer, signedDecisionOf(run, outcome));
+          output = { ...outcome, attestation };
+        } catch (error) {
+          await store.reopenRun(executionArn, outcome.decidedAt);
+          throw new Error(`signing the decision failed: ${errorName(error) ?? 'Error'}`, {
+            cause: error,
+          });
+        }
+    }
     try {
       await deps.sfn.send(
-        new SendTaskSuccessCommand({ taskToken: run.taskToken, output: JSON.stringify(outcome) }),
+        new SendTaskSuccessCommand({
+          taskToken: run.taskToken,
+          output: JSON.stringify(approvalDecisionSchema.parse(output)),
+        }),
       );
     } catch (error) {
       const name = errorName(error) ?? 'Error';
@@ -459,12 +552,14 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
         await store.endRun(executionArn, 'the workflow stopped waiting', now.toISOString());
         await store.voidLinks(executionArn);
         log.warn('the execution no longer waits for a decision', { error: name });
+        const live = await liveOutcome(run, log);
         return message(name === 'TaskTimedOut' ? 410 : 409, {
           heading: 'This run already ended',
           paragraphs: [
             name === 'TaskTimedOut'
-              ? 'The time to decide ran out before your decision arrived. Nothing was applied; CI can start a new run.'
-              : 'The workflow no longer waits for a decision (it was stopped or failed). Nothing was applied.',
+              ? 'The time to decide ran out before your decision arrived. Your decision was not applied; CI can start a new run.'
+              : 'The workflow no longer waits for a decision (it was stopped, failed or answered otherwise). Your decision was not applied.',
+            ...(live ? [liveOutcomeSentence(live)] : []),
           ],
           ...common,
         });
@@ -600,6 +695,31 @@ function approverOf(run: ApprovalRun, link: ApprovalLink): ApproverRef {
   );
 }
 
+/**
+ * The record the page signs for an approval: this run, its plan and commit, and each distinct
+ * approver who approved (the same ones `outcomeOf` counted).
+ */
+export function signedDecisionOf(run: ApprovalRun, outcome: ApprovalDecision): SignedDecision {
+  const approvals = Object.values(run.decisions)
+    .filter((d) => d.decision === 'approve')
+    .sort((a, b) => a.decidedAt.localeCompare(b.decidedAt));
+  const distinct = new Map(approvals.map((d) => [d.approverId, d]));
+  return {
+    v: 1,
+    executionArn: run.executionArn,
+    runId: run.runId,
+    planSha256: run.plan.planSha256,
+    commit: run.plan.commit,
+    approvers: [...distinct.values()].map((d) => ({
+      id: d.approverId,
+      name: d.approverName,
+      decidedAt: d.decidedAt,
+    })),
+    approvalsRequired: run.approvalsRequired,
+    decidedAt: outcome.decidedAt,
+  };
+}
+
 /** Whether the approver is the requester: any identity matches `requestedBy`, case-insensitively. */
 export function isRequester(run: Pick<ApprovalRun, 'request'>, approver: ApproverRef): boolean {
   const requester = run.request.requestedBy?.trim().toLowerCase();
@@ -634,6 +754,13 @@ export function outcomeOf(run: ApprovalRun, now: Date): ApprovalDecision | undef
     reason,
     ...base,
   };
+}
+
+/** What Step Functions says of the run, in one sentence. */
+function liveOutcomeSentence(live: RunOutcome): string {
+  if (live.result === 'running') return 'The run is still running.';
+  const text = live.message.replace(/[.\s]+$/, '');
+  return `Outcome of the run: ${text}.`;
 }
 
 function outcomeSentence(run: ApprovalRun): string {
@@ -678,11 +805,13 @@ export const handler: ApprovalPageHandler = async (event) => {
       const settings = settingsFromEnv(process.env, [
         ...REQUIRED_SETTINGS.approvalPage,
         'artifactBucket',
+        'decisionKeyArn',
       ]);
       lambdaHandler = createApprovalPageHandler({
         settings,
         store: new DynamoApprovalStore(documentClient(), settings.tableName),
         sfn: sfnClient(),
+        signer: new KmsDecisionSigner(kmsClient, settings.decisionKeyArn as string),
         // Required above; `Settings` keeps it optional for the handlers that can do without.
         artifacts: new S3ArtifactStore({
           bucket: settings.artifactBucket as string,

@@ -116,6 +116,47 @@ export type PlanResult = z.infer<typeof planResultSchema>;
 /** Cap on `PlanResult.changes`; Step Functions state is limited to 256 KiB. */
 export const MAX_CHANGES_IN_RESULT = 500;
 
+/**
+ * What the approval page signs when a run is approved (DESIGN.md property 8): the run, the exact
+ * plan and commit, and the distinct approvers who agreed. `Verify approval` checks it before
+ * `Apply`; a callback without it, or with one for another run or plan, applies nothing.
+ */
+export const signedDecisionSchema = z.strictObject({
+  v: z.literal(1),
+  executionArn: z.string().min(1),
+  runId: z.string().min(1),
+  planSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  commit: z.string().regex(/^[0-9a-f]{40}$/),
+  /** Distinct by `id` (lowercased email, else Slack user ID). */
+  approvers: z
+    .array(z.strictObject({ id: z.string().min(1), name: z.string(), decidedAt: z.iso.datetime() }))
+    .min(1),
+  approvalsRequired: z.int().min(1),
+  decidedAt: z.iso.datetime(),
+});
+export type SignedDecision = z.infer<typeof signedDecisionSchema>;
+
+/**
+ * A signed decision as it travels in the task output. `record` is the exact signed bytes
+ * (canonical JSON, base64url), so the verifier checks what was signed, not a re-serialization.
+ */
+export const decisionAttestationSchema = z.strictObject({
+  record: z
+    .string()
+    .min(1)
+    .max(16 * 1024)
+    .regex(/^[A-Za-z0-9_-]+$/),
+  /** DER-encoded ECDSA P-256 / SHA-256 signature over the record bytes, base64. */
+  signature: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[A-Za-z0-9+/]+={0,2}$/),
+  /** The signing key: a KMS key ARN, or `local:<fingerprint>` in local mode. */
+  keyId: z.string().min(1).max(2048),
+});
+export type DecisionAttestation = z.infer<typeof decisionAttestationSchema>;
+
 /** The task output the approval page sends with SendTaskSuccess. */
 export const approvalDecisionSchema = z.object({
   approved: z.boolean(),
@@ -124,8 +165,21 @@ export const approvalDecisionSchema = z.object({
   reason: z.string().optional(),
   decidedAt: z.iso.datetime(),
   planSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The signed decision; present on approvals, which `Verify approval` refuses without it. */
+  attestation: decisionAttestationSchema.optional(),
 });
 export type ApprovalDecision = z.infer<typeof approvalDecisionSchema>;
+
+/** What `Verify approval` puts into the state as `$.verifiedApproval`; `Apply` reads only this. */
+export const verifiedApprovalSchema = z.strictObject({
+  planSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  commit: z.string().regex(/^[0-9a-f]{40}$/),
+  /** Display names of the approvers the signed record names. */
+  approvers: z.array(z.string()),
+  keyId: z.string(),
+  verifiedAt: z.iso.datetime(),
+});
+export type VerifiedApproval = z.infer<typeof verifiedApprovalSchema>;
 
 /** Which sum of the plan a change counts towards. */
 export function changeKind(
@@ -179,6 +233,8 @@ export const RunErrors = {
   Rejected: 'DeployRunner.Rejected',
   ApprovalExpired: 'DeployRunner.ApprovalExpired',
   ApprovalMismatch: 'DeployRunner.ApprovalMismatch',
+  /** The approval carried no valid decision signed by the approval page for this run and plan. */
+  ApprovalNotVerified: 'DeployRunner.ApprovalNotVerified',
 } as const;
 
 /**
@@ -192,6 +248,8 @@ export interface WorkflowState {
   readonly plan?: { readonly summary: PlanResult };
   /** Set by `Request approval`: the decision the approval page sent. */
   readonly approval?: ApprovalDecision;
+  /** Set by `Verify approval`: the facts of the signed decision `Apply` uses. */
+  readonly verifiedApproval?: VerifiedApproval;
   /** Set by `Apply`. */
   readonly apply?: { readonly taskArn: string };
   /** Set by a Catch (`{ Error, Cause }`), or by `Record rejection` / `Record expiry`. */

@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
@@ -24,6 +25,7 @@ export const sfnClient = once(
 export const sesClient = once(() => new SESv2Client({}));
 export const secretsClient = once(() => new SecretsManagerClient({}));
 export const s3Client = once(() => new S3Client({}));
+export const kmsClient = once(() => new KMSClient({}));
 export const documentClient = once(() =>
   DynamoDBDocumentClient.from(new DynamoDBClient({}), {
     marshallOptions: { removeUndefinedValues: true },

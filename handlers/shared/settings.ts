@@ -34,6 +34,10 @@ export interface Settings {
   readonly sfnEndpoint?: string;
   /** Who receives result notifications (the config's approvers). Env `DR_APPROVERS` (JSON array). @default [] */
   readonly approvers: readonly Approver[];
+  /** KMS key that signs approval decisions (approval page) and verifies them (`Verify approval`). Env `DR_DECISION_KEY_ARN`. */
+  readonly decisionKeyArn?: string;
+  /** How many distinct approvers must approve (the config's). Env `DR_APPROVALS_REQUIRED`. */
+  readonly approvalsRequired?: number;
 }
 
 /** Environment variable of each setting. */
@@ -51,6 +55,8 @@ export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> 
   consoleUrlTemplate: 'DR_CONSOLE_URL_TEMPLATE',
   sfnEndpoint: 'DR_SFN_ENDPOINT',
   approvers: 'DR_APPROVERS',
+  decisionKeyArn: 'DR_DECISION_KEY_ARN',
+  approvalsRequired: 'DR_APPROVALS_REQUIRED',
 };
 
 /** Settings each handler cannot run without. */
@@ -60,6 +66,7 @@ export const REQUIRED_SETTINGS = {
   approvalPage: ['tableName', 'consoleUrlTemplate'],
   notify: ['fromEmail', 'consoleUrlTemplate'],
   cleanup: ['tableName'],
+  verifyApproval: ['approvers', 'approvalsRequired'],
 } as const satisfies Record<string, readonly (keyof Settings)[]>;
 
 /** Settings with some fields guaranteed present. */
@@ -106,6 +113,10 @@ const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
   }),
   sfnEndpoint: httpUrl,
   approvers: json(z.array(approverSchema)),
+  decisionKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/, {
+    error: 'is not a KMS key ARN',
+  }),
+  approvalsRequired: z.coerce.number().int().min(1).max(10),
 };
 
 /**

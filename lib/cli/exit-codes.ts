@@ -6,7 +6,7 @@ import { RunErrors } from '../contracts';
 export const ExitCode = {
   /** Applied, no changes, or plan-only run done (and `start` without `--wait` succeeded). */
   Ok: 0,
-  /** The run failed (plan or apply error, timeout, approval mismatch), or the CLI could not reach AWS. */
+  /** The run failed (plan or apply error, timeout, approval mismatch or not verified), or the CLI could not reach AWS. */
   RunFailed: 1,
   /** Bad usage, or the request was rejected by validation (`DeployRunner.RequestRejected`). */
   Usage: 2,
@@ -24,7 +24,7 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 /** The exit-code table as printed in `--help` and docs/cli.md. */
 export const EXIT_CODE_HELP = `Exit codes:
   0  applied, no changes, or plan-only run done
-  1  run failed (plan/apply error, timeout) or AWS could not be reached
+  1  run failed (plan/apply error, timeout, approval not verified) or AWS could not be reached
   2  bad usage, or the request was rejected by validation (DeployRunner.RequestRejected)
   3  rejected by an approver (DeployRunner.Rejected)
   4  approval expired (DeployRunner.ApprovalExpired)
@@ -79,6 +79,12 @@ const FAILURES: Record<string, { result: RunResult; exitCode: ExitCode; label: s
     result: 'approval-expired',
     exitCode: ExitCode.ApprovalExpired,
     label: 'Approval expired',
+  },
+  // Same exit code as ApprovalMismatch (run failed): the approval did not hold, nothing applied.
+  [RunErrors.ApprovalNotVerified]: {
+    result: 'failed',
+    exitCode: ExitCode.RunFailed,
+    label: 'Approval not verified',
   },
   [RunErrors.LockHeld]: {
     result: 'lock-held',

@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import type { DeployRunnerConfig } from '../config';
 import { allowlistOf } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
+import { createDecisionKey } from './private/decision-key';
 import { handlerFunction } from './private/handler-function';
 
 /** Properties of {@link WorkflowFunctions}. */
@@ -34,10 +35,12 @@ export interface WorkflowFunctionsProps {
 }
 
 /**
- * The five Lambda handlers of the workflow, each with exactly the permissions it uses:
+ * The six Lambda handlers of the workflow, each with exactly the permissions it uses:
  * `validate-request` none; `request-approval` the table, SES and the Slack token;
- * `approval-page` the table, the page secret, plan text, and task responses to this one state
- * machine; `notify` SES, the Slack token and the runner's error reports; `cleanup` the table.
+ * `approval-page` the table, the page secret, plan text, task responses to and execution status
+ * of this one state machine, and signing with the decision key; `notify` SES, the Slack token
+ * and the runner's error reports; `cleanup` the table; `verify-approval` verifying with the
+ * decision key.
  */
 export class WorkflowFunctions extends Construct {
   /** `Validate request`: schema and allowlist check, builds `$.request`. */
@@ -56,6 +59,12 @@ export class WorkflowFunctions extends Construct {
   readonly approvalBaseUrl: string;
   /** HMAC key of the approval page's nonces. */
   readonly pageSecret: secretsmanager.Secret;
+  /** `Verify approval`: checks the page's signed decision before `Apply`. */
+  readonly verifyApproval: nodejs.NodejsFunction;
+  /** Signs approval decisions; only the approval page may sign, only `verifyApproval` verifies. */
+  readonly decisionKey: kms.Key;
+  /** The executions of the state machine (`...:execution:<name>:*`), whose status the page reads. */
+  readonly executionsArn: string;
 
   constructor(scope: Construct, id: string, props: WorkflowFunctionsProps) {
     super(scope, id);
@@ -161,6 +170,33 @@ export class WorkflowFunctions extends Construct {
       slackToken?.grantRead(fn);
     }
 
+    this.verifyApproval = handlerFunction(this, 'VerifyApproval', {
+      ...common,
+      handler: 'verify-approval',
+      description: 'deploy-runner: verifies the approval page signed the decision before Apply',
+      timeout: Duration.seconds(10),
+      environment: {
+        DR_APPROVERS: JSON.stringify(config.approvals.approvers),
+        DR_APPROVALS_REQUIRED: String(config.approvals.approvalsRequired),
+      },
+    });
+    // The key policy alone names who signs and who verifies; no IAM grant is involved.
+    this.decisionKey = createDecisionKey(this, 'DecisionKey', {
+      signer: this.approvalPage.role as iam.IRole,
+      verifier: this.verifyApproval.role as iam.IRole,
+    });
+    for (const fn of [this.approvalPage, this.verifyApproval])
+      fn.addEnvironment('DR_DECISION_KEY_ARN', this.decisionKey.keyArn);
+    // The page reads how a run really ended before it says so (or offers to decide).
+    this.executionsArn = `${props.stateMachineArn.replace(':stateMachine:', ':execution:')}:*`;
+    this.approvalPage.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadThisStateMachinesExecutions',
+        actions: ['states:DescribeExecution'],
+        resources: [this.executionsArn],
+      }),
+    );
+
     this.cleanup = handlerFunction(this, 'Cleanup', {
       ...common,
       handler: 'cleanup',
@@ -171,7 +207,7 @@ export class WorkflowFunctions extends Construct {
     table.grantReadWriteData(this.cleanup);
   }
 
-  /** All five functions. */
+  /** All six functions. */
   get all(): nodejs.NodejsFunction[] {
     return [
       this.validateRequest,
@@ -179,6 +215,7 @@ export class WorkflowFunctions extends Construct {
       this.approvalPage,
       this.notify,
       this.cleanup,
+      this.verifyApproval,
     ];
   }
 }

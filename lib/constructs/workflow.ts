@@ -203,6 +203,21 @@ export class Workflow extends Construct {
       resultPath: '$.error',
     });
 
+    // 7b. Verify approval: the callback alone never applies. Only a decision the approval page
+    // signed, for this execution, plan and commit and enough approvers, lets Apply run.
+    const verifyApproval = new tasks.LambdaInvoke(this, 'VerifyApproval', {
+      stateName: 'Verify approval',
+      lambdaFunction: functions.verifyApproval,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({
+        executionArn: sfn.JsonPath.executionId,
+        request: sfn.JsonPath.objectAt('$.request'),
+        plan: sfn.JsonPath.objectAt('$.plan.summary'),
+        approval: sfn.JsonPath.objectAt('$.approval'),
+      }),
+      resultPath: '$.verifiedApproval',
+    });
+
     // 8. Apply exactly the approved plan (apply role).
     const apply = this.runnerTask('Apply', 'Apply', props, props.tasks.apply, {
       timeout: timeouts.apply,
@@ -215,7 +230,8 @@ export class Workflow extends Construct {
         DR_COMMIT: sfn.JsonPath.stringAt('$.plan.summary.commit'),
         DR_PLAN_KEY: sfn.JsonPath.stringAt('$.plan.summary.planKey'),
         DR_PLAN_VERSION_ID: sfn.JsonPath.stringAt('$.plan.summary.planVersionId'),
-        DR_PLAN_SHA256: sfn.JsonPath.stringAt('$.approval.planSha256'),
+        // From the verified, signed decision: never from what the callback said.
+        DR_PLAN_SHA256: sfn.JsonPath.stringAt('$.verifiedApproval.planSha256'),
       },
       resultSelector: { taskArn: sfn.JsonPath.stringAt('$.TaskArn') },
       resultPath: '$.apply',
@@ -254,6 +270,7 @@ export class Workflow extends Construct {
     inspectPlan.addCatch(notifyFailure, toFailure);
     requestApproval.addCatch(recordExpiry, { errors: [sfn.Errors.TIMEOUT], ...toFailure });
     requestApproval.addCatch(notifyFailure, toFailure);
+    verifyApproval.addCatch(notifyFailure, toFailure);
     apply.addCatch(notifyFailure, toFailure);
     notifyResult.addCatch(releaseLock, { resultPath: '$.notifyError' });
     releaseLock.addCatch(done, {
@@ -293,7 +310,7 @@ export class Workflow extends Construct {
                       '$.plan.summary.planSha256',
                     ),
                   ),
-                  apply.next(notifyResult),
+                  verifyApproval.next(apply).next(notifyResult),
                 )
                 .when(sfn.Condition.booleanEquals('$.approval.approved', false), recordRejection)
                 .otherwise(recordApprovalMismatch),

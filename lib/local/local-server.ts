@@ -6,11 +6,13 @@ import { createApprovalPageHandler } from '../../handlers/approval-page';
 import { createCleanupHandler } from '../../handlers/cleanup';
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
+import { LocalDecisionKey } from '../../handlers/shared/decision-signing';
 import { toFunctionUrlEvent, writeFunctionUrlResult } from '../../handlers/shared/http-adapter';
 import { type Notifier, OutboxNotifier } from '../../handlers/shared/notifier';
 import type { Settings } from '../../handlers/shared/settings';
 import { MemoryApprovalStore } from '../../handlers/shared/store';
 import { createValidateRequestHandler } from '../../handlers/validate-request';
+import { createVerifyApprovalHandler } from '../../handlers/verify-approval';
 import type { ArtifactStore } from '../artifact-store';
 import { FolderArtifactStore } from '../artifacts/folder-store';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
@@ -117,7 +119,10 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     consoleUrlTemplate: `${baseUrl}/executions/{executionArn}`,
     sfnEndpoint: baseUrl,
     approvers: options.config.approvals.approvers,
+    approvalsRequired: options.config.approvals.approvalsRequired,
   });
+  // KMS's stand-in: the page gets only the signing half, `Verify approval` only the public half.
+  const decisionKey = LocalDecisionKey.inDataDir(dataDir);
   let sfn: SFNClient | undefined;
   const deps = () => {
     sfn ??= new SFNClient({
@@ -132,6 +137,10 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     'request-approval': (event: unknown) => createRequestApprovalHandler(deps())(event as never),
     notify: (event: unknown) => createNotifyHandler(deps())(event as never),
     cleanup: (event: unknown) => createCleanupHandler(deps())(event as never),
+    'verify-approval': (event: unknown) =>
+      createVerifyApprovalHandler({ settings: settings(), verifier: decisionKey.verifier() })(
+        event,
+      ),
   };
 
   const taskImplementation = createTaskRuntime({
@@ -187,7 +196,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
       const event = toFunctionUrlEvent(req, Buffer.concat(chunks));
-      const result = await createApprovalPageHandler(deps())(event);
+      const result = await createApprovalPageHandler({ ...deps(), signer: decisionKey.signer() })(
+        event,
+      );
       writeFunctionUrlResult(res, result);
     },
   });

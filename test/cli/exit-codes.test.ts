@@ -79,6 +79,22 @@ describe('outcomeOf: DescribeExecution status + error → exit code', () => {
     expect(outcome.message).toBe('Request rejected:\n  - path "secrets/x" is not an allowed path');
   });
 
+  it('an approval the page did not sign: exit 1 like a mismatch, saying so', () => {
+    const outcome = outcomeOf({
+      status: 'FAILED',
+      error: RunErrors.ApprovalNotVerified,
+      cause: lambdaCause(
+        'Approval not verified: it carries no decision signed by the approval page.',
+      ),
+    });
+    expect(outcome.exitCode).toBe(ExitCode.RunFailed);
+    expect(outcome.result).toBe('failed');
+    // The cause already starts with the label: said once.
+    expect(outcome.message).toBe(
+      'Approval not verified: it carries no decision signed by the approval page.',
+    );
+  });
+
   it('keeps plain causes and names unknown errors', () => {
     expect(readableCause('plain text')).toBe('plain text');
     expect(readableCause(undefined)).toBeUndefined();

@@ -101,6 +101,7 @@ describe('followExecution', () => {
       'approval-requested',
       'approval-decided',
       'state Approved?',
+      'state Verify approval',
       'state Apply',
       'task-started',
       'log Apply terraform apply',
@@ -216,6 +217,6 @@ describe('followExecution', () => {
     const { events, done } = follow(clock);
     expect((await done).result).toBe('applied');
     expect(events.filter((e) => e.type === 'log')).toHaveLength(6);
-    expect(events.filter((e) => e.type === 'state')).toHaveLength(11);
+    expect(events.filter((e) => e.type === 'state')).toHaveLength(12);
   });
 });

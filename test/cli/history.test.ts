@@ -27,6 +27,7 @@ describe('HistoryTracker', () => {
       'Changes?',
       'Request approval',
       'Approved?',
+      'Verify approval',
       'Apply',
       'Notify result',
       'Release lock',

@@ -47,6 +47,7 @@ describe('e2e: approved → applied', () => {
       'Changes?',
       'Request approval',
       'Approved?',
+      'Verify approval',
       'Apply',
       'Notify result',
       'Release lock',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -23,6 +23,11 @@ import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { MAX_PLAN_RESOURCES, MAX_PLAN_TEXT_BYTES } from '../../handlers/shared/approval-views';
 import { MAX_PLAN_TEXT_READ_BYTES } from '../../handlers/shared/artifacts';
+import {
+  type DecisionSigner,
+  LocalDecisionKey,
+  readAttestation,
+} from '../../handlers/shared/decision-signing';
 import { SettingsError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
 import {
@@ -30,6 +35,7 @@ import {
   DynamoApprovalStore,
   MemoryApprovalStore,
 } from '../../handlers/shared/store';
+import { createVerifyApprovalHandler } from '../../handlers/verify-approval';
 import {
   ArtifactNotFoundError,
   type ArtifactObject,
@@ -76,6 +82,8 @@ interface SetupOptions {
   verbose?: boolean;
   /** The page's cap on plan text. */
   maxPlanTextBytes?: number;
+  /** Signs approvals. */
+  signer?: DecisionSigner;
 }
 
 async function setup(options: SetupOptions = {}) {
@@ -109,6 +117,7 @@ async function setup(options: SetupOptions = {}) {
     logger,
     ...(options.artifacts ? { artifacts: options.artifacts } : {}),
     ...(options.maxPlanTextBytes ? { maxPlanTextBytes: options.maxPlanTextBytes } : {}),
+    ...(options.signer ? { signer: options.signer } : {}),
   });
   const bodies: string[] = [];
   const call = async (...args: Parameters<typeof pageEvent>) => {
@@ -578,6 +587,123 @@ describe('races, replays, expiry and ended runs', () => {
     const res = await t.call('GET', t.links.alice);
     expect(res.statusCode).toBe(409);
     expect(res.body).toContain('This run already ended');
+  });
+});
+
+describe('signed decisions (DESIGN.md property 8)', () => {
+  const key = LocalDecisionKey.generate();
+
+  it('an approval carries a decision signed for this run, plan, commit and its distinct approvers', async () => {
+    const t = await setup({ approvalsRequired: 2, signer: key.signer() });
+    await t.submit(t.links.alice, { decision: 'approve' });
+    await t.submit(t.links.bob, { decision: 'approve' });
+    const [sent] = decisions();
+    const attestation = sent?.attestation;
+    if (!attestation) throw new Error('the approval was sent unsigned');
+    expect(attestation.keyId).toBe(key.keyId);
+    expect(await readAttestation(key.verifier(), attestation)).toEqual({
+      v: 1,
+      executionArn: EXECUTION_ARN,
+      runId: request.runId,
+      planSha256: planResult().planSha256,
+      commit: planResult().commit,
+      approvers: [
+        { id: 'alice@example.com', name: 'Alice Admin', decidedAt: '2025-11-25T10:00:00.000Z' },
+        { id: 'U0BOB1234', name: 'Bob Builder', decidedAt: expect.any(String) },
+      ],
+      approvalsRequired: 2,
+      decidedAt: sent.decidedAt,
+    });
+    // What the page sends is what Verify approval accepts.
+    const verified = await createVerifyApprovalHandler({
+      settings: { ...settings, approvalsRequired: 2 },
+      verifier: key.verifier(),
+    })({ executionArn: EXECUTION_ARN, request, plan: planResult(), approval: sent });
+    expect(verified.approvers).toEqual(['Alice Admin', 'Bob Builder']);
+  });
+
+  it('a rejection is not signed', async () => {
+    const t = await setup({ signer: key.signer() });
+    await t.submit(t.links.alice, { decision: 'reject', reason: 'no' });
+    expect(decisions()).toEqual([expect.not.objectContaining({ attestation: expect.anything() })]);
+  });
+
+  it('when signing fails, nothing is sent and the run stays open', async () => {
+    const t = await setup({
+      signer: {
+        keyId: key.keyId,
+        sign: async () => {
+          throw Object.assign(new Error('denied'), { name: 'AccessDeniedException' });
+        },
+      },
+    });
+    const res = await t.submit(t.links.alice, { decision: 'approve' });
+    expect(res.statusCode).toBe(500);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    expect((await t.store.getRun(EXECUTION_ARN))?.status).toBe('pending');
+  });
+});
+
+describe('the page shows how the run really ended (DescribeExecution)', () => {
+  const ended = {
+    status: 'FAILED',
+    error: 'DeployRunner.ApprovalNotVerified',
+    cause: JSON.stringify({
+      errorType: 'DeployRunner.ApprovalNotVerified',
+      errorMessage:
+        'Approval not verified: it carries no decision signed by the approval page. Nothing was applied: only a decision made on the approval page applies.',
+    }),
+  } as const;
+
+  it('never offers to decide on a run that left the approval wait without the page', async () => {
+    const t = await setup();
+    sfnMock.on(DescribeExecutionCommand).resolves(ended);
+    const page = await t.call('GET', t.links.alice);
+    expect(page.statusCode).toBe(409);
+    expect(page.body).toContain('This run already ended');
+    expect(page.body).toContain('Approval not verified');
+    expect(page.body).not.toContain('value="approve"');
+    const post = await t.call('POST', t.links.alice, {
+      nonce: t.nonceOf((await t.call('GET', t.links.bob)).body),
+      decision: 'approve',
+    });
+    expect(post.statusCode).toBe(409);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    expect(sfnMock.commandCalls(DescribeExecutionCommand)[0]?.args[0].input).toEqual({
+      executionArn: EXECUTION_ARN,
+    });
+  });
+
+  it.each([
+    [
+      'applied',
+      { status: 'SUCCEEDED', output: JSON.stringify({ apply: { taskArn: 'arn:task' } }) },
+      'Outcome of the run: Applied.',
+    ],
+    [
+      'failed at apply',
+      { status: 'FAILED', error: 'States.TaskFailed', cause: 'quota exceeded' },
+      'Outcome of the run: Run failed (States.TaskFailed): quota exceeded.',
+    ],
+    ['still running', { status: 'RUNNING' }, 'The run is still running.'],
+  ] as const)('after an approval, says the run was %s', async (_name, execution, sentence) => {
+    const t = await setup();
+    await t.submit(t.links.alice, { decision: 'approve' });
+    sfnMock.on(DescribeExecutionCommand).resolves(execution);
+    const page = await t.call('GET', t.links.bob);
+    expect(page.statusCode).toBe(409);
+    expect(page.body).toContain(sentence);
+    expect(page.body).not.toContain('Nothing was applied');
+  });
+
+  it('offers the decision while the execution runs, and when its status cannot be read', async () => {
+    const t = await setup();
+    sfnMock.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' });
+    expect((await t.call('GET', t.links.alice)).body).toContain('value="approve"');
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .rejects(Object.assign(new Error('no'), { name: 'AccessDeniedException' }));
+    expect((await t.call('GET', t.links.alice)).body).toContain('value="approve"');
   });
 });
 

@@ -418,7 +418,13 @@ describe('each function holds only what it uses', () => {
     'dynamodb:UpdateItem',
   ];
   const actionsOfFunction = (
-    name: 'validateRequest' | 'requestApproval' | 'approvalPage' | 'notify' | 'cleanup',
+    name:
+      | 'validateRequest'
+      | 'requestApproval'
+      | 'approvalPage'
+      | 'notify'
+      | 'cleanup'
+      | 'verifyApproval',
   ) => allowedActions(built.template, built.id(built.stack.runner.functions[name].role));
   const sorted = (...lists: string[][]) => lists.flat().sort();
 
@@ -446,6 +452,7 @@ describe('each function holds only what it uses', () => {
         's3:GetObjectVersion',
         'secretsmanager:DescribeSecret',
         'secretsmanager:GetSecretValue',
+        'states:DescribeExecution',
         'states:SendTaskFailure',
         'states:SendTaskHeartbeat',
         'states:SendTaskSuccess',
@@ -456,6 +463,14 @@ describe('each function holds only what it uses', () => {
       actionsOf(s).includes('s3:GetObject'),
     );
     expect(s3?.Resource).toEqual(objectsArn(ids.bucket, 'runs/*/plan.txt'));
+    const status = roleStatements(built.template, role).find((s) =>
+      actionsOf(s).includes('states:DescribeExecution'),
+    );
+    expect(status?.Resource).toBe(EXECUTIONS_ARN);
+  });
+
+  it('verify-approval: nothing but logs and traces in IAM (the key policy lets it verify)', () => {
+    expect(actionsOfFunction('verifyApproval')).toEqual(sorted(xrayAndLogs));
   });
 
   it('notify: SES and the runner error reports, no table', () => {
@@ -502,6 +517,7 @@ describe('each function holds only what it uses', () => {
       'notify',
       'request-approval',
       'validate-request',
+      'verify-approval',
     ]);
     for (const f of Object.values(functions)) {
       expect(f.Properties).toMatchObject({
@@ -510,6 +526,92 @@ describe('each function holds only what it uses', () => {
         TracingConfig: { Mode: 'Active' },
         Handler: 'index.handler',
       });
+    }
+  });
+});
+
+describe('8. only the approval page can sign a decision; Verify approval checks it before Apply', () => {
+  const decisionKey = () => {
+    const fns = built.stack.runner.functions;
+    const resource = built.template.toJSON().Resources[built.id(fns.decisionKey)];
+    return {
+      resource,
+      statements: resource.Properties.KeyPolicy.Statement as {
+        Sid: string;
+        Effect: string;
+        Principal: unknown;
+        Action: string | string[];
+        Condition?: unknown;
+      }[],
+      pageRole: arnOf(built.id(fns.approvalPage.role)),
+      verifyRole: arnOf(built.id(fns.verifyApproval.role)),
+    };
+  };
+
+  it('is an asymmetric P-256 signing key, kept when the stack is deleted', () => {
+    const { resource } = decisionKey();
+    expect(resource.Properties).toMatchObject({
+      KeySpec: 'ECC_NIST_P256',
+      KeyUsage: 'SIGN_VERIFY',
+      PendingWindowInDays: 30,
+    });
+    expect(resource.DeletionPolicy).toBe('Retain');
+  });
+
+  it('its policy names the page role alone for Sign, denies Sign to everyone else, and lets verify-approval verify', () => {
+    const { statements, pageRole, verifyRole } = decisionKey();
+    expect(statements.map((s) => s.Sid)).toEqual([
+      'AccountAdministersButNeverUses',
+      'OnlyTheApprovalPageSigns',
+      'NobodyElseSigns',
+      'VerifyApprovalVerifies',
+    ]);
+    const [admin, sign, deny, verify] = statements;
+    expect(sign).toMatchObject({
+      Effect: 'Allow',
+      Principal: { AWS: pageRole },
+      Action: 'kms:Sign',
+    });
+    expect(deny).toMatchObject({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 'kms:Sign',
+      Condition: { ArnNotEquals: { 'aws:PrincipalArn': pageRole } },
+    });
+    expect(verify).toMatchObject({
+      Effect: 'Allow',
+      Principal: { AWS: verifyRole },
+      Action: ['kms:GetPublicKey', 'kms:Verify'],
+    });
+    // The account (and through it IAM) administers the key but can neither use it nor grant it.
+    const adminActions = [admin?.Action].flat() as string[];
+    expect(admin?.Effect).toBe('Allow');
+    for (const forbidden of ['kms:Sign', 'kms:Verify', 'kms:CreateGrant', 'kms:*'])
+      expect(adminActions).not.toContain(forbidden);
+    expect(adminActions.filter((a) => a.includes('*'))).toEqual([]);
+    const usedBy = statements
+      .filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes('kms:Sign'))
+      .map((s) => s.Principal);
+    expect(usedBy).toEqual([{ AWS: pageRole }]);
+  });
+
+  it('no IAM policy in the stack grants kms:Sign', () => {
+    const policies = Object.values(built.template.toJSON().Resources as Record<string, Draft>)
+      .filter((r) => ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy'].includes(r.Type))
+      .flatMap((r) => r.Properties.PolicyDocument.Statement as { Action: string | string[] }[]);
+    const actions = policies.flatMap((s) => [s.Action].flat());
+    expect(actions.length).toBeGreaterThan(10);
+    expect(actions.filter((a) => a === 'kms:Sign' || a === 'kms:*' || a === 'kms:Sign*')).toEqual(
+      [],
+    );
+  });
+
+  it('the page signs and verify-approval verifies with this key', () => {
+    const fns = built.stack.runner.functions;
+    const keyArn = arnOf(built.id(fns.decisionKey));
+    for (const fn of [fns.approvalPage, fns.verifyApproval]) {
+      const props = built.template.toJSON().Resources[built.id(fn)].Properties;
+      expect(props.Environment.Variables.DR_DECISION_KEY_ARN).toEqual(keyArn);
     }
   });
 });

@@ -99,6 +99,7 @@ describe('states, in the order of DESIGN.md', () => {
         'Approved?',
         'Record rejection',
         'Record approval mismatch',
+        'Verify approval',
         'Apply',
         'Notify result',
         'Release lock',
@@ -267,7 +268,7 @@ describe('states, in the order of DESIGN.md', () => {
             { Variable: '$.approval.approved', BooleanEquals: true },
             { Variable: '$.approval.planSha256', StringEqualsPath: '$.plan.summary.planSha256' },
           ],
-          Next: 'Apply',
+          Next: 'Verify approval',
         },
         { Variable: '$.approval.approved', BooleanEquals: false, Next: 'Record rejection' },
       ],
@@ -288,6 +289,29 @@ describe('states, in the order of DESIGN.md', () => {
       ResultPath: '$.error',
       Next: 'Notify failure',
     });
+  });
+
+  it('7b. Verify approval: between Approved? and Apply, its failure takes the failure path', () => {
+    expect(state('Verify approval')).toMatchObject({
+      Type: 'Task',
+      Resource: 'arn:aws:lambda:us-east-1:123456789012:function:deploy-runner-verify-approval',
+      Parameters: {
+        'executionArn.$': '$$.Execution.Id',
+        'request.$': '$.request',
+        'plan.$': '$.plan.summary',
+        'approval.$': '$.approval',
+      },
+      ResultPath: '$.verifiedApproval',
+      Next: 'Apply',
+    });
+    // Nothing but Approved?'s yes leads here, and nothing but this state leads to Apply.
+    const into = (target: string) =>
+      Object.entries(asl.States)
+        .filter(([, s]) => JSON.stringify(s).includes(`"${target}"`))
+        .map(([name]) => name);
+    expect(into('Verify approval')).toEqual(['Approved?']);
+    expect(into('Apply')).toEqual(['Verify approval']);
+    expect(catches('Verify approval')).toEqual([['States.ALL', '$.error', 'Notify failure']]);
   });
 
   it('8. Apply: ECS .sync with the approved checksum, the task ARN into $.apply', () => {
@@ -313,7 +337,7 @@ describe('states, in the order of DESIGN.md', () => {
           { Name: 'DR_COMMIT', 'Value.$': '$.plan.summary.commit' },
           { Name: 'DR_PLAN_KEY', 'Value.$': '$.plan.summary.planKey' },
           { Name: 'DR_PLAN_VERSION_ID', 'Value.$': '$.plan.summary.planVersionId' },
-          { Name: 'DR_PLAN_SHA256', 'Value.$': '$.approval.planSha256' },
+          { Name: 'DR_PLAN_SHA256', 'Value.$': '$.verifiedApproval.planSha256' },
         ],
       },
     ]);

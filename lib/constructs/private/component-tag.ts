@@ -15,6 +15,7 @@ export type Component =
   | 'approval-page'
   | 'notify'
   | 'cleanup'
+  | 'verify-approval'
   | 'plan-task'
   | 'apply-task'
   | 'cluster'

@@ -36,12 +36,20 @@ export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunne
     REASONS.errorReports,
     runObjects('*-error.json'),
   );
+  acknowledge(functions.approvalPage.role as IConstruct, 'AwsSolutions-IAM5', REASONS.pageStatus, {
+    resource: functions.executionsArn,
+  });
   const machineRole = workflow.stateMachine.role;
   acknowledge(machineRole, 'AwsSolutions-IAM5', REASONS.planResult, runObjects('plan-result.json'));
 
   // The state machine's own role.
   acknowledge(machineRole, 'AwsSolutions-IAM5', REASONS.stateMachineWildcards, { resource: '*' });
-  for (const fn of [functions.validateRequest, functions.requestApproval, functions.notify]) {
+  for (const fn of [
+    functions.validateRequest,
+    functions.requestApproval,
+    functions.notify,
+    functions.verifyApproval,
+  ]) {
     acknowledge(machineRole, 'AwsSolutions-IAM5', REASONS.lambdaVersions, {
       resource: `${fn.functionArn}:*`,
     });
@@ -107,10 +115,12 @@ const REASONS = {
     'Notify reads only the runner error report of the failed run, runs/<runId>/<plan|apply>-error.json; the run id is only known at run time.',
   planResult:
     'Inspect plan reads only the plan summary (addresses and actions, no values) of its run, runs/<runId>/plan-result.json; the run id is only known at run time.',
+  pageStatus:
+    'The approval page reads the status of the run whose link was opened (states:DescribeExecution), so it never offers a decision on, or misstates the outcome of, a run that stopped waiting; executions of this one state machine are named per run, so only a wildcard under its name matches them.',
   stateMachineWildcards:
     'Granted by the Step Functions integrations themselves: ecs:DescribeTasks/StopTask name task ARNs created at run time; the CloudWatch Logs delivery APIs and X-Ray do not support resource-level permissions.',
   lambdaVersions:
-    'The LambdaInvoke integration grants the function and its versions and aliases (<arn>:*); it is limited to the three functions the workflow invokes.',
+    'The LambdaInvoke integration grants the function and its versions and aliases (<arn>:*); it is limited to the four functions the workflow invokes.',
   taskEnvironment:
     'The environment holds no secrets: run mode, the repo allowlist, bucket name, key ARN, log group and region. Git credentials reach the container only as ECS secrets from Secrets Manager.',
   ecrToken:

@@ -60,6 +60,7 @@ export const REQUIRED_SETTINGS = {
   approvalPage: ['tableName', 'consoleUrlTemplate'],
   notify: ['fromEmail', 'consoleUrlTemplate'],
   cleanup: ['tableName'],
+  inspectPlan: ['artifactBucket'],
 } as const satisfies Record<string, readonly (keyof Settings)[]>;
 
 /** Settings with some fields guaranteed present. */

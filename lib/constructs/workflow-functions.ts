@@ -34,10 +34,11 @@ export interface WorkflowFunctionsProps {
 }
 
 /**
- * The five Lambda handlers of the workflow, each with exactly the permissions it uses:
+ * The six Lambda handlers of the workflow, each with exactly the permissions it uses:
  * `validate-request` none; `request-approval` the table, SES and the Slack token;
  * `approval-page` the table, the page secret, plan text, and task responses to this one state
- * machine; `notify` SES, the Slack token and the runner's error reports; `cleanup` the table.
+ * machine; `notify` SES, the Slack token and the runner's error reports; `cleanup` the table;
+ * `inspect-plan` reads run artifacts and their version listing, and writes nothing.
  */
 export class WorkflowFunctions extends Construct {
   /** `Validate request`: schema and allowlist check, builds `$.request`. */
@@ -50,6 +51,8 @@ export class WorkflowFunctions extends Construct {
   readonly notify: nodejs.NodejsFunction;
   /** Releases the lock of executions that ended without their Catch (EventBridge). */
   readonly cleanup: nodejs.NodejsFunction;
+  /** `Inspect plan`: verifies the run's artifacts (one version each, recorded SHA-256) and reads the plan result. */
+  readonly inspectPlan: nodejs.NodejsFunction;
   /** The approval page's public URL (no IAM auth: the capability links are the auth). */
   readonly approvalPageUrl: lambda.FunctionUrl;
   /** `https://<url-id>.lambda-url.<region>.on.aws`, no trailing slash. */
@@ -169,9 +172,18 @@ export class WorkflowFunctions extends Construct {
       environment: { DR_TABLE_NAME: table.tableName },
     });
     table.grantReadWriteData(this.cleanup);
+
+    this.inspectPlan = handlerFunction(this, 'InspectPlan', {
+      ...common,
+      handler: 'inspect-plan',
+      description: "deploy-runner: verifies a run's plan artifacts and reads its plan result",
+      timeout: Duration.seconds(30),
+      environment: { DR_ARTIFACT_BUCKET: artifacts.bucket.bucketName },
+    });
+    artifacts.grantInspectPlan(this.inspectPlan);
   }
 
-  /** All five functions. */
+  /** All six functions. */
   get all(): nodejs.NodejsFunction[] {
     return [
       this.validateRequest,
@@ -179,6 +191,7 @@ export class WorkflowFunctions extends Construct {
       this.approvalPage,
       this.notify,
       this.cleanup,
+      this.inspectPlan,
     ];
   }
 }

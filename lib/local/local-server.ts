@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createApprovalPageHandler } from '../../handlers/approval-page';
 import { createCleanupHandler } from '../../handlers/cleanup';
+import { createInspectPlanHandler } from '../../handlers/inspect-plan';
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { toFunctionUrlEvent, writeFunctionUrlResult } from '../../handlers/shared/http-adapter';
@@ -132,6 +133,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     'request-approval': (event: unknown) => createRequestApprovalHandler(deps())(event as never),
     notify: (event: unknown) => createNotifyHandler(deps())(event as never),
     cleanup: (event: unknown) => createCleanupHandler(deps())(event as never),
+    'inspect-plan': (event: unknown) =>
+      createInspectPlanHandler({ artifacts: readArtifacts })(event as never),
   };
 
   const taskImplementation = createTaskRuntime({

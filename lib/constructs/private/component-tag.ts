@@ -15,6 +15,7 @@ export type Component =
   | 'approval-page'
   | 'notify'
   | 'cleanup'
+  | 'inspect-plan'
   | 'plan-task'
   | 'apply-task'
   | 'cluster'

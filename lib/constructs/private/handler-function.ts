@@ -11,7 +11,7 @@ import { handlerEntry, LOCK_FILE, PACKAGE_ROOT } from './paths';
 /** The Lambda handlers of docs/workflow-contract.md, by file name. */
 export type HandlerName = Extract<
   Component,
-  'validate-request' | 'request-approval' | 'approval-page' | 'notify' | 'cleanup'
+  'validate-request' | 'request-approval' | 'approval-page' | 'notify' | 'cleanup' | 'inspect-plan'
 >;
 
 export interface HandlerFunctionProps {

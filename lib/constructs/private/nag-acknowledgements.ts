@@ -20,7 +20,8 @@ export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunne
 
   // Per-run artifact keys: runs/<runId>/... is only known at run time.
   const runObjects = (pattern: string) => ({ resource: artifacts.runObjectsArn(pattern) });
-  acknowledge(tasks.plan.role, 'AwsSolutions-IAM5', REASONS.planPuts, runObjects('*'));
+  for (const artifact of ['plan.tfplan', 'plan.txt', 'plan-result.json', 'plan-error.json'])
+    acknowledge(tasks.plan.role, 'AwsSolutions-IAM5', REASONS.planPuts, runObjects(artifact));
   acknowledge(tasks.apply.role, 'AwsSolutions-IAM5', REASONS.applyReads, runObjects('*'));
   for (const outcome of ['apply-result.json', 'apply-error.json'])
     acknowledge(tasks.apply.role, 'AwsSolutions-IAM5', REASONS.applyOutcome, runObjects(outcome));
@@ -36,12 +37,22 @@ export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunne
     REASONS.errorReports,
     runObjects('*-error.json'),
   );
+  acknowledge(
+    functions.inspectPlan.role as IConstruct,
+    'AwsSolutions-IAM5',
+    REASONS.planResult,
+    runObjects('*'),
+  );
   const machineRole = workflow.stateMachine.role;
-  acknowledge(machineRole, 'AwsSolutions-IAM5', REASONS.planResult, runObjects('plan-result.json'));
 
   // The state machine's own role.
   acknowledge(machineRole, 'AwsSolutions-IAM5', REASONS.stateMachineWildcards, { resource: '*' });
-  for (const fn of [functions.validateRequest, functions.requestApproval, functions.notify]) {
+  for (const fn of [
+    functions.validateRequest,
+    functions.requestApproval,
+    functions.notify,
+    functions.inspectPlan,
+  ]) {
     acknowledge(machineRole, 'AwsSolutions-IAM5', REASONS.lambdaVersions, {
       resource: `${fn.functionArn}:*`,
     });
@@ -96,7 +107,7 @@ const REASONS = {
   pageSecretRotation:
     'The page secret only keys the HMAC of short-lived approval-page nonces and never leaves the approval page function; rotating it would void pages an approver has open. Replace it by redeploying if it is ever exposed.',
   planPuts:
-    'The plan task writes its artifacts under runs/<runId>/, and the run id is only known at run time; the role may put nothing else and is explicitly denied every object read.',
+    'The plan task creates its four plan artifacts under runs/<runId>/, once (If-None-Match required here and by the bucket policy), and the run id is only known at run time; the role may put nothing else and is explicitly denied every object read, listing and delete.',
   applyReads:
     'The apply task reads the approved plan of its run, runs/<runId>/plan.tfplan at a pinned version, and verifies its SHA-256 against the approval; the run id is only known at run time.',
   applyOutcome:
@@ -106,11 +117,11 @@ const REASONS = {
   errorReports:
     'Notify reads only the runner error report of the failed run, runs/<runId>/<plan|apply>-error.json; the run id is only known at run time.',
   planResult:
-    'Inspect plan reads only the plan summary (addresses and actions, no values) of its run, runs/<runId>/plan-result.json; the run id is only known at run time.',
+    'Inspect plan reads the artifacts of its run, runs/<runId>/*, at the versions it lists, to check that each was written once with the recorded SHA-256; the run id is only known at run time, and the function writes nothing.',
   stateMachineWildcards:
     'Granted by the Step Functions integrations themselves: ecs:DescribeTasks/StopTask name task ARNs created at run time; the CloudWatch Logs delivery APIs and X-Ray do not support resource-level permissions.',
   lambdaVersions:
-    'The LambdaInvoke integration grants the function and its versions and aliases (<arn>:*); it is limited to the three functions the workflow invokes.',
+    'The LambdaInvoke integration grants the function and its versions and aliases (<arn>:*); it is limited to the four functions the workflow invokes.',
   taskEnvironment:
     'The environment holds no secrets: run mode, the repo allowlist, bucket name, key ARN, log group and region. Git credentials reach the container only as ECS secrets from Secrets Manager.',
   ecrToken:

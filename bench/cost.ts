@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { createCleanupHandler } from '../handlers/cleanup';
+import { createInspectPlanHandler } from '../handlers/inspect-plan';
 import { createNotifyHandler } from '../handlers/notify';
 import { createRequestApprovalHandler } from '../handlers/request-approval';
 import { OutboxNotifier } from '../handlers/shared/notifier';
@@ -31,7 +32,8 @@ export type HandlerName =
   | 'request-approval'
   | 'approval-page'
   | 'notify'
-  | 'cleanup';
+  | 'cleanup'
+  | 'inspect-plan';
 
 /** One execution as the cost model reads it. */
 export interface ScenarioRun {
@@ -124,6 +126,7 @@ export function lambdaInvocations(run: ScenarioRun): Record<HandlerName, number>
     'approval-page': run.pageRequests,
     notify: 0,
     cleanup: 0,
+    'inspect-plan': 0,
   };
   for (const event of run.events) {
     const details = (event.lambdaFunctionScheduledEventDetails ??
@@ -220,6 +223,7 @@ export async function measureHandlerDurations(
       );
     },
     cleanup: () => createCleanupHandler({ store: new MemoryApprovalStore() })(cleanupEvent),
+    'inspect-plan': () => createInspectPlanHandler({ artifacts })(payloadOf(happy, 'Inspect plan')),
   };
   const durations = {} as Record<HandlerName, number>;
   try {

@@ -20,6 +20,7 @@ export const HANDLERS: readonly HandlerName[] = [
   'approval-page',
   'notify',
   'cleanup',
+  'inspect-plan',
 ];
 
 const ROOT = resolve(__dirname, '..');

@@ -106,8 +106,12 @@ export class FolderArtifactStore implements ArtifactStore {
       let entries: Dirent[];
       try {
         entries = await fs.readdir(dir, { withFileTypes: true });
-      } catch {
-        return;
+      } catch (error) {
+        // Nothing stored under this path; any other failure is the store's, and must not read
+        // as "no versions".
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return;
+        throw error;
       }
       const ids = entries.filter((e) => e.isFile() && VERSION_ID.test(e.name)).map((e) => e.name);
       if (ids.length > 0 && key.startsWith(prefix)) {

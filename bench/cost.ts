@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { createCleanupHandler } from '../handlers/cleanup';
+import { createInspectPlanHandler } from '../handlers/inspect-plan';
 import { createNotifyHandler } from '../handlers/notify';
 import { createRequestApprovalHandler } from '../handlers/request-approval';
 import { LocalDecisionKey } from '../handlers/shared/decision-signing';
@@ -34,7 +35,8 @@ export type HandlerName =
   | 'approval-page'
   | 'notify'
   | 'cleanup'
-  | 'verify-approval';
+  | 'verify-approval'
+  | 'inspect-plan';
 
 /** One execution as the cost model reads it. */
 export interface ScenarioRun {
@@ -128,6 +130,7 @@ export function lambdaInvocations(run: ScenarioRun): Record<HandlerName, number>
     notify: 0,
     cleanup: 0,
     'verify-approval': 0,
+    'inspect-plan': 0,
   };
   for (const event of run.events) {
     const details = (event.lambdaFunctionScheduledEventDetails ??
@@ -230,6 +233,7 @@ export async function measureHandlerDurations(
         settings: { ...settings, approvalsRequired: bench.config.approvals.approvalsRequired },
         verifier: LocalDecisionKey.inDataDir(join(bench.root, 'data')).verifier(),
       })(payloadOf(happy, 'Verify approval')),
+    'inspect-plan': () => createInspectPlanHandler({ artifacts })(payloadOf(happy, 'Inspect plan')),
   };
   const durations = {} as Record<HandlerName, number>;
   try {

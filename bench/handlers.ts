@@ -21,6 +21,7 @@ export const HANDLERS: readonly HandlerName[] = [
   'notify',
   'cleanup',
   'verify-approval',
+  'inspect-plan',
 ];
 
 const ROOT = resolve(__dirname, '..');

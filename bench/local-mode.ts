@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { RunnerBundle } from '../containers/runner/bundle';
+import { createInspectPlanHandler } from '../handlers/inspect-plan';
 import { type DeployRunnerConfig, parseConfig } from '../lib/config';
-import { allowlistOf, artifactKeys, type PlanResult } from '../lib/contracts';
+import { allowlistOf } from '../lib/contracts';
 import { startLocalServer } from '../lib/local/local-server';
 import { type Harness, InfraRepo, resources, startRun } from '../test/e2e/harness';
 import { now } from './stats';
@@ -190,9 +191,11 @@ export class BenchServer implements Harness {
     const t0 = now();
     await this.runRunner({ ...request, DR_MODE: 'plan' });
     const t1 = now();
-    // The Inspect plan state's read, done here in process as the state machine does.
-    const stored = await this.server.artifacts.get(artifactKeys(runId).planResult);
-    const plan = JSON.parse(stored.body.toString('utf8')) as PlanResult;
+    // The Inspect plan state's function, run here in process as local mode runs it.
+    const { summary: plan } = await createInspectPlanHandler({ artifacts: this.server.artifacts })({
+      runId,
+      executionArn,
+    });
     if (!plan.hasChanges) throw new Error(`direct run ${runId}: the plan has no changes`);
     const t2 = now();
     await this.runRunner({

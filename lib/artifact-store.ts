@@ -19,15 +19,69 @@ export interface ArtifactObject extends StoredObject {
   readonly body: Buffer;
 }
 
+/** How a put may be refused. */
+export interface PutOptions {
+  /**
+   * `'*'`: store only if `key` has no object yet (S3's `If-None-Match: *`); otherwise the put
+   * fails with `ArtifactExistsError` and nothing is written. Run artifacts are written this way,
+   * so no writer can replace another's. @default - always store a new version
+   */
+  readonly ifNoneMatch?: '*';
+}
+
+/** One entry of a key's version history: an object version or a delete marker. */
+export interface ArtifactVersion {
+  readonly key: string;
+  readonly versionId: string;
+  readonly isLatest: boolean;
+  /** A delete marker hides the object; run artifacts are never deleted, so one means tampering. */
+  readonly deleteMarker: boolean;
+}
+
+/** What the store recorded about an object version, without its body. */
+export interface ArtifactHead {
+  readonly key: string;
+  readonly versionId: string;
+  /**
+   * Lowercase hex full-object SHA-256 the store recorded when the version was written, or
+   * undefined when it has none (an object put without a checksum, or a multipart composite).
+   */
+  readonly sha256: string | undefined;
+  readonly size: number;
+}
+
 export interface ArtifactStore {
   /** Stores a new version of `key`. */
-  put(key: string, body: Uint8Array | string, contentType?: string): Promise<StoredObject>;
+  put(
+    key: string,
+    body: Uint8Array | string,
+    contentType?: string,
+    options?: PutOptions,
+  ): Promise<StoredObject>;
   /**
    * Reads `key` at `versionId` (or the latest version), streaming and hashing as it reads.
    * Throws `ArtifactNotFoundError` when absent, `ArtifactTooLargeError` (having stopped reading)
    * when the object is larger than `options.maxBytes`.
    */
   get(key: string, versionId?: string, options?: ArtifactGetOptions): Promise<ArtifactObject>;
+  /** Every version and delete marker of every key under `prefix`, in no particular order. */
+  listVersions(prefix: string): Promise<ArtifactVersion[]>;
+  /** The recorded checksum and size of `key` at `versionId`. Throws `ArtifactNotFoundError` when absent. */
+  head(key: string, versionId: string): Promise<ArtifactHead>;
+}
+
+/** A write-once put found an object already stored under the key (S3: 412 PreconditionFailed). */
+export class ArtifactExistsError extends Error {
+  override readonly name = 'ArtifactExistsError';
+  constructor(
+    readonly key: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `artifact ${key} already exists: it is written once, and another writer got there first`,
+      options,
+    );
+  }
 }
 
 /** How to read an artifact. */

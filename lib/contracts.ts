@@ -235,7 +235,19 @@ export const RunErrors = {
   ApprovalMismatch: 'DeployRunner.ApprovalMismatch',
   /** The approval carried no valid decision signed by the approval page for this run and plan. */
   ApprovalNotVerified: 'DeployRunner.ApprovalNotVerified',
+  /** `Inspect plan` found the run's artifacts written twice, outside its prefix, or not as recorded. */
+  ArtifactTampered: 'DeployRunner.ArtifactTampered',
 } as const;
+
+/** What `Inspect plan` sends its Lambda: the run whose artifacts it checks. */
+export const inspectPlanEventSchema = z.strictObject({
+  /** The execution name; `runs/<runId>/` is the run's artifact prefix. */
+  runId: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$/, {
+    error: 'must be an execution name: 1-80 letters, digits, "_", "-" or "."',
+  }),
+  executionArn: z.string().min(1),
+});
+export type InspectPlanEvent = z.infer<typeof inspectPlanEventSchema>;
 
 /**
  * The execution state as it flows through the workflow (`$` in the definition). Each state adds

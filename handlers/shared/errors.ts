@@ -11,6 +11,15 @@ export class RequestRejectedError extends Error {
   override readonly name = RunErrors.RequestRejected;
 }
 
+/**
+ * A run's plan artifacts are not as its runner wrote them (`Inspect plan`): a key written more
+ * than once or removed, an artifact outside the run's prefix, or a version or SHA-256 other than
+ * the recorded one. The run fails before anyone is asked to approve; nothing is applied.
+ */
+export class ArtifactTamperedError extends Error {
+  override readonly name = RunErrors.ArtifactTampered;
+}
+
 /** Neither email nor Slack reached enough approvers (or any recipient), after retries. */
 export class NotificationDeliveryError extends Error {
   override readonly name = 'NotificationDeliveryError';

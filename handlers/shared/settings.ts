@@ -67,6 +67,7 @@ export const REQUIRED_SETTINGS = {
   notify: ['fromEmail', 'consoleUrlTemplate'],
   cleanup: ['tableName'],
   verifyApproval: ['approvers', 'approvalsRequired'],
+  inspectPlan: ['artifactBucket'],
 } as const satisfies Record<string, readonly (keyof Settings)[]>;
 
 /** Settings with some fields guaranteed present. */

@@ -2,15 +2,24 @@ import { createHash } from 'node:crypto';
 import {
   GetObjectCommand,
   type GetObjectCommandOutput,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  ListObjectVersionsCommand,
+  type ListObjectVersionsCommandOutput,
   PutObjectCommand,
+  type PutObjectCommandOutput,
   S3Client,
 } from '@aws-sdk/client-s3';
 import {
+  ArtifactExistsError,
   type ArtifactGetOptions,
+  type ArtifactHead,
   ArtifactNotFoundError,
   type ArtifactObject,
   type ArtifactStore,
   ArtifactTooLargeError,
+  type ArtifactVersion,
+  type PutOptions,
   readCapped,
   type StoredObject,
 } from '../artifact-store';
@@ -47,6 +56,15 @@ export class ArtifactChecksumError extends Error {
 }
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NoSuchVersion', 'NotFound']);
+/**
+ * A conditional put lost: 412 when the key exists, 409 when another conditional write of the
+ * key is in flight (S3 asks to retry, but a second writer of a run's artifact is never benign).
+ */
+const ALREADY_WRITTEN = new Set(['PreconditionFailed', 'ConditionalRequestConflict']);
+
+const errorNameOf = (error: unknown) => (error as { name?: string }).name ?? '';
+const httpStatusOf = (error: unknown) =>
+  (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 
 /**
  * The artifact store in AWS: a versioned S3 bucket, every object encrypted with SSE-KMS and
@@ -64,21 +82,41 @@ export class S3ArtifactStore implements ArtifactStore {
     this.client = props.client ?? new S3Client(props.region ? { region: props.region } : {});
   }
 
-  async put(key: string, body: Uint8Array | string, contentType?: string): Promise<StoredObject> {
+  async put(
+    key: string,
+    body: Uint8Array | string,
+    contentType?: string,
+    options: PutOptions = {},
+  ): Promise<StoredObject> {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
     const digest = createHash('sha256').update(bytes).digest();
-    const result = await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: bytes,
-        ContentType: contentType ?? 'application/octet-stream',
-        ServerSideEncryption: 'aws:kms',
-        SSEKMSKeyId: this.kmsKeyArn,
-        ChecksumAlgorithm: 'SHA256',
-        ChecksumSHA256: digest.toString('base64'),
-      }),
-    );
+    let result: PutObjectCommandOutput;
+    try {
+      result = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: bytes,
+          ContentType: contentType ?? 'application/octet-stream',
+          ServerSideEncryption: 'aws:kms',
+          SSEKMSKeyId: this.kmsKeyArn,
+          // A single-part put with SHA256 makes S3 record a full-object SHA-256 of the version,
+          // which HeadObject returns later to whoever checks it (Inspect plan).
+          ChecksumAlgorithm: 'SHA256',
+          ChecksumSHA256: digest.toString('base64'),
+          ...(options.ifNoneMatch && { IfNoneMatch: options.ifNoneMatch }),
+        }),
+      );
+    } catch (error) {
+      if (
+        options.ifNoneMatch &&
+        (ALREADY_WRITTEN.has(errorNameOf(error)) ||
+          httpStatusOf(error) === 412 ||
+          httpStatusOf(error) === 409)
+      )
+        throw new ArtifactExistsError(key, { cause: error });
+      throw error;
+    }
     if (!result.VersionId)
       throw new BucketNotVersionedError(
         `s3://${this.bucket}/${key} was stored without a version ID: enable versioning on the bucket`,
@@ -102,7 +140,7 @@ export class S3ArtifactStore implements ArtifactStore {
         }),
       );
     } catch (error) {
-      if (NOT_FOUND.has((error as { name?: string }).name ?? ''))
+      if (NOT_FOUND.has(errorNameOf(error)))
         throw new ArtifactNotFoundError(key, versionId, { cause: error });
       throw error;
     }
@@ -136,6 +174,69 @@ export class S3ArtifactStore implements ArtifactStore {
       versionId: result.VersionId ?? versionId ?? '',
       sha256: digest.toString('hex'),
       body,
+    };
+  }
+
+  async listVersions(prefix: string): Promise<ArtifactVersion[]> {
+    const versions: ArtifactVersion[] = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    for (;;) {
+      const page: ListObjectVersionsCommandOutput = await this.client.send(
+        new ListObjectVersionsCommand({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          KeyMarker: keyMarker,
+          VersionIdMarker: versionIdMarker,
+        }),
+      );
+      for (const v of page.Versions ?? [])
+        versions.push({
+          key: v.Key ?? '',
+          versionId: v.VersionId ?? 'null',
+          isLatest: v.IsLatest === true,
+          deleteMarker: false,
+        });
+      for (const m of page.DeleteMarkers ?? [])
+        versions.push({
+          key: m.Key ?? '',
+          versionId: m.VersionId ?? 'null',
+          isLatest: m.IsLatest === true,
+          deleteMarker: true,
+        });
+      if (!page.IsTruncated) return versions;
+      keyMarker = page.NextKeyMarker;
+      versionIdMarker = page.NextVersionIdMarker;
+    }
+  }
+
+  async head(key: string, versionId: string): Promise<ArtifactHead> {
+    let result: HeadObjectCommandOutput;
+    try {
+      result = await this.client.send(
+        new HeadObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          VersionId: versionId,
+          ChecksumMode: 'ENABLED',
+        }),
+      );
+    } catch (error) {
+      if (NOT_FOUND.has(errorNameOf(error)) || httpStatusOf(error) === 404)
+        throw new ArtifactNotFoundError(key, versionId, { cause: error });
+      throw error;
+    }
+    // Only a full-object checksum is the SHA-256 of the bytes; a composite ("...-N") is not.
+    const stored = result.ChecksumSHA256;
+    const fullObject =
+      stored !== undefined &&
+      !stored.includes('-') &&
+      (result.ChecksumType === undefined || result.ChecksumType === 'FULL_OBJECT');
+    return {
+      key,
+      versionId: result.VersionId ?? versionId,
+      sha256: fullObject ? Buffer.from(stored, 'base64').toString('hex') : undefined,
+      size: result.ContentLength ?? 0,
     };
   }
 }

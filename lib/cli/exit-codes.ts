@@ -18,6 +18,8 @@ export const ExitCode = {
   LockHeld: 5,
   /** The execution was stopped (status `ABORTED`). */
   Aborted: 6,
+  /** The run's plan artifacts were not as the runner wrote them (`DeployRunner.ArtifactTampered`). */
+  ArtifactTampered: 7,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -29,7 +31,8 @@ export const EXIT_CODE_HELP = `Exit codes:
   3  rejected by an approver (DeployRunner.Rejected)
   4  approval expired (DeployRunner.ApprovalExpired)
   5  another run holds the lock for this repo and path (DeployRunner.LockHeld)
-  6  aborted (execution stopped)`;
+  6  aborted (execution stopped)
+  7  the run's plan artifacts were tampered with; nothing was applied (DeployRunner.ArtifactTampered)`;
 
 /** How a run ended, in the words the CLI prints. */
 export type RunResult =
@@ -42,6 +45,7 @@ export type RunResult =
   | 'rejected'
   | 'approval-expired'
   | 'lock-held'
+  | 'artifact-tampered'
   | 'failed'
   | 'timed-out'
   | 'aborted';
@@ -90,6 +94,11 @@ const FAILURES: Record<string, { result: RunResult; exitCode: ExitCode; label: s
     result: 'lock-held',
     exitCode: ExitCode.LockHeld,
     label: 'Another run holds the lock',
+  },
+  [RunErrors.ArtifactTampered]: {
+    result: 'artifact-tampered',
+    exitCode: ExitCode.ArtifactTampered,
+    label: 'Plan artifacts were tampered with',
   },
 };
 

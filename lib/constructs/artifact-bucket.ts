@@ -5,6 +5,27 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { tagComponent } from './private/component-tag';
 
+/** The condition key of S3's `If-None-Match` header: present only on a conditional (create-only) put. */
+const IF_NONE_MATCH = 's3:if-none-match';
+
+/** What a plan writes under `runs/<runId>/` (artifactKeys in lib/contracts.ts). */
+const PLAN_ARTIFACTS = ['plan.tfplan', 'plan.txt', 'plan-result.json', 'plan-error.json'];
+
+/** Bucket and object actions the plan role must never have, whatever its other policies say. */
+const PLAN_DENIED_BUCKET_ACTIONS = [
+  's3:ListBucket',
+  's3:ListBucketVersions',
+  's3:DeleteObject',
+  's3:DeleteObjectVersion',
+  's3:RestoreObject',
+  's3:PutObjectAcl',
+  's3:PutObjectVersionAcl',
+  's3:PutBucketPolicy',
+  's3:DeleteBucketPolicy',
+  's3:PutBucketVersioning',
+  's3:PutLifecycleConfiguration',
+];
+
 /** Properties of {@link ArtifactBucket}. */
 export interface ArtifactBucketProps {
   /** Customer-managed key that encrypts every artifact (SSE-KMS). */
@@ -20,8 +41,8 @@ export interface ArtifactBucketProps {
  * error reports. Versioned, so a reader pins the exact version the runner wrote; encrypted with
  * the customer-managed key; TLS only; never public; expired after the retention period.
  *
- * Access is by purpose, never blanket: the plan role may only put, the apply role may only get
- * (and put its own result), readers get exactly the keys they show.
+ * Access is by purpose, never blanket: the plan role may only create its plan artifacts, once;
+ * the apply role may only get (and put its own result); readers get exactly the keys they show.
  */
 export class ArtifactBucket extends Construct {
   /** The artifact bucket. */
@@ -74,15 +95,23 @@ export class ArtifactBucket extends Construct {
   }
 
   /**
-   * The plan role: it may put run artifacts and nothing else. Reads are denied outright,
-   * because read-only managed policies (ReadOnlyAccess) include `s3:GetObject` on `*`.
+   * The plan role: it may create its run's plan artifacts, once, and nothing else. Reads are
+   * denied outright, because read-only managed policies (ReadOnlyAccess) include `s3:GetObject`
+   * on `*`.
+   *
+   * Write-once is enforced twice: the role's own allow requires `If-None-Match` (a conditional
+   * put can only create a key, never replace one), and the bucket policy denies this role any
+   * put without it, so an operator's broader statement (`s3:*`) cannot lift the rule either.
+   * Listing, deleting and restoring are denied for the same reason: a plan may not find, hide
+   * or replace another run's artifacts.
    */
   grantPlanWriter(role: iam.IRole): void {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'PutRunArtifacts',
         actions: ['s3:PutObject'],
-        resources: [this.runObjectsArn('*')],
+        resources: PLAN_ARTIFACTS.map((name) => this.runObjectsArn(name)),
+        conditions: { Null: { [IF_NONE_MATCH]: 'false' } },
       }),
     );
     role.addToPrincipalPolicy(
@@ -98,6 +127,27 @@ export class ArtifactBucket extends Construct {
         effect: iam.Effect.DENY,
         actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectAttributes'],
         resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverListOrRemoveArtifacts',
+        effect: iam.Effect.DENY,
+        actions: PLAN_DENIED_BUCKET_ACTIONS,
+        resources: [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'PlanWritesOnlyOnce',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects('*')],
+        conditions: {
+          Null: { [IF_NONE_MATCH]: 'true' },
+          ArnEquals: { 'aws:PrincipalArn': role.roleArn },
+        },
       }),
     );
   }
@@ -128,6 +178,20 @@ export class ArtifactBucket extends Construct {
         resources: [this.encryptionKey.keyArn],
       }),
     );
+  }
+
+  /**
+   * `Inspect plan`: read any version of run objects, with the checksums S3 recorded, and list the
+   * versions under `runs/`; nothing else, and no write of any kind.
+   */
+  grantInspectPlan(grantee: iam.IGrantable): void {
+    this.grantReadRunObjects(grantee, '*');
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucketVersions'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': 'runs/*' } },
+    });
   }
 
   /** Read (any version of) the run objects matching `pattern`, and decrypt them. */

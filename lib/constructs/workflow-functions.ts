@@ -35,12 +35,12 @@ export interface WorkflowFunctionsProps {
 }
 
 /**
- * The six Lambda handlers of the workflow, each with exactly the permissions it uses:
+ * The seven Lambda handlers of the workflow, each with exactly the permissions it uses:
  * `validate-request` none; `request-approval` the table, SES and the Slack token;
  * `approval-page` the table, the page secret, plan text, task responses to and execution status
  * of this one state machine, and signing with the decision key; `notify` SES, the Slack token
  * and the runner's error reports; `cleanup` the table; `verify-approval` verifying with the
- * decision key.
+ * decision key; `inspect-plan` reads run artifacts and their version listing, and writes nothing.
  */
 export class WorkflowFunctions extends Construct {
   /** `Validate request`: schema and allowlist check, builds `$.request`. */
@@ -53,6 +53,8 @@ export class WorkflowFunctions extends Construct {
   readonly notify: nodejs.NodejsFunction;
   /** Releases the lock of executions that ended without their Catch (EventBridge). */
   readonly cleanup: nodejs.NodejsFunction;
+  /** `Inspect plan`: verifies the run's artifacts (one version each, recorded SHA-256) and reads the plan result. */
+  readonly inspectPlan: nodejs.NodejsFunction;
   /** The approval page's public URL (no IAM auth: the capability links are the auth). */
   readonly approvalPageUrl: lambda.FunctionUrl;
   /** `https://<url-id>.lambda-url.<region>.on.aws`, no trailing slash. */
@@ -205,6 +207,15 @@ export class WorkflowFunctions extends Construct {
       environment: { DR_TABLE_NAME: table.tableName },
     });
     table.grantReadWriteData(this.cleanup);
+
+    this.inspectPlan = handlerFunction(this, 'InspectPlan', {
+      ...common,
+      handler: 'inspect-plan',
+      description: "deploy-runner: verifies a run's plan artifacts and reads its plan result",
+      timeout: Duration.seconds(30),
+      environment: { DR_ARTIFACT_BUCKET: artifacts.bucket.bucketName },
+    });
+    artifacts.grantInspectPlan(this.inspectPlan);
   }
 
   /** All six functions. */
@@ -216,6 +227,7 @@ export class WorkflowFunctions extends Construct {
       this.notify,
       this.cleanup,
       this.verifyApproval,
+      this.inspectPlan,
     ];
   }
 }

@@ -1,7 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -130,23 +129,17 @@ export class Workflow extends Construct {
       backoffRate: 2,
     });
 
-    // 4. Inspect plan: the summary (addresses and actions, never values) into the state.
-    const inspectPlan = new tasks.CallAwsService(this, 'InspectPlan', {
+    // 4. Inspect plan: a function the plan role cannot influence checks that the run's artifacts
+    // were written once, under its own prefix, with the recorded versions and SHA-256 values;
+    // only then does the summary (addresses and actions, never values) enter the state.
+    const inspectPlan = new tasks.LambdaInvoke(this, 'InspectPlan', {
       stateName: 'Inspect plan',
-      service: 's3',
-      action: 'getObject',
-      parameters: {
-        Bucket: props.artifacts.bucket.bucketName,
-        Key: sfn.JsonPath.format('runs/{}/plan-result.json', request('runId')),
-      },
-      iamResources: [props.artifacts.runObjectsArn('plan-result.json')],
-      additionalIamStatements: [
-        new iam.PolicyStatement({
-          actions: ['kms:Decrypt'],
-          resources: [props.encryptionKey.keyArn],
-        }),
-      ],
-      resultSelector: { summary: sfn.JsonPath.stringToJson(sfn.JsonPath.stringAt('$.Body')) },
+      lambdaFunction: functions.inspectPlan,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({
+        runId: request('runId'),
+        executionArn: sfn.JsonPath.executionId,
+      }),
       resultPath: '$.plan',
     });
 

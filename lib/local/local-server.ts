@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createApprovalPageHandler } from '../../handlers/approval-page';
 import { createCleanupHandler } from '../../handlers/cleanup';
+import { createInspectPlanHandler } from '../../handlers/inspect-plan';
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { LocalDecisionKey } from '../../handlers/shared/decision-signing';
@@ -141,6 +142,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       createVerifyApprovalHandler({ settings: settings(), verifier: decisionKey.verifier() })(
         event,
       ),
+    'inspect-plan': (event: unknown) =>
+      createInspectPlanHandler({ artifacts: readArtifacts })(event as never),
   };
 
   const taskImplementation = createTaskRuntime({

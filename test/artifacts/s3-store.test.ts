@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import {
   GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ArtifactNotFoundError } from '../../lib/artifact-store';
+import { ArtifactExistsError, ArtifactNotFoundError } from '../../lib/artifact-store';
 import {
   ArtifactChecksumError,
   BucketNotVersionedError,
@@ -98,5 +101,99 @@ describe('S3ArtifactStore', () => {
       }),
     );
     await expect(store.get('k')).rejects.toThrow(/no/);
+  });
+
+  it('a write-once put sends If-None-Match: * and a full-object SHA-256 checksum', async () => {
+    s3.on(PutObjectCommand).resolves({ VersionId: 'v1' });
+    await store.put('runs/r/plan-result.json', '{}', 'application/json', { ifNoneMatch: '*' });
+    expect(s3).toReceiveCommandWith(PutObjectCommand, {
+      Bucket: 'artifacts',
+      Key: 'runs/r/plan-result.json',
+      IfNoneMatch: '*',
+      ChecksumAlgorithm: 'SHA256',
+      ChecksumSHA256: digest('{}').toString('base64'),
+    });
+  });
+
+  it('an ordinary put sends no If-None-Match', async () => {
+    s3.on(PutObjectCommand).resolves({ VersionId: 'v1' });
+    await store.put('k', 'x');
+    expect(s3.commandCalls(PutObjectCommand)[0]?.args[0].input.IfNoneMatch).toBeUndefined();
+  });
+
+  it.each([
+    ['PreconditionFailed', 412],
+    ['ConditionalRequestConflict', 409],
+  ])(
+    'maps %s (%i) of a write-once put to ArtifactExistsError naming the key',
+    async (name, status) => {
+      s3.on(PutObjectCommand).rejects(
+        new S3ServiceException({
+          name,
+          $fault: 'client',
+          $metadata: { httpStatusCode: status },
+          message: 'At least one of the pre-conditions you specified did not hold',
+        }),
+      );
+      const put = store.put('runs/r/plan.tfplan', 'x', undefined, { ifNoneMatch: '*' });
+      await expect(put).rejects.toBeInstanceOf(ArtifactExistsError);
+      await expect(put).rejects.toThrow(/runs\/r\/plan\.tfplan already exists/);
+    },
+  );
+
+  it('lists versions and delete markers of a prefix across pages', async () => {
+    s3.on(ListObjectVersionsCommand)
+      .resolvesOnce({
+        IsTruncated: true,
+        NextKeyMarker: 'runs/r/plan.txt',
+        NextVersionIdMarker: 'v2',
+        Versions: [{ Key: 'runs/r/plan.tfplan', VersionId: 'v1', IsLatest: true }],
+      })
+      .resolvesOnce({
+        IsTruncated: false,
+        Versions: [{ Key: 'runs/r/plan.txt', VersionId: 'v3', IsLatest: false }],
+        DeleteMarkers: [{ Key: 'runs/r/plan.txt', VersionId: 'd1', IsLatest: true }],
+      });
+    expect(await store.listVersions('runs/r/')).toEqual([
+      { key: 'runs/r/plan.tfplan', versionId: 'v1', isLatest: true, deleteMarker: false },
+      { key: 'runs/r/plan.txt', versionId: 'v3', isLatest: false, deleteMarker: false },
+      { key: 'runs/r/plan.txt', versionId: 'd1', isLatest: true, deleteMarker: true },
+    ]);
+    expect(s3).toReceiveCommandTimes(ListObjectVersionsCommand, 2);
+    expect(s3).toReceiveNthCommandWith(ListObjectVersionsCommand, 2, {
+      Bucket: 'artifacts',
+      Prefix: 'runs/r/',
+      KeyMarker: 'runs/r/plan.txt',
+      VersionIdMarker: 'v2',
+    });
+  });
+
+  it("heads a version with checksum mode on and returns S3's full-object SHA-256 as hex", async () => {
+    s3.on(HeadObjectCommand).resolves({
+      VersionId: 'v1',
+      ContentLength: 5,
+      ChecksumSHA256: digest('hello').toString('base64'),
+      ChecksumType: 'FULL_OBJECT',
+    });
+    expect(await store.head('runs/r/plan.tfplan', 'v1')).toEqual({
+      key: 'runs/r/plan.tfplan',
+      versionId: 'v1',
+      sha256: digest('hello').toString('hex'),
+      size: 5,
+    });
+    expect(s3).toReceiveCommandWith(HeadObjectCommand, {
+      Bucket: 'artifacts',
+      Key: 'runs/r/plan.tfplan',
+      VersionId: 'v1',
+      ChecksumMode: 'ENABLED',
+    });
+  });
+
+  it.each([
+    ['no checksum', {}],
+    ['a composite checksum', { ChecksumSHA256: 'abc=-2', ChecksumType: 'COMPOSITE' as const }],
+  ])('heads a version with %s as having no SHA-256', async (_, answer) => {
+    s3.on(HeadObjectCommand).resolves({ VersionId: 'v1', ContentLength: 1, ...answer });
+    expect((await store.head('k', 'v1')).sha256).toBeUndefined();
   });
 });

@@ -38,6 +38,7 @@ describe('outcomeOf: DescribeExecution status + error → exit code', () => {
     ['FAILED', RunErrors.Rejected, undefined, 3, 'rejected'],
     ['FAILED', RunErrors.ApprovalExpired, undefined, 4, 'approval-expired'],
     ['FAILED', RunErrors.LockHeld, undefined, 5, 'lock-held'],
+    ['FAILED', RunErrors.ArtifactTampered, undefined, 7, 'artifact-tampered'],
     ['ABORTED', undefined, undefined, 6, 'aborted'],
     ['TIMED_OUT', 'States.Timeout', undefined, 1, 'timed-out'],
     ['PENDING_REDRIVE', 'States.TaskFailed', undefined, 1, 'failed'],

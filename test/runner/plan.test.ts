@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect } from 'vitest';
+import { FolderArtifactStore } from '../../lib/artifacts/folder-store';
 import { planResultSchema } from '../../lib/contracts';
 import { itWithSandbox, simModule } from './helpers';
 
@@ -138,4 +140,27 @@ describe.concurrent('plan', () => {
     expect(outcome.stderr).toContain('FAILED in phase "clone"');
     expect(outcome.stderr).toContain('does not exist');
   });
+
+  test.for([['plan.tfplan'], ['plan.txt'], ['plan-result.json']])(
+    'write-once: a %s another writer stored first fails the run with exit 6, untouched',
+    async ([name], { sandbox }) => {
+      const key = `runs/run-taken/${name}`;
+      const planted = await new FolderArtifactStore(sandbox.artifacts).put(
+        key,
+        'planted by a hostile plan',
+      );
+      const outcome = await sandbox.run({ DR_RUN_ID: 'run-taken' });
+      expect(outcome.code).toBe(6);
+      expect(outcome.stderr).toContain('FAILED in phase "upload"');
+      expect(outcome.stderr).toContain(`artifact ${key} already exists`);
+      // The planted object is neither replaced nor joined by a second version.
+      expect(readdirSync(join(sandbox.artifacts, key)).filter((f) => !f.startsWith('.'))).toEqual([
+        planted.versionId,
+      ]);
+      expect(sandbox.artifactText(key)).toBe('planted by a hostile plan');
+      expect(
+        existsSync(join(sandbox.artifacts, 'runs/run-taken/plan-result.json', '.latest')),
+      ).toBe(name === 'plan-result.json');
+    },
+  );
 });

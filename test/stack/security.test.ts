@@ -153,14 +153,20 @@ describe('1. CI can start this state machine, read its executions and the runner
 });
 
 describe('2. plan runs read-only; only the apply task definition carries the apply role', () => {
-  it('the plan role may put run artifacts and nothing else, and is denied reading artifacts and approvals', () => {
+  it('the plan role may create its plan artifacts, only with If-None-Match, and is denied reading, listing, removing artifacts and approvals', () => {
     const statements = roleStatements(built.template, ids.planRole);
     expect(statements).toEqual([
       {
         Sid: 'PutRunArtifacts',
         Effect: 'Allow',
         Action: 's3:PutObject',
-        Resource: objectsArn(ids.bucket, 'runs/*/*'),
+        Resource: [
+          objectsArn(ids.bucket, 'runs/*/plan-error.json'),
+          objectsArn(ids.bucket, 'runs/*/plan-result.json'),
+          objectsArn(ids.bucket, 'runs/*/plan.tfplan'),
+          objectsArn(ids.bucket, 'runs/*/plan.txt'),
+        ],
+        Condition: { Null: { 's3:if-none-match': 'false' } },
       },
       {
         Sid: 'EncryptRunArtifacts',
@@ -175,6 +181,24 @@ describe('2. plan runs read-only; only the apply task definition carries the app
         Resource: objectsArn(ids.bucket, '*'),
       },
       {
+        Sid: 'NeverListOrRemoveArtifacts',
+        Effect: 'Deny',
+        Action: [
+          's3:DeleteBucketPolicy',
+          's3:DeleteObject',
+          's3:DeleteObjectVersion',
+          's3:ListBucket',
+          's3:ListBucketVersions',
+          's3:PutBucketPolicy',
+          's3:PutBucketVersioning',
+          's3:PutLifecycleConfiguration',
+          's3:PutObjectAcl',
+          's3:PutObjectVersionAcl',
+          's3:RestoreObject',
+        ],
+        Resource: [arnOf(ids.bucket), objectsArn(ids.bucket, '*')],
+      },
+      {
         Sid: 'NeverReadApprovals',
         Effect: 'Deny',
         Action: 'dynamodb:*',
@@ -183,6 +207,28 @@ describe('2. plan runs read-only; only the apply task definition carries the app
     ]);
     const allowed = allowedActions(built.template, ids.planRole);
     expect(allowed.filter((a) => /^s3:Get|^s3:\*|^kms:Decrypt/.test(a))).toEqual([]);
+    expect(allowed.filter((a) => /^s3:(Delete|Restore|PutObjectVersion|List)/.test(a))).toEqual([]);
+  });
+
+  it('9. the bucket denies the plan role any put without If-None-Match, whatever its own policies allow', () => {
+    built.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: ids.bucket },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'PlanWritesOnlyOnce',
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 's3:PutObject',
+            Resource: objectsArn(ids.bucket, '*'),
+            Condition: {
+              Null: { 's3:if-none-match': 'true' },
+              ArnEquals: { 'aws:PrincipalArn': arnOf(ids.planRole) },
+            },
+          },
+        ]),
+      },
+    });
   });
 
   it('the plan role gets the read-only managed policies of the config, and nothing writable', () => {
@@ -424,7 +470,8 @@ describe('each function holds only what it uses', () => {
       | 'approvalPage'
       | 'notify'
       | 'cleanup'
-      | 'verifyApproval',
+      | 'verifyApproval'
+      | 'inspectPlan',
   ) => allowedActions(built.template, built.id(built.stack.runner.functions[name].role));
   const sorted = (...lists: string[][]) => lists.flat().sort();
 
@@ -488,6 +535,33 @@ describe('each function holds only what it uses', () => {
     expect(actionsOfFunction('cleanup')).toEqual(sorted(xrayAndLogs, tableReadWrite));
   });
 
+  it('9. inspect-plan: reads run artifacts and lists versions under runs/, writes nothing', () => {
+    expect(actionsOfFunction('inspectPlan')).toEqual(
+      sorted(xrayAndLogs, [
+        'kms:Decrypt',
+        's3:GetObject',
+        's3:GetObjectVersion',
+        's3:ListBucketVersions',
+      ]),
+    );
+    const role = built.id(built.stack.runner.functions.inspectPlan.role);
+    const statements = roleStatements(built.template, role);
+    expect(statements.find((s) => actionsOf(s).includes('s3:GetObject'))?.Resource).toEqual(
+      objectsArn(ids.bucket, 'runs/*/*'),
+    );
+    expect(statements.find((s) => actionsOf(s).includes('s3:ListBucketVersions'))).toMatchObject({
+      Resource: arnOf(ids.bucket),
+      Condition: { StringLike: { 's3:prefix': 'runs/*' } },
+    });
+  });
+
+  it('9. the state machine itself reads no artifact: Inspect plan is a function', () => {
+    const machineRole = built.id(built.stack.runner.stateMachine.role);
+    expect(allowedActions(built.template, machineRole).filter((a) => a.startsWith('s3:'))).toEqual(
+      [],
+    );
+  });
+
   it('the Slack token is readable by request-approval and notify only', () => {
     const config = withoutConfiguredStatements();
     config.notifications.slack = {
@@ -514,6 +588,7 @@ describe('each function holds only what it uses', () => {
     expect(handlers.sort()).toEqual([
       'approval-page',
       'cleanup',
+      'inspect-plan',
       'notify',
       'request-approval',
       'validate-request',

@@ -57,7 +57,7 @@ describe('the placeholder ASL', () => {
     });
     expect(state('Acquire lock').Parameters).toMatchObject({ TableName: 'deploy-runner-table' });
     expect(state('Release lock').Parameters).toMatchObject({ TableName: 'deploy-runner-table' });
-    expect(state('Inspect plan').Parameters).toMatchObject({ Bucket: 'deploy-runner-artifacts' });
+    expect(state('Inspect plan').Resource).toBe(PLACEHOLDERS.lambdaArn('inspect-plan'));
     expect(state('Plan').Parameters).toMatchObject({
       Cluster: PLACEHOLDERS.clusterArn,
       TaskDefinition: PLACEHOLDERS.taskDefinitionArn('plan'),
@@ -199,16 +199,16 @@ describe('states, in the order of DESIGN.md', () => {
     expect(catches('Plan')).toEqual([['States.ALL', '$.error', 'Notify failure']]);
   });
 
-  it('4. Inspect plan: the plan result of this run into $.plan.summary', () => {
+  it('4. Inspect plan: the inspect-plan function verifies this run and puts its plan result in $.plan.summary', () => {
     expect(state('Inspect plan')).toMatchObject({
-      Resource: 'arn:aws:states:::aws-sdk:s3:getObject',
-      Parameters: {
-        'Key.$': "States.Format('runs/{}/plan-result.json', $.request.runId)",
-      },
-      ResultSelector: { 'summary.$': 'States.StringToJson($.Body)' },
+      Type: 'Task',
+      Resource: PLACEHOLDERS.lambdaArn('inspect-plan'),
+      Parameters: { 'runId.$': '$.request.runId', 'executionArn.$': '$$.Execution.Id' },
       ResultPath: '$.plan',
       Next: 'Changes?',
     });
+    // No raw S3 read of a key the plan role chose: the function decides what is read.
+    expect(JSON.stringify(state('Inspect plan'))).not.toMatch(/s3:getObject|plan-result\.json/);
     expect(catches('Inspect plan')).toEqual([['States.ALL', '$.error', 'Notify failure']]);
   });
 

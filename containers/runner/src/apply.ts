@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { COMMIT_SHA } from '../../../lib/allowlist';
 import { ArtifactNotFoundError, type ArtifactObject } from '../../../lib/artifact-store';
 import { artifactKeys, planResultSchema } from '../../../lib/contracts';
-import { moduleDir, type PhaseTracker, prepare, type RunDeps } from './context';
+import { moduleDir, type PhaseTracker, prepare, putOnce, type RunDeps } from './context';
 import type { ApplyInputs, RunnerEnv } from './env';
 import { ArtifactVerificationError, StalePlanError } from './errors';
 import { checkoutExactCommit, initRepository } from './git';
@@ -138,7 +138,13 @@ export async function runApply(
       planSha256: sha256,
       logUrl: deps.logUrl,
     };
-    await deps.store.put(keys.applyResult, JSON.stringify(result, null, 2), 'application/json');
+    await putOnce(
+      deps.store,
+      'result',
+      keys.applyResult,
+      JSON.stringify(result, null, 2),
+      'application/json',
+    );
     deps.log.line(`applied commit ${inputs.commit}; outputs: ${names.join(', ') || '(none)'}`);
     return result;
   } finally {

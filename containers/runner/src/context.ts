@@ -1,8 +1,12 @@
 import { checkExecutionInput, describeRejections } from '../../../lib/allowlist';
-import type { ArtifactStore } from '../../../lib/artifact-store';
+import {
+  ArtifactExistsError,
+  type ArtifactStore,
+  type StoredObject,
+} from '../../../lib/artifact-store';
 import type { Allowlist } from '../../../lib/contracts';
 import type { RunnerEnv } from './env';
-import { InputRefusedError, type Phase } from './errors';
+import { ArtifactExistsRunnerError, InputRefusedError, type Phase } from './errors';
 import { type GitContext, gitEnvironment } from './git';
 import type { RunLog } from './log';
 import type { SecretMasker } from './mask';
@@ -21,6 +25,33 @@ export interface RunDeps {
   readonly baseEnv: NodeJS.ProcessEnv;
   /** The CloudWatch console URL of this task's log, or "". */
   readonly logUrl: string;
+}
+
+/**
+ * Writes a run artifact once (`If-None-Match: *`; the plan role may not put any other way). A
+ * key that is already taken fails the run, naming the key: someone else wrote this run's
+ * artifact, and the runner must neither use nor replace it.
+ */
+export async function putOnce(
+  store: ArtifactStore,
+  phase: Phase,
+  key: string,
+  body: Uint8Array | string,
+  contentType: string,
+): Promise<StoredObject> {
+  try {
+    return await store.put(key, body, contentType, { ifNoneMatch: '*' });
+  } catch (error) {
+    if (!(error instanceof ArtifactExistsError)) throw error;
+    throw new ArtifactExistsRunnerError(
+      phase,
+      `artifact ${key} already exists: another writer stored this run's ${key.split('/').at(-1)} first; it was neither used nor replaced`,
+      phase === 'result'
+        ? 'the plan was applied, but its result was not recorded: treat the existing object as a security incident (which task wrote into this run?)'
+        : 'nothing was applied: treat this as a security incident (which task wrote into this run?) and start a new run',
+      { cause: error },
+    );
+  }
 }
 
 /** Which phase a run is in, so an unexpected error is reported where it happened. */

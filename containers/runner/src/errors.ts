@@ -18,6 +18,8 @@ export const ExitCode = {
   ArtifactVerification: 4,
   /** git could not fetch or check out the commit. */
   GitFailure: 5,
+  /** A run artifact already existed: someone else wrote this run's key first. Nothing was replaced. */
+  ArtifactExists: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -70,6 +72,15 @@ export class StalePlanError extends RunnerError {
 export class ArtifactVerificationError extends RunnerError {
   override readonly name = 'ArtifactVerificationError';
   readonly exitCode = ExitCode.ArtifactVerification;
+}
+
+/**
+ * A write-once put found the key taken: another writer (a hostile plan, or an earlier attempt of
+ * this run) stored it first. The runner never uses or replaces that object.
+ */
+export class ArtifactExistsRunnerError extends RunnerError {
+  override readonly name = 'ArtifactExists';
+  readonly exitCode = ExitCode.ArtifactExists;
 }
 
 /** git failed to fetch or check out. */

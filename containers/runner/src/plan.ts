@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { COMMIT_SHA } from '../../../lib/allowlist';
 import { artifactKeys, type PlanResult, planResultSchema } from '../../../lib/contracts';
-import { moduleDir, type PhaseTracker, prepare, type RunDeps } from './context';
+import { moduleDir, type PhaseTracker, prepare, putOnce, type RunDeps } from './context';
 import type { RunnerEnv } from './env';
 import { ToolFailedError } from './errors';
 import { checkoutBranchTip, checkoutCommitOnAllowedBranch, initRepository } from './git';
@@ -73,8 +73,16 @@ export async function runPlan(
     phases.enter('upload', 'plan file, plan text and plan result');
     const keys = artifactKeys(env.runId);
     const planBytes = await fs.readFile(planFile);
-    const storedPlan = await deps.store.put(keys.plan, planBytes, 'application/octet-stream');
-    const storedText = await deps.store.put(
+    const storedPlan = await putOnce(
+      deps.store,
+      'upload',
+      keys.plan,
+      planBytes,
+      'application/octet-stream',
+    );
+    const storedText = await putOnce(
+      deps.store,
+      'upload',
       keys.planText,
       deps.masker.mask(text.stdout),
       'text/plain; charset=utf-8',
@@ -92,7 +100,13 @@ export async function runPlan(
       planTextSha256: storedText.sha256,
       logUrl: deps.logUrl,
     } satisfies PlanResult);
-    await deps.store.put(keys.planResult, JSON.stringify(result, null, 2), 'application/json');
+    await putOnce(
+      deps.store,
+      'upload',
+      keys.planResult,
+      JSON.stringify(result, null, 2),
+      'application/json',
+    );
     deps.log.line(`plan ${storedPlan.key} version ${storedPlan.versionId}`);
     deps.log.line(`plan sha256 ${storedPlan.sha256}`);
     return result;

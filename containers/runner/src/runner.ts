@@ -120,6 +120,7 @@ async function reportError(
       artifactKeys(runId).error(mode),
       JSON.stringify(report, null, 2),
       'application/json',
+      { ifNoneMatch: '*' },
     );
   } catch (writeError) {
     log.line(

@@ -16,6 +16,7 @@ export type Component =
   | 'notify'
   | 'cleanup'
   | 'verify-approval'
+  | 'inspect-plan'
   | 'plan-task'
   | 'apply-task'
   | 'cluster'

@@ -17,6 +17,7 @@ export type HandlerName = Extract<
   | 'notify'
   | 'cleanup'
   | 'verify-approval'
+  | 'inspect-plan'
 >;
 
 export interface HandlerFunctionProps {

@@ -20,7 +20,8 @@ export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunne
 
   // Per-run artifact keys: runs/<runId>/... is only known at run time.
   const runObjects = (pattern: string) => ({ resource: artifacts.runObjectsArn(pattern) });
-  acknowledge(tasks.plan.role, 'AwsSolutions-IAM5', REASONS.planPuts, runObjects('*'));
+  for (const artifact of ['plan.tfplan', 'plan.txt', 'plan-result.json', 'plan-error.json'])
+    acknowledge(tasks.plan.role, 'AwsSolutions-IAM5', REASONS.planPuts, runObjects(artifact));
   acknowledge(tasks.apply.role, 'AwsSolutions-IAM5', REASONS.applyReads, runObjects('*'));
   for (const outcome of ['apply-result.json', 'apply-error.json'])
     acknowledge(tasks.apply.role, 'AwsSolutions-IAM5', REASONS.applyOutcome, runObjects(outcome));
@@ -39,8 +40,13 @@ export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunne
   acknowledge(functions.approvalPage.role as IConstruct, 'AwsSolutions-IAM5', REASONS.pageStatus, {
     resource: functions.executionsArn,
   });
+  acknowledge(
+    functions.inspectPlan.role as IConstruct,
+    'AwsSolutions-IAM5',
+    REASONS.planResult,
+    runObjects('*'),
+  );
   const machineRole = workflow.stateMachine.role;
-  acknowledge(machineRole, 'AwsSolutions-IAM5', REASONS.planResult, runObjects('plan-result.json'));
 
   // The state machine's own role.
   acknowledge(machineRole, 'AwsSolutions-IAM5', REASONS.stateMachineWildcards, { resource: '*' });
@@ -49,6 +55,7 @@ export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunne
     functions.requestApproval,
     functions.notify,
     functions.verifyApproval,
+    functions.inspectPlan,
   ]) {
     acknowledge(machineRole, 'AwsSolutions-IAM5', REASONS.lambdaVersions, {
       resource: `${fn.functionArn}:*`,
@@ -104,7 +111,7 @@ const REASONS = {
   pageSecretRotation:
     'The page secret only keys the HMAC of short-lived approval-page nonces and never leaves the approval page function; rotating it would void pages an approver has open. Replace it by redeploying if it is ever exposed.',
   planPuts:
-    'The plan task writes its artifacts under runs/<runId>/, and the run id is only known at run time; the role may put nothing else and is explicitly denied every object read.',
+    'The plan task creates its four plan artifacts under runs/<runId>/, once (If-None-Match required here and by the bucket policy), and the run id is only known at run time; the role may put nothing else and is explicitly denied every object read, listing and delete.',
   applyReads:
     'The apply task reads the approved plan of its run, runs/<runId>/plan.tfplan at a pinned version, and verifies its SHA-256 against the approval; the run id is only known at run time.',
   applyOutcome:
@@ -114,7 +121,7 @@ const REASONS = {
   errorReports:
     'Notify reads only the runner error report of the failed run, runs/<runId>/<plan|apply>-error.json; the run id is only known at run time.',
   planResult:
-    'Inspect plan reads only the plan summary (addresses and actions, no values) of its run, runs/<runId>/plan-result.json; the run id is only known at run time.',
+    'Inspect plan reads the artifacts of its run, runs/<runId>/*, at the versions it lists, to check that each was written once with the recorded SHA-256; the run id is only known at run time, and the function writes nothing.',
   pageStatus:
     'The approval page reads the status of the run whose link was opened (states:DescribeExecution), so it never offers a decision on, or misstates the outcome of, a run that stopped waiting; executions of this one state machine are named per run, so only a wildcard under its name matches them.',
   stateMachineWildcards:

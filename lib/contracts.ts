@@ -179,6 +179,7 @@ export const RunErrors = {
   Rejected: 'DeployRunner.Rejected',
   ApprovalExpired: 'DeployRunner.ApprovalExpired',
   ApprovalMismatch: 'DeployRunner.ApprovalMismatch',
+  RunnerNotStarted: 'DeployRunner.RunnerNotStarted',
 } as const;
 
 /**

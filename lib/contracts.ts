@@ -116,6 +116,13 @@ export type PlanResult = z.infer<typeof planResultSchema>;
 /** Cap on `PlanResult.changes`; Step Functions state is limited to 256 KiB. */
 export const MAX_CHANGES_IN_RESULT = 500;
 
+/**
+ * Cap on a whole plan result as compact JSON, whatever caps the count of changes. The result
+ * rides in the execution state into `Request approval` and `Notify` (256 KiB, and
+ * `States.DataLimitExceeded` cannot be caught); half of it is left for the rest of the state.
+ */
+export const MAX_PLAN_RESULT_BYTES = 128 * 1024;
+
 /** The task output the approval page sends with SendTaskSuccess. */
 export const approvalDecisionSchema = z.object({
   approved: z.boolean(),

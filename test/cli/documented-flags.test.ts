@@ -40,7 +40,7 @@ interface Usage {
 export function usagesIn(text: string, where: string): Usage[] {
   const usages: Usage[] = [];
   for (const match of text.matchAll(
-    /deploy-runner\s+([a-z][a-z-]*)(?:\s+([a-z][a-z-]*))?([^`\n]*)/g,
+    /deploy-runner[ \t]+([a-z][a-z-]*)(?:[ \t]+([a-z][a-z-]*))?([^`\n]*)/g,
   )) {
     const [, first = '', second, rest = ''] = match;
     const parent = program.commands.find((c) => c.name() === first);

@@ -37,7 +37,7 @@ interface Usage {
 }
 
 /** `deploy-runner <command> [<subcommand>] ... --flag ...` up to the end of the line or code span. */
-export function usagesIn(text: string, where: string): Usage[] {
+function usagesIn(text: string, where: string): Usage[] {
   const usages: Usage[] = [];
   for (const match of text.matchAll(
     /deploy-runner[ \t]+([a-z][a-z-]*)(?:[ \t]+([a-z][a-z-]*))?([^`\n]*)/g,
@@ -101,5 +101,41 @@ describe('flags named in the stack outputs and the docs', () => {
     );
     expect(usages.length).toBeGreaterThan(10);
     expect(usages.filter((u) => !flagsOf(u.command).has(u.flag))).toEqual([]);
+  });
+});
+
+describe('the deploying guide', () => {
+  const guide = readFileSync(path.join(ROOT, 'docs', 'deploying.md'), 'utf8');
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+
+  it('is linked from the README, which states the supported Node.js versions', () => {
+    expect(readme).toContain('[docs/deploying.md](docs/deploying.md)');
+    expect(readme).toMatch(/\*\*Node\.js 22 or 24\*\*/);
+  });
+
+  it('covers every step of a first deploy', () => {
+    const headings = [...guide.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+    expect(headings).toEqual([
+      '1. Prerequisites',
+      '2. Choose a region',
+      '3. Email: SES',
+      '4. Slack (optional)',
+      '5. Git credentials',
+      '6. GitHub OIDC (optional)',
+      '7. Check the account: `deploy-runner doctor`',
+      '8. Deploy',
+      '9. A first run from CI',
+      '10. Watching runs in the Step Functions console',
+      '11. Upgrading',
+      '12. Teardown',
+    ]);
+    for (const fact of [
+      'chat:write',
+      'Copy member',
+      'git.knownHosts',
+      'production access',
+      'Retained on delete',
+    ])
+      expect(guide).toContain(fact);
   });
 });

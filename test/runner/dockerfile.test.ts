@@ -57,7 +57,7 @@ describe('containers/runner/Dockerfile', () => {
     expect(runtime[0]).not.toContain('--platform');
     // The tools are picked by the target architecture and never executed at build time.
     const tools = stages[1]?.join('\n') ?? '';
-    expect(tools).toContain('linux_${TARGETARCH}.zip');
+    expect(tools).toContain(`linux_${'$'}{TARGETARCH}.zip`);
     expect(tools).not.toMatch(/\.\/bin\/(terraform|tofu)\b/);
     // The runtime's passwd comes from the same base image as the one it replaces.
     const accounts = stages.find((s) => s[0]?.endsWith(' AS accounts')) ?? [];

@@ -11,7 +11,7 @@ import { type CliIo, processIo, run as runProgram } from '../lib/cli/program';
  * The commands CI runs. They never need local mode, whose modules (CDK synthesis, esbuild) take
  * seconds to load and are not part of a production install, so it is only loaded for the rest.
  */
-const CI_COMMANDS = new Set(['start', 'wait', 'logs', 'status', 'list']);
+const CI_COMMANDS = new Set(['start', 'wait', 'logs', 'status', 'list', 'doctor']);
 
 function addLocalCommands(program: Command): void {
   let local: typeof import('../lib/local/commands');

@@ -14,6 +14,8 @@ const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
 const SLACK_CHANNEL_ID = /^[CG][A-Z0-9]{2,20}$/;
 const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 const DURATION = /^([1-9][0-9]*)(s|m|h|d)$/;
+const GITHUB_OIDC_PROVIDER_ARN =
+  /^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/;
 const MANAGED_POLICY_ARN = /^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy\/[A-Za-z0-9+=,.@_/-]+$/;
 
 /** Parses a duration such as `90s`, `30m`, `24h` or `7d` into seconds. */
@@ -244,8 +246,37 @@ export const configSchema = z
                 }),
               )
               .min(1),
-            /** Existing GitHub OIDC provider; one is created when omitted. */
-            oidcProviderArn: z.string().startsWith('arn:aws').optional(),
+            /**
+             * The account's existing GitHub OIDC provider (IAM allows one per URL, and most
+             * accounts that use GitHub Actions have it): `aws iam list-open-id-connect-providers`.
+             */
+            oidcProviderArn: z
+              .string()
+              .regex(GITHUB_OIDC_PROVIDER_ARN, {
+                error:
+                  'is not the ARN of a GitHub OIDC provider (like "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com")',
+              })
+              .optional(),
+            /**
+             * Create the provider with this stack. Only for an account that has none: creating
+             * a second one fails the deploy with EntityAlreadyExists.
+             */
+            createOidcProvider: z.boolean().default(false),
+          })
+          .superRefine((github, ctx) => {
+            if (github.oidcProviderArn === undefined && !github.createOidcProvider)
+              ctx.addIssue({
+                code: 'custom',
+                message:
+                  "names no OIDC provider: set oidcProviderArn to the account's existing provider (aws iam list-open-id-connect-providers), or createOidcProvider: true if the account has none",
+              });
+            if (github.oidcProviderArn !== undefined && github.createOidcProvider)
+              ctx.addIssue({
+                code: 'custom',
+                path: ['createOidcProvider'],
+                message:
+                  'is true but oidcProviderArn is set: an account has one GitHub provider; keep oidcProviderArn and drop createOidcProvider',
+              });
           })
           .optional(),
       })

@@ -157,6 +157,13 @@ export const decisionAttestationSchema = z.strictObject({
 });
 export type DecisionAttestation = z.infer<typeof decisionAttestationSchema>;
 
+/**
+ * Cap on a whole plan result as compact JSON, whatever caps the count of changes. The result
+ * rides in the execution state into `Request approval` and `Notify` (256 KiB, and
+ * `States.DataLimitExceeded` cannot be caught); half of it is left for the rest of the state.
+ */
+export const MAX_PLAN_RESULT_BYTES = 128 * 1024;
+
 /** The task output the approval page sends with SendTaskSuccess. */
 export const approvalDecisionSchema = z.object({
   approved: z.boolean(),
@@ -237,6 +244,7 @@ export const RunErrors = {
   ApprovalNotVerified: 'DeployRunner.ApprovalNotVerified',
   /** `Inspect plan` found the run's artifacts written twice, outside its prefix, or not as recorded. */
   ArtifactTampered: 'DeployRunner.ArtifactTampered',
+  RunnerNotStarted: 'DeployRunner.RunnerNotStarted',
 } as const;
 
 /** What `Inspect plan` sends its Lambda: the run whose artifacts it checks. */

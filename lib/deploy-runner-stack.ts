@@ -30,7 +30,8 @@ export class DeployRunnerStack extends Stack {
     const runner = this.runner;
 
     new CfnOutput(this, 'StateMachineArn', {
-      description: 'What CI starts (deploy-runner start --state-machine ...)',
+      description:
+        'What CI starts: deploy-runner start --state-machine-arn <this> (or env DEPLOY_RUNNER_STATE_MACHINE_ARN)',
       value: runner.stateMachine.stateMachineArn,
     });
     if (runner.ciAccess.role) {

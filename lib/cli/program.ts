@@ -4,6 +4,7 @@ import { version } from '../../package.json';
 import { detectCi } from './ci-env';
 import { type AwsTarget, type Clients, createClients, resolveTarget } from './clients';
 import { consoleUrl } from './console-url';
+import { registerDoctor } from './doctor';
 import {
   CliError,
   EXIT_CODE_HELP,
@@ -398,6 +399,8 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
       return ExitCode.Ok;
     }),
   );
+
+  registerDoctor(program, io, exit);
 
   return program;
 }

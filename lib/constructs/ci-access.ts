@@ -83,12 +83,20 @@ export class CiAccess extends Construct {
     });
 
     if (props.github) {
+      // Created only on request: an account holds one provider per URL, so creating a second
+      // one fails the whole deploy with EntityAlreadyExists.
       const providerArn =
         props.github.oidcProviderArn ??
-        new iam.OidcProviderNative(this, 'GitHubOidcProvider', {
-          url: `https://${GITHUB_OIDC_HOST}`,
-          clientIds: ['sts.amazonaws.com'],
-        }).oidcProviderArn;
+        (props.github.createOidcProvider
+          ? new iam.OidcProviderNative(this, 'GitHubOidcProvider', {
+              url: `https://${GITHUB_OIDC_HOST}`,
+              clientIds: ['sts.amazonaws.com'],
+            }).oidcProviderArn
+          : undefined);
+      if (providerArn === undefined)
+        throw new Error(
+          'ci.github names no OIDC provider: set oidcProviderArn, or createOidcProvider: true',
+        );
       this.role = new iam.Role(this, 'GitHubRole', {
         description: 'deploy-runner CI: GitHub Actions workflows of the configured subjects',
         maxSessionDuration: Duration.hours(1),

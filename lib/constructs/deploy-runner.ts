@@ -11,7 +11,7 @@ import type { DeployRunnerConfig } from '../config';
 import { ArtifactBucket } from './artifact-bucket';
 import { CiAccess } from './ci-access';
 import { tagComponent } from './private/component-tag';
-import { assertDeployable } from './private/deployability';
+import { assertDeployable, assertEnvironmentsFit } from './private/deployability';
 import { createEncryptionKey } from './private/encryption-key';
 import { acknowledgeNagFindings } from './private/nag-acknowledgements';
 import { PACKAGE_ROOT, RUNNER_BUILD_CONTEXT_EXCLUDE, RUNNER_DOCKERFILE } from './private/paths';
@@ -76,7 +76,8 @@ export class DeployRunner extends Construct {
   constructor(scope: Construct, id: string, props: DeployRunnerProps) {
     super(scope, id);
     const { config } = props;
-    assertDeployable(config, props.configSource ?? 'deploy-runner.config.json');
+    const configSource = props.configSource ?? 'deploy-runner.config.json';
+    assertDeployable(config, configSource, { customRunnerImage: props.runnerImage !== undefined });
     const stack = Stack.of(this);
     const timeouts = workflowTimeouts(config);
     this.stateMachineName = props.stateMachineName ?? stack.stackName.slice(0, 80);
@@ -146,6 +147,16 @@ export class DeployRunner extends Construct {
       consoleUrlTemplate: this.consoleUrlTemplate,
       lockTtl: timeouts.lock,
     });
+    assertEnvironmentsFit(
+      {
+        'validate-request': this.functions.validateRequest,
+        'request-approval': this.functions.requestApproval,
+        'approval-page': this.functions.approvalPage,
+        notify: this.functions.notify,
+        cleanup: this.functions.cleanup,
+      },
+      configSource,
+    );
     this.workflow = new Workflow(this, 'Workflow', {
       config,
       stateMachineName: this.stateMachineName,

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -13,6 +13,42 @@ import { tagComponent } from './private/component-tag';
 import type { RunnerNetwork } from './runner-network';
 import type { RunnerTask, RunnerTasks } from './runner-tasks';
 import type { WorkflowFunctions } from './workflow-functions';
+
+/**
+ * Errors of a runner task that ECS never started. `ECS.AmazonECSException`: RunTask itself
+ * failed (e.g. "Capacity is unavailable at this time"). `AmazonECS.Unknown`: RunTask answered
+ * with a non-empty `Failures` list, which the `.sync` integration turns into this error.
+ */
+export const TASK_NOT_STARTED_ERRORS = ['ECS.AmazonECSException', 'AmazonECS.Unknown'] as const;
+
+/** Backoff of those retries: 30 s, 60 s, 120 s, 240 s, 300 s (full jitter). */
+export const TASK_START_RETRY = {
+  maxAttempts: 5,
+  intervalSeconds: 30,
+  backoffRate: 2,
+  maxDelaySeconds: 300,
+} as const;
+
+/** The longest time the retries wait in total. */
+export function taskStartRetryWindowSeconds(): number {
+  const { maxAttempts, intervalSeconds, backoffRate, maxDelaySeconds } = TASK_START_RETRY;
+  let total = 0;
+  for (let i = 0; i < maxAttempts; i++)
+    total += Math.min(intervalSeconds * backoffRate ** i, maxDelaySeconds);
+  return total;
+}
+
+/** Step Functions' guidance: vended log groups of state machines live under this prefix. */
+export const STATE_MACHINE_LOG_GROUP_PREFIX = '/aws/vendedlogs/states/';
+
+/**
+ * `/aws/vendedlogs/states/<state machine>-<first block of the stack's UUID>`. The group is
+ * retained on delete; the stack's UUID keeps a re-created stack from colliding with the old one.
+ */
+export function stateMachineLogGroupName(scope: Construct, stateMachineName: string): string {
+  const stackUuid = Fn.select(2, Fn.split('/', Stack.of(scope).stackId));
+  return `${STATE_MACHINE_LOG_GROUP_PREFIX}${stateMachineName}-${Fn.select(0, Fn.split('-', stackUuid))}`;
+}
 
 /** Properties of {@link Workflow}. */
 export interface WorkflowProps {
@@ -122,12 +158,7 @@ export class Workflow extends Construct {
       },
       resultPath: sfn.JsonPath.DISCARD,
     });
-    plan.addRetry({
-      errors: ['ECS.AmazonECSException'],
-      maxAttempts: 3,
-      interval: Duration.seconds(10),
-      backoffRate: 2,
-    });
+    const planNotStarted = this.retryTaskStart(plan, 'Plan', 'Nothing was planned.');
 
     // 4. Inspect plan: a function the plan role cannot influence checks that the run's artifacts
     // were written once, under its own prefix, with the recorded versions and SHA-256 values;
@@ -230,6 +261,8 @@ export class Workflow extends Construct {
       resultPath: '$.apply',
     });
 
+    const applyNotStarted = this.retryTaskStart(apply, 'Apply', 'Nothing was applied.');
+
     // 9.-10. Notify result, release lock, done.
     const notifyResult = this.notify('NotifyResult', 'Notify result', functions, 'finished', {
       resultPath: sfn.JsonPath.DISCARD,
@@ -259,11 +292,13 @@ export class Workflow extends Construct {
       ...toFailure,
     });
     acquireLock.addCatch(notifyFailure, toFailure);
+    plan.addCatch(planNotStarted, { errors: [...TASK_NOT_STARTED_ERRORS], ...toFailure });
     plan.addCatch(notifyFailure, toFailure);
     inspectPlan.addCatch(notifyFailure, toFailure);
     requestApproval.addCatch(recordExpiry, { errors: [sfn.Errors.TIMEOUT], ...toFailure });
     requestApproval.addCatch(notifyFailure, toFailure);
     verifyApproval.addCatch(notifyFailure, toFailure);
+    apply.addCatch(applyNotStarted, { errors: [...TASK_NOT_STARTED_ERRORS], ...toFailure });
     apply.addCatch(notifyFailure, toFailure);
     notifyResult.addCatch(releaseLock, { resultPath: '$.notifyError' });
     releaseLock.addCatch(done, {
@@ -280,6 +315,8 @@ export class Workflow extends Construct {
     recordExpiry.next(notifyFailure);
     recordRejection.next(notifyFailure);
     recordApprovalMismatch.next(notifyFailure);
+    planNotStarted.next(notifyFailure);
+    applyNotStarted.next(notifyFailure);
     notifyFailure.next(releaseLockAfterFailure).next(runFailed);
 
     // The happy path.
@@ -312,6 +349,7 @@ export class Workflow extends Construct {
       );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: stateMachineLogGroupName(this, props.stateMachineName),
       encryptionKey: props.encryptionKey,
       retention: config.logs.retentionDays as logs.RetentionDays,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -363,6 +401,34 @@ export class Workflow extends Construct {
       taskTimeout: sfn.Timeout.duration(options.timeout),
       resultSelector: options.resultSelector,
       resultPath: options.resultPath,
+    });
+  }
+
+  /**
+   * Retries a runner task that ECS never started (no Fargate capacity, throttling, a placement
+   * failure), with backoff, and returns the state that says so when the retries are used up.
+   * A task that started and then failed is not retried: apply must never run twice.
+   */
+  private retryTaskStart(task: tasks.EcsRunTask, phase: string, outcome: string): sfn.Pass {
+    task.addRetry({
+      errors: [...TASK_NOT_STARTED_ERRORS],
+      maxAttempts: TASK_START_RETRY.maxAttempts,
+      interval: Duration.seconds(TASK_START_RETRY.intervalSeconds),
+      backoffRate: TASK_START_RETRY.backoffRate,
+      maxDelay: Duration.seconds(TASK_START_RETRY.maxDelaySeconds),
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    return new sfn.Pass(this, `Record${phase}NotStarted`, {
+      stateName: `Record ${phase.toLowerCase()} not started`,
+      parameters: {
+        Error: RunErrors.RunnerNotStarted,
+        Cause: sfn.JsonPath.format(
+          `ECS could not start the ${phase} task after ${TASK_START_RETRY.maxAttempts + 1} attempts over about ${Math.round(taskStartRetryWindowSeconds() / 60)} minutes ({}). ${outcome} Start a new run later; if it keeps happening, give network.subnetIds in more availability zones. ECS said: {}`,
+          sfn.JsonPath.stringAt('$.error.Error'),
+          sfn.JsonPath.stringAt('$.error.Cause'),
+        ),
+      },
+      resultPath: '$.error',
     });
   }
 

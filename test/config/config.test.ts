@@ -351,6 +351,27 @@ describe('configs that pass the schema but cannot deploy', () => {
       },
       /^repos: \d+ bytes as JSON: the allowlist travels in a Lambda environment variable/,
     ],
+    [
+      'terragrunt, which the runner image does not have',
+      (c) => {
+        c.repos.infra.terragrunt = true;
+      },
+      /^repos\.infra\.terragrunt: true: the runner image \(containers\/runner\/Dockerfile\) has no terragrunt, so every run would fail: set "terragrunt": false, or pass your own image/,
+    ],
+    [
+      'a git secret name ending in "-" and six characters',
+      (c) => {
+        c.git.credentialsSecretName = 'deploy-runner/github-abc123';
+      },
+      /^git\.credentialsSecretName: "deploy-runner\/github-abc123": ends in "-" and six characters.*rename the secret \(e\.g\. "deploy-runner\/github" or "deploy-runner\/github-abc123-secret"\)/,
+    ],
+    [
+      'a Slack secret name ending in "-" and six characters',
+      (c) => {
+        c.notifications.slack = { botTokenSecretName: 'slack-tokens' };
+      },
+      /^notifications\.slack\.botTokenSecretName: "slack-tokens": ends in "-" and six characters/,
+    ],
   ];
 
   it.each(cases)('rejects %s', (_what, change, message) => {
@@ -359,6 +380,25 @@ describe('configs that pass the schema but cannot deploy', () => {
     const problems = deployabilityProblems(parseConfig(config));
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(message);
+  });
+
+  it('accepts terragrunt with a runner image of your own', () => {
+    const config = example();
+    config.repos.infra.terragrunt = true;
+    expect(deployabilityProblems(parseConfig(config), { customRunnerImage: true })).toEqual([]);
+  });
+
+  it('accepts secret names whose last segment is not "-" plus six characters', () => {
+    const config = example();
+    for (const name of [
+      'deploy-runner/token',
+      'git-token',
+      'a-abc12',
+      'a-abc1234',
+      'github_abc123',
+    ])
+      config.git.credentialsSecretName = name;
+    expect(deployabilityProblems(parseConfig(config))).toEqual([]);
   });
 
   it('accepts every Fargate size', () => {

@@ -38,12 +38,33 @@ const PUBLISHED = {
 };
 
 describe('containers/runner/Dockerfile', () => {
-  it('is multi-stage: build (esbuild bundle), tools, runtime', () => {
-    expect(stages).toHaveLength(3);
-    expect(stages[0]?.[0]).toBe('FROM node:22-bookworm-slim AS build');
+  it('is multi-stage: build (esbuild bundle), tools, accounts, node, runtime', () => {
+    expect(stages).toHaveLength(5);
+    expect(stages[0]?.[0]).toBe('FROM --platform=$BUILDPLATFORM node:22-bookworm-slim AS build');
     expect(stages[0]?.join('\n')).toMatch(/RUN npx tsx containers\/runner\/bundle\.ts \/out/);
-    expect(stages[1]?.[0]).toMatch(/^FROM debian:bookworm-slim AS tools$/);
-    expect(stages[2]?.[0]).toBe('FROM node:22-bookworm-slim');
+    expect(stages[1]?.[0]).toBe('FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS tools');
+    expect(stages[4]?.[0]).toBe('FROM buildpack-deps:bookworm-scm');
+  });
+
+  it('runs every command on the build platform, so an x86_64 host builds the arm64 image without QEMU', () => {
+    const runtime = stages.at(-1) ?? [];
+    for (const stage of stages.slice(0, -1)) {
+      if (!stage.some((l) => l.startsWith('RUN '))) continue;
+      expect(stage[0], stage[0]).toMatch(/^FROM --platform=\$BUILDPLATFORM /);
+    }
+    expect(runtime.filter((l) => /^(RUN|ONBUILD) /.test(l))).toEqual([]);
+    // The final stage runs on the target platform and copies from the others.
+    expect(runtime[0]).not.toContain('--platform');
+    // The tools are picked by the target architecture and never executed at build time.
+    const tools = stages[1]?.join('\n') ?? '';
+    expect(tools).toContain(`linux_${'$'}{TARGETARCH}.zip`);
+    expect(tools).not.toMatch(/\.\/bin\/(terraform|tofu)\b/);
+    // The runtime's passwd comes from the same base image as the one it replaces.
+    const accounts = stages.find((s) => s[0]?.endsWith(' AS accounts')) ?? [];
+    expect(accounts[0]?.replace('--platform=$BUILDPLATFORM ', '').replace(' AS accounts', '')).toBe(
+      runtime[0],
+    );
+    expect(runtime).toContain('COPY --from=accounts /etc/passwd /etc/group /etc/');
   });
 
   it('pins exact Terraform and OpenTofu versions', () => {
@@ -86,7 +107,7 @@ describe('containers/runner/Dockerfile', () => {
   });
 
   it('runs as a non-root user with an exec-form entry point', () => {
-    const runtime = stages[2] ?? [];
+    const runtime = stages.at(-1) ?? [];
     const user = runtime.filter((l) => l.startsWith('USER '));
     expect(user).toHaveLength(1);
     expect(user[0]).not.toMatch(/^USER (root|0)(:|$)/);
@@ -99,9 +120,7 @@ describe('containers/runner/Dockerfile', () => {
       '/app/runner.js',
     ]);
     expect(runtime.some((l) => /^(CMD|SHELL) /.test(l))).toBe(false);
-    expect(runtime.join('\n')).toMatch(
-      /apt-get install .*\bgit\b.*ca-certificates|ca-certificates.*\bgit\b/,
-    );
+    expect(runtime).toContain('COPY --from=node /usr/local/bin/node /usr/local/bin/node');
     expect(runtime.join('\n')).toContain('COPY --from=build /out/runner.js /out/s3-store.js /app/');
   });
 });
@@ -111,6 +130,8 @@ describe('containers/runner/README.md', () => {
     expect(readme).toContain('## The image and how `cdk deploy` builds it');
     expect(readme).toMatch(/ContainerImage\.fromAsset/);
     expect(readme).toContain('sha256sum -c');
+    expect(readme).toContain('**What the build host needs**');
+    expect(readme).toMatch(/No QEMU/);
   });
 
   it('documents every exit code the runner uses', () => {

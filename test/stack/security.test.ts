@@ -108,7 +108,9 @@ describe('1. CI can start this state machine, read its executions and the runner
       {
         Effect: 'Allow',
         Action: 'sts:AssumeRoleWithWebIdentity',
-        Principal: { Federated: { Ref: expect.stringMatching(/GitHubOidcProvider/) } },
+        Principal: {
+          Federated: 'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com',
+        },
         Condition: {
           StringEquals: { 'token.actions.githubusercontent.com:aud': 'sts.amazonaws.com' },
           StringLike: {
@@ -122,11 +124,15 @@ describe('1. CI can start this state machine, read its executions and the runner
     ]);
     expect(role.Properties.Policies).toBeUndefined();
     expect(roleStatements(built.template, roleId)).toEqual([]);
-    built.template.hasResourceProperties('AWS::IAM::OIDCProvider', {
+    built.template.resourceCountIs('AWS::IAM::OIDCProvider', 0);
+    built.template.hasOutput('CiRoleArn', { Value: arnOf(roleId) });
+    const created = exampleConfig();
+    delete created.ci.github.oidcProviderArn;
+    created.ci.github.createOidcProvider = true;
+    buildStack(created).template.hasResourceProperties('AWS::IAM::OIDCProvider', {
       Url: 'https://token.actions.githubusercontent.com',
       ClientIdList: ['sts.amazonaws.com'],
     });
-    built.template.hasOutput('CiRoleArn', { Value: arnOf(roleId) });
   });
 
   it('uses a given OIDC provider, and creates no role without GitHub subjects', () => {

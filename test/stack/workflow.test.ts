@@ -2,6 +2,11 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config';
 import {
+  STATE_MACHINE_LOG_GROUP_PREFIX,
+  taskStartRetryWindowSeconds,
+} from '../../lib/constructs/workflow';
+import { RunErrors } from '../../lib/contracts';
+import {
   type AslDefinition,
   type AslState,
   type CfnTemplate,
@@ -100,7 +105,9 @@ describe('states, in the order of DESIGN.md', () => {
         'Record rejection',
         'Record approval mismatch',
         'Verify approval',
+        'Record plan not started',
         'Apply',
+        'Record apply not started',
         'Notify result',
         'Release lock',
         'Done',
@@ -188,15 +195,11 @@ describe('states, in the order of DESIGN.md', () => {
         },
       },
     });
-    expect(plan.Retry).toEqual([
-      {
-        ErrorEquals: ['ECS.AmazonECSException'],
-        IntervalSeconds: 10,
-        MaxAttempts: 3,
-        BackoffRate: 2,
-      },
+    expect(plan.Retry).toEqual([CAPACITY_RETRY]);
+    expect(catches('Plan')).toEqual([
+      ['ECS.AmazonECSException,AmazonECS.Unknown', '$.error', 'Record plan not started'],
+      ['States.ALL', '$.error', 'Notify failure'],
     ]);
-    expect(catches('Plan')).toEqual([['States.ALL', '$.error', 'Notify failure']]);
   });
 
   it('4. Inspect plan: the inspect-plan function verifies this run and puts its plan result in $.plan.summary', () => {
@@ -341,7 +344,7 @@ describe('states, in the order of DESIGN.md', () => {
         ],
       },
     ]);
-    expect(catches('Apply')).toEqual([['States.ALL', '$.error', 'Notify failure']]);
+    expect(catches('Apply').at(-1)).toEqual(['States.ALL', '$.error', 'Notify failure']);
   });
 
   it('9.-10. Notify result, then release the lock held by this execution, then Done', () => {
@@ -417,7 +420,61 @@ describe('states, in the order of DESIGN.md', () => {
   });
 });
 
+/** ECS never started the task: no capacity (exception) or a non-empty `Failures` list. */
+const CAPACITY_RETRY = {
+  ErrorEquals: ['ECS.AmazonECSException', 'AmazonECS.Unknown'],
+  IntervalSeconds: 30,
+  MaxAttempts: 5,
+  BackoffRate: 2,
+  MaxDelaySeconds: 300,
+  JitterStrategy: 'FULL',
+};
+
+describe('runner tasks that ECS could not start', () => {
+  it('Plan and Apply retry capacity failures with backoff, and only those', () => {
+    for (const name of ['Plan', 'Apply']) {
+      expect(state(name).Retry, name).toEqual([CAPACITY_RETRY]);
+      // A task that started and failed is never retried: apply must not run twice.
+      expect(JSON.stringify(state(name).Retry)).not.toContain('States.TaskFailed');
+      expect(JSON.stringify(state(name).Retry)).not.toContain('States.ALL');
+    }
+    expect(taskStartRetryWindowSeconds()).toBe(30 + 60 + 120 + 240 + 300);
+  });
+
+  it('say so when they give up, then notify and release the lock', () => {
+    expect(catches('Apply')[0]).toEqual([
+      'ECS.AmazonECSException,AmazonECS.Unknown',
+      '$.error',
+      'Record apply not started',
+    ]);
+    for (const [name, outcome] of [
+      ['Plan', 'Nothing was planned.'],
+      ['Apply', 'Nothing was applied.'],
+    ] as const) {
+      const record = state(`Record ${name.toLowerCase()} not started`);
+      expect(record.Next).toBe('Notify failure');
+      expect(record.ResultPath).toBe('$.error');
+      const params = record.Parameters as Record<string, string>;
+      expect(params.Error).toBe(RunErrors.RunnerNotStarted);
+      expect(params['Cause.$']).toContain(
+        `ECS could not start the ${name} task after 6 attempts over about 13 minutes`,
+      );
+      expect(params['Cause.$']).toContain(outcome);
+      expect(params['Cause.$']).toContain('$.error.Cause');
+    }
+  });
+});
+
 describe('the state machine resource', () => {
+  it('logs to a group under /aws/vendedlogs/states/, unique per stack', () => {
+    const group = built.template.toJSON().Resources[built.id(built.stack.runner.workflow.logGroup)];
+    const name = JSON.stringify(group.Properties.LogGroupName);
+    expect(name).toContain(`"${STATE_MACHINE_LOG_GROUP_PREFIX}DeployRunner-"`);
+    expect(STATE_MACHINE_LOG_GROUP_PREFIX).toBe('/aws/vendedlogs/states/');
+    expect(name).toContain('AWS::StackId');
+    expect(group.DeletionPolicy).toBe('Retain');
+  });
+
   it('is Standard, logs ALL without execution data, traces, and is named after the stack', () => {
     const logs = built.id(built.stack.runner.workflow.logGroup);
     built.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {

@@ -5,6 +5,7 @@ import { moduleDir, type PhaseTracker, prepare, putOnce, type RunDeps } from './
 import type { RunnerEnv } from './env';
 import { ToolFailedError } from './errors';
 import { checkoutBranchTip, checkoutCommitOnAllowedBranch, initRepository } from './git';
+import { fitPlanResult } from './result-budget';
 import { PlanJsonError, summarizePlan } from './summary';
 import { runTool, toolVersion } from './tool';
 
@@ -87,19 +88,22 @@ export async function runPlan(
       deps.masker.mask(text.stdout),
       'text/plain; charset=utf-8',
     );
-    const result = planResultSchema.parse({
-      commit,
-      tool: tool.tool.name,
-      toolVersion: version,
-      ...summary,
-      planKey: storedPlan.key,
-      planVersionId: storedPlan.versionId,
-      planSha256: storedPlan.sha256,
-      planTextKey: storedText.key,
-      planTextVersionId: storedText.versionId,
-      planTextSha256: storedText.sha256,
-      logUrl: deps.logUrl,
-    } satisfies PlanResult);
+    // Capped by bytes as well as by count: the result travels in the execution state.
+    const result = fitPlanResult(
+      planResultSchema.parse({
+        commit,
+        tool: tool.tool.name,
+        toolVersion: version,
+        ...summary,
+        planKey: storedPlan.key,
+        planVersionId: storedPlan.versionId,
+        planSha256: storedPlan.sha256,
+        planTextKey: storedText.key,
+        planTextVersionId: storedText.versionId,
+        planTextSha256: storedText.sha256,
+        logUrl: deps.logUrl,
+      } satisfies PlanResult),
+    );
     await putOnce(
       deps.store,
       'upload',

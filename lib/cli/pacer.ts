@@ -50,6 +50,8 @@ export class ApiPacer {
   private readonly random: () => number;
   private readonly onRetry?: (notice: RetryNotice) => void;
   private nextCallAt = Number.NEGATIVE_INFINITY;
+  /** Whether any call got an answer: after that, a refused connection is a server restarting. */
+  private answered = false;
 
   constructor(options: ApiPacerOptions = {}) {
     this.minIntervalMs = options.minIntervalMs ?? 1000;
@@ -63,12 +65,27 @@ export class ApiPacer {
 
   /** Runs `fn` when the rate allows, retrying transient failures. */
   async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    const started = this.clock.now();
     for (let attempt = 1; ; attempt++) {
       await this.slot();
       try {
-        return await fn();
+        const result = await fn();
+        this.answered = true;
+        return result;
       } catch (error) {
-        if (!isTransientError(error) || attempt >= this.maxAttempts) throw error;
+        // Refused at first contact: nothing runs there, say so at once. Refused after answers: a
+        // local server restarting, which takes seconds; the run goes on, so keep trying.
+        const restarting =
+          this.answered && (error as { code?: string } | null)?.code === 'ECONNREFUSED';
+        if (!isTransientError(error) && !restarting) throw error;
+        if (attempt >= this.maxAttempts) {
+          // The message can then say how long the CLI kept trying before it gave up.
+          if (typeof error === 'object' && error !== null)
+            Object.defineProperty(error, 'gaveUp', {
+              value: { attempts: attempt, elapsedMs: this.clock.now() - started } satisfies GaveUp,
+            });
+          throw error;
+        }
         const delayMs = this.backoff(attempt);
         this.onRetry?.({ operation, attempt, delayMs, error: describeError(error) });
         // Throttling is account-wide: the next call of any kind waits too.
@@ -108,6 +125,17 @@ const TRANSIENT_NAMES = new Set([
   'RequestTimeoutException',
   'TimeoutError',
 ]);
+
+/** What a transient error carries once the pacer has given up retrying it. */
+export interface GaveUp {
+  readonly attempts: number;
+  readonly elapsedMs: number;
+}
+
+/** The attempts and time spent on `error` before the pacer gave up, if it did. */
+export function gaveUpOn(error: unknown): GaveUp | undefined {
+  return (error as { gaveUp?: GaveUp } | null)?.gaveUp;
+}
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED']);
 

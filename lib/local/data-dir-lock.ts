@@ -57,6 +57,16 @@ function refusal(dir: string, owner: LockOwner): LocalSetupError {
   );
 }
 
+/**
+ * Throws `LocalSetupError` when a live server holds the folder: the CLI checks before its slow
+ * start-up work (which writes into the folder); `lockDataDir` is what really excludes.
+ */
+export function assertDataDirFree(dataDir: string): void {
+  const dir = resolve(dataDir);
+  const { owner } = readOwner(join(dir, LOCK_FILE));
+  if (owner && ownerRuns(dir, owner)) throw refusal(dir, owner);
+}
+
 /** Takes the data folder's lock, or throws `LocalSetupError` when a live server holds it. */
 export function lockDataDir(dataDir: string): DataDirLock {
   const dir = resolve(dataDir);

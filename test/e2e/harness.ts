@@ -36,6 +36,8 @@ export interface ModuleFixture {
   resources: SimResource[];
   fail?: 'init' | 'plan' | 'apply';
   failMessage?: string;
+  /** Milliseconds the simulator takes to plan or apply. */
+  delayMs?: { plan?: number; apply?: number };
 }
 
 const git = (cwd: string, ...args: string[]) => runGit(cwd, 'Test', ...args);

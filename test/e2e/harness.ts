@@ -38,6 +38,8 @@ export interface ModuleFixture {
   failMessage?: string;
   /** Milliseconds the simulator takes to plan or apply. */
   delayMs?: { plan?: number; apply?: number };
+  /** The simulator's apply waits until this file exists. */
+  applyWaitsFor?: string;
 }
 
 const git = (cwd: string, ...args: string[]) => runGit(cwd, 'Test', ...args);

@@ -46,6 +46,9 @@ const ARN = (name: string) =>
 /** Without /usr/local/bin (real terraform): the server uses the simulator. */
 const ENV = { ...process.env, PATH: '/usr/bin:/bin', NO_COLOR: '1' };
 
+/** The servers' console, shown when a wait times out. */
+const consoles: Array<() => string> = [];
+const debug = () => consoles.map((c) => `\n--- server console ---\n${c().slice(-3000)}`).join('');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const temps: string[] = [];
 const children: ChildProcess[] = [];
@@ -59,7 +62,7 @@ async function until<T>(
   for (;;) {
     const value = await fn();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${debug()}`);
     await sleep(100);
   }
 }
@@ -114,6 +117,7 @@ class Server {
       { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const server = new Server(child, dataDir);
+    consoles.push(() => server.output);
     server.url = await until(
       'the server to listen',
       () => {
@@ -227,22 +231,20 @@ function follow(url: string, executionArn: string) {
   child.stderr?.on('data', (c: Buffer) => {
     stderr += c.toString();
   });
-  return new Promise<{
-    code: number | null;
-    records: Array<Record<string, unknown>>;
-    stderr: string;
-  }>((r) =>
-    child.on('exit', (code) =>
-      r({
-        code,
-        stderr,
-        records: stdout
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l)),
-      }),
-    ),
-  );
+  const records = () =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return {
+    /** Resolves once the CLI has talked to the server (its first record). */
+    contacted: until('`wait` to reach the server', () => records().length > 0, 60_000),
+    done: new Promise<{
+      code: number | null;
+      records: Array<Record<string, unknown>>;
+      stderr: string;
+    }>((r) => child.on('exit', (code) => r({ code, stderr, records: records() }))),
+  };
 }
 
 function setUp(approvalTimeout: string, modules: Record<string, object>) {
@@ -272,6 +274,22 @@ function setUp(approvalTimeout: string, modules: Record<string, object>) {
   return { root, config };
 }
 
+/** Whether a child process of `pid` has `word` in its command line (Linux /proc). */
+function childrenRunning(pid: number, word: string): boolean {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(word)) return true;
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return false;
+}
+
 /** Every file and folder under `dir`, with its permission bits. */
 function modes(dir: string): Array<[string, number, boolean]> {
   const out: Array<[string, number, boolean]> = [];
@@ -286,13 +304,22 @@ function modes(dir: string): Array<[string, number, boolean]> {
 
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+  for (const dir of temps) {
+    try {
+      execFileSync('umount', ['-l', join(dir, 'disk')], { stdio: 'ignore' });
+    } catch {
+      // Not mounted.
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local serve`)', () => {
   it('an apply outlives the server: the restart says it may have completed, keeps the lock until it ends, notifies; a plan is stopped; `wait` reattaches; one server per data folder; files are owner-only', async () => {
+    const go = join(tmpdir(), `dr-crash-go-${process.pid}-${Date.now()}`);
+    temps.push(go);
     const { root, config } = setUp('10m', {
-      'envs/slow-apply': { resources: resources('a', 'b'), delayMs: { apply: 10_000 } },
+      'envs/slow-apply': { resources: resources('a', 'b'), applyWaitsFor: go },
       'envs/slow-plan': { resources: resources('c'), delayMs: { plan: 30_000 } },
     });
     const data = join(root, 'data');
@@ -302,13 +329,11 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
     await first.startRun('envs/slow-plan', 'slow-plan-1');
     expect((await decide(await approvalLink(data, 'envs/slow-apply'), 'approve')).status).toBe(200);
     const waited = follow(first.url, ARN('slow-apply-1'));
-    // Terraform is applying once the simulator printed its first step into the run's log.
-    await until('the apply to be under way', () =>
-      readdirSync(join(data, 'logs')).some((f) =>
-        readFileSync(join(data, 'logs', f), 'utf8').includes('Creating...'),
-      ),
+    await waited.contacted;
+    // Terraform is applying once the runner has a child running `apply`.
+    const applyTask = await until('the apply to be under way', () =>
+      tasks(data).find((t) => t.mode === 'apply' && childrenRunning(t.pid, 'apply')),
     );
-    const applyTask = tasks(data).find((t) => t.mode === 'apply');
     const planTask = tasks(data).find((t) => t.mode === 'plan');
     expect(applyTask && planTask).toBeTruthy();
     if (!applyTask || !planTask) return;
@@ -362,6 +387,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
       );
 
       // The apply completes on its own; then the lock is released, with a line saying so.
+      writeFileSync(go, '');
       await until(
         'the orphaned apply to end',
         () => !processAlive(applyTask.pid, applyTask.startTime),
@@ -383,7 +409,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
       await second.sfn.send(new StopExecutionCommand({ executionArn: ARN('slow-apply-3') }));
 
       // `wait` kept trying while the server was down and reattached to report the end.
-      const followed = await waited;
+      const followed = await waited.done;
       expect(
         followed.records.some((r) => r.type === 'retry' && /ECONNREFUSED/.test(String(r.error))),
       ).toBe(true);
@@ -401,10 +427,10 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
     } finally {
       await second.stop();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('while the server was down: an approval deadline passes (ApprovalExpired, exit 4), records are damaged (reported, kept aside, names stay taken), a run is lost (its lock is released), the store is torn (recovered)', async () => {
-    const { root, config } = setUp('5s', {
+    const { root, config } = setUp('15s', {
       'envs/expire': { resources: resources('e') },
       'envs/lost': { resources: resources('l') },
       'envs/fine': { resources: resources('f') },
@@ -412,17 +438,17 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
     const data = join(root, 'data');
     const port = await freePort();
     const first = await Server.start(data, config, port);
-    await first.startRun('envs/expire', 'expire-1');
-    await approvalLink(data, 'envs/expire');
-    const expiring = Date.now() + 5000;
-    await first.startRun('envs/lost', 'lost-1');
-    await approvalLink(data, 'envs/lost');
     await first.startRun('envs/fine', 'fine-1', 'plan-only');
     expect((await first.ended('fine-1')).status).toBe('SUCCEEDED');
     await first.startRun('envs/fine', 'fine-2', 'plan-only');
     expect((await first.ended('fine-2')).status).toBe('SUCCEEDED');
+    await first.startRun('envs/lost', 'lost-1');
+    await first.startRun('envs/expire', 'expire-1');
+    await approvalLink(data, 'envs/lost');
+    await approvalLink(data, 'envs/expire');
+    const expiring = Date.now() + 15_000;
     const waited = follow(first.url, ARN('expire-1'));
-    await sleep(1500);
+    await waited.contacted;
     await first.kill9();
 
     const executions = join(data, 'executions');
@@ -443,8 +469,8 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
     try {
       const expired = await second.describeRun('expire-1');
       expect(expired.error).toBe('DeployRunner.ApprovalExpired');
-      expect(expired.cause).toMatch(/No approver decided within 5s; nothing was applied/);
-      const followed = await waited;
+      expect(expired.cause).toMatch(/No approver decided within 15s; nothing was applied/);
+      const followed = await waited.done;
       expect(followed.code).toBe(4);
 
       expect(second.output).toMatch(
@@ -479,7 +505,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
     } finally {
       await second.stop();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('a full disk: the server stays up, runs fail with a cause that says the disk is full, and it starts again once space is freed', async (ctx) => {
     const { root, config } = setUp('10m', {
@@ -549,7 +575,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
       for (const server of servers) await server.kill9();
       execFileSync('umount', ['-l', data], { stdio: 'ignore' });
     }
-  }, 120_000);
+  }, 240_000);
 });
 
 function execFileSyncAsync(

@@ -17,7 +17,7 @@ import { dirname, join, relative, resolve } from 'node:path';
  *   ],
  *   "outputs": { "bucket": { "value": "logs", "sensitive": false } },
  *   "fail": "plan", "failMessage": "simulated provider error",
- *   "delayMs": { "plan": 0, "apply": 3000 }
+ *   "delayMs": { "plan": 0, "apply": 3000 }, "applyWaitsFor": "/tmp/go"
  * }
  * ```
  * State lives in `terraform.tfstate` beside the config, or, when `TF_SIM_STATE_DIR` is set, in
@@ -63,6 +63,8 @@ interface SimConfig {
   readonly failMessage?: string;
   /** Milliseconds a plan or an apply takes (tests that need one in progress). */
   readonly delayMs?: { readonly plan?: number; readonly apply?: number };
+  /** An apply waits (up to 2 minutes) until this file exists: a test decides when it ends. */
+  readonly applyWaitsFor?: string;
 }
 
 /** Blocks like a slow provider would; the simulator is synchronous throughout. */
@@ -333,6 +335,10 @@ function applyCommand(ctx: Ctx, args: readonly string[]): number {
     if (verb) ctx.stdout(`${change.address}: ${verb}\n`);
   }
   delay(config.delayMs?.apply);
+  for (let waited = 0; config.applyWaitsFor && !existsSync(config.applyWaitsFor); waited += 100) {
+    if (waited > 120_000) throw new SimError(`${config.applyWaitsFor} did not appear`);
+    delay(100);
+  }
   const next: SimState = {
     version: 4,
     terraform_version: ctx.version,

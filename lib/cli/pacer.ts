@@ -26,6 +26,11 @@ export interface ApiPacerOptions {
   readonly baseDelayMs?: number;
   /** Longest backoff delay. @default 20000 */
   readonly maxDelayMs?: number;
+  /**
+   * How long a refused connection is retried once the endpoint has answered before (a local
+   * server restarting), however many attempts that takes. @default 180000
+   */
+  readonly reconnectForMs?: number;
   /** @default systemClock */
   readonly clock?: Clock;
   /** Jitter source in [0, 1). @default Math.random */
@@ -46,6 +51,7 @@ export class ApiPacer {
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly reconnectForMs: number;
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly onRetry?: (notice: RetryNotice) => void;
@@ -58,6 +64,7 @@ export class ApiPacer {
     this.maxAttempts = options.maxAttempts ?? 8;
     this.baseDelayMs = options.baseDelayMs ?? 1000;
     this.maxDelayMs = options.maxDelayMs ?? 20_000;
+    this.reconnectForMs = options.reconnectForMs ?? 180_000;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.onRetry = options.onRetry;
@@ -78,7 +85,10 @@ export class ApiPacer {
         const restarting =
           this.answered && (error as { code?: string } | null)?.code === 'ECONNREFUSED';
         if (!isTransientError(error) && !restarting) throw error;
-        if (attempt >= this.maxAttempts) {
+        const exhausted = restarting
+          ? this.clock.now() - started >= this.reconnectForMs
+          : attempt >= this.maxAttempts;
+        if (exhausted) {
           // The message can then say how long the CLI kept trying before it gave up.
           if (typeof error === 'object' && error !== null)
             Object.defineProperty(error, 'gaveUp', {

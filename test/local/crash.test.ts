@@ -124,7 +124,8 @@ class Server {
         if (child.exitCode !== null) throw new Error(`server exited: ${server.output}`);
         return /deploy-runner local server: (http:\/\/\S+)/.exec(server.output)?.[1];
       },
-      60_000,
+      // Starting synthesizes the stack and bundles the runner: slow on a busy machine.
+      150_000,
     );
     server.sfn = new SFNClient({
       endpoint: server.url,
@@ -428,7 +429,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
     } finally {
       await second.stop();
     }
-  }, 240_000);
+  }, 420_000);
 
   it('while the server was down: an approval deadline passes (ApprovalExpired, exit 4), records are damaged (reported, kept aside, names stay taken), a run is lost (its lock is released), the store is torn (recovered)', async () => {
     const { root, config } = setUp('15s', {
@@ -506,7 +507,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
     } finally {
       await second.stop();
     }
-  }, 240_000);
+  }, 420_000);
 
   it('a full disk: the server stays up, runs fail with a cause that says the disk is full, and it starts again once space is freed', async (ctx) => {
     const { root, config } = setUp('10m', {
@@ -576,7 +577,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
       for (const server of servers) await server.kill9();
       execFileSync('umount', ['-l', data], { stdio: 'ignore' });
     }
-  }, 240_000);
+  }, 420_000);
 });
 
 function execFileSyncAsync(

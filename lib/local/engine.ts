@@ -122,6 +122,8 @@ export class LocalEngine {
   private readonly retryStates: string[];
   /** Runs whose last write to the data folder failed (a full disk); memory is ahead of the disk. */
   private readonly unsaved = new Set<ExecutionRecord>();
+  /** Of those, the ones whose write failed (rather than being rewritten on purpose at load). */
+  private readonly failing = new Set<ExecutionRecord>();
   private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: LocalEngineOptions) {
@@ -679,8 +681,9 @@ export class LocalEngine {
    * written again, atomically, once the disk takes it. The server must not die of it.
    */
   private unsavable(record: ExecutionRecord, error: unknown): void {
-    if (!this.unsaved.has(record)) {
+    if (!this.failing.has(record)) {
       this.unsaved.add(record);
+      this.failing.add(record);
       this.options.onWarning?.(
         `could not save run ${record.name} to ${this.files(record.name).dir} (${(error as Error).message}); it is kept in memory and saved again once the disk takes it`,
       );
@@ -699,7 +702,8 @@ export class LocalEngine {
         const { events: _events, ...fields } = record;
         writeFileAtomic(files.record, JSON.stringify(fields));
         this.unsaved.delete(record);
-        this.options.onWarning?.(`run ${record.name} is saved again`);
+        if (this.failing.delete(record))
+          this.options.onWarning?.(`run ${record.name} is saved again`);
       } catch {
         this.flushTimer ??= setTimeout(() => {
           this.flushTimer = undefined;
@@ -764,6 +768,11 @@ export class LocalEngine {
           // Records written before events had their own file carry them inline.
           events: events.length > 0 ? events : (fields.events ?? []),
         } as ExecutionRecord;
+        if (!existsSync(files.events) && record.events.length > 0) {
+          // Moved to their own file, so events appended from now on follow them.
+          this.unsaved.add(record);
+          this.flushUnsaved();
+        }
         if (tornEvents > 0) {
           this.options.onWarning?.(
             `${shown(files.events)}: ${tornEvents} damaged line(s) after event ${events.length} were dropped (a crash or a full disk cut the file)`,

@@ -96,7 +96,8 @@ export class ApiPacer {
             });
           throw error;
         }
-        const delayMs = this.backoff(attempt);
+        // A restarting local server is back within seconds: look again often, it costs nothing.
+        const delayMs = restarting ? Math.min(4000, this.backoff(attempt)) : this.backoff(attempt);
         this.onRetry?.({ operation, attempt, delayMs, error: describeError(error) });
         // Throttling is account-wide: the next call of any kind waits too.
         this.nextCallAt = Math.max(this.nextCallAt, this.clock.now() + delayMs);

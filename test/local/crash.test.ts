@@ -432,7 +432,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
   }, 420_000);
 
   it('while the server was down: an approval deadline passes (ApprovalExpired, exit 4), records are damaged (reported, kept aside, names stay taken), a run is lost (its lock is released), the store is torn (recovered)', async () => {
-    const { root, config } = setUp('15s', {
+    const { root, config } = setUp('10s', {
       'envs/expire': { resources: resources('e') },
       'envs/lost': { resources: resources('l') },
       'envs/fine': { resources: resources('f') },
@@ -448,7 +448,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
     await first.startRun('envs/expire', 'expire-1');
     await approvalLink(data, 'envs/lost');
     await approvalLink(data, 'envs/expire');
-    const expiring = Date.now() + 15_000;
+    const expiring = Date.now() + 10_000;
     const waited = follow(first.url, ARN('expire-1'));
     await waited.contacted;
     await first.kill9();
@@ -471,7 +471,7 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
     try {
       const expired = await second.describeRun('expire-1');
       expect(expired.error).toBe('DeployRunner.ApprovalExpired');
-      expect(expired.cause).toMatch(/No approver decided within 15s; nothing was applied/);
+      expect(expired.cause).toMatch(/No approver decided within 10s; nothing was applied/);
       const followed = await waited.done;
       expect({ code: followed.code, stderr: followed.stderr }).toMatchObject({ code: 4 });
 

@@ -561,7 +561,9 @@ describe.concurrent('local mode after a crash (kill -9 of `deploy-runner local s
       expect((await decide(link, 'approve')).status).toBe(200);
       const applied = await first.ended('full-1');
       expect(applied.status).toBe('FAILED');
-      expect(applied.cause).toMatch(/the disk holding the local data folder .* is full/);
+      expect(applied.cause).toMatch(
+        /^Apply did not start: .*the disk holding the local data folder .* is full.*Nothing was applied\.$/,
+      );
       await first.startRun('envs/other', 'full-2');
       const planned = await first.ended('full-2');
       expect(planned.status).toBe('FAILED');

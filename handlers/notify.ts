@@ -248,6 +248,12 @@ export function readableError(
       Error: NotifyErrors.PlanVerificationFailed,
       Cause: `Apply refused the plan file${inPhase}: ${what}. ${todo('Nothing was applied: start a new run so a fresh plan is made and approved.')}`,
     };
+  } else if (stage === 'apply' && /^the runner task stopped: Task failed to start\b/.test(detail)) {
+    // The runner never ran, so nothing can have been applied: say so rather than "may".
+    error = {
+      Error: NotifyErrors.ApplyFailed,
+      Cause: `Apply did not start: ${what}. Nothing was applied.`,
+    };
   } else if (stage === 'apply') {
     error = {
       Error: NotifyErrors.ApplyFailed,

@@ -277,3 +277,34 @@ export interface WorkflowState {
   /** Set when a notification could not be delivered; the run still ends as it would have. */
   readonly notifyError?: { readonly Error: string; readonly Cause: string };
 }
+
+/**
+ * Local mode: the record of a runner process that runs, `<dataDir>/tasks/<taskId>.json`. Written
+ * by the server when it starts the runner and read by the next server after a crash, so a runner
+ * that outlived its server is found (pid and start time tell it from a reused pid).
+ */
+export const localTaskRecordSchema = z.object({
+  taskId: z.string().regex(/^[0-9a-f]{32}$/),
+  taskArn: z.string().min(1),
+  executionArn: z.string().min(1),
+  stateName: z.string().min(1),
+  mode: z.enum(['plan', 'apply']),
+  pid: z.number().int().positive(),
+  /** Clock ticks since boot (`/proc/<pid>/stat`); absent where the platform does not say. */
+  startTime: z.number().int().nonnegative().optional(),
+  startedAt: z.iso.datetime(),
+});
+export type LocalTaskRecord = z.infer<typeof localTaskRecordSchema>;
+
+/**
+ * Local mode: how a runner process ended, `<dataDir>/tasks/<taskId>.json.exit`, written by the
+ * runner's watchdog (lib/local/runner-watchdog.cjs) as it exits, so a server that was away learns
+ * how an apply it did not see finish ended.
+ */
+export const localTaskExitSchema = z.object({
+  exitCode: z.number().int(),
+  at: z.iso.datetime(),
+  /** Whether the server had gone away before the runner ended. */
+  orphaned: z.boolean(),
+});
+export type LocalTaskExit = z.infer<typeof localTaskExitSchema>;

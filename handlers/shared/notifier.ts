@@ -1,6 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import { privateDir, writeFileAtomic } from '../../lib/local/durable';
 import { describeError, errorName, NotificationDeliveryError } from './errors';
 
 /**
@@ -231,8 +231,8 @@ export class OutboxNotifier implements Notifier {
 
   async sendEmail(message: EmailMessage): Promise<void> {
     const base = this.write('email', message.to, { kind: 'email', ...message });
-    writeFileSync(`${base}.html`, message.html);
-    writeFileSync(`${base}.txt`, message.text);
+    writeFileAtomic(`${base}.html`, message.html);
+    writeFileAtomic(`${base}.txt`, message.text);
     this.options.onMessage?.(`email to ${message.to}: ${message.subject}`, `${base}.json`);
   }
 
@@ -245,7 +245,7 @@ export class OutboxNotifier implements Notifier {
   }
 
   private write(kind: string, to: string, payload: object): string {
-    mkdirSync(this.options.dir, { recursive: true });
+    privateDir(this.options.dir);
     this.sequence += 1;
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const safeTo = to.replace(/[^A-Za-z0-9@._-]+/g, '_').slice(0, 80);
@@ -253,7 +253,7 @@ export class OutboxNotifier implements Notifier {
       this.options.dir,
       `${stamp}-${process.pid}-${String(this.sequence).padStart(4, '0')}-${kind}-${safeTo}`,
     );
-    writeFileSync(`${base}.json`, `${JSON.stringify(payload, null, 2)}\n`);
+    writeFileAtomic(`${base}.json`, `${JSON.stringify(payload, null, 2)}\n`);
     return base;
   }
 }

@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, renameSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -9,6 +9,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalDecision, PlanResult, RunRequest } from '../../lib/contracts';
+import { privateDir, writeFileAtomic } from '../../lib/local/durable';
 import { errorName, isConditionalCheckFailed } from './errors';
 
 /**
@@ -368,6 +369,8 @@ export interface MemoryApprovalStoreOptions {
   readonly file?: string;
   /** Used to emulate TTL expiry of lock items. @default - the system clock */
   readonly clock?: () => Date;
+  /** Receives problems with the file (damaged, disk full). @default - ignored */
+  readonly onWarning?: (line: string) => void;
 }
 
 type Item = Record<string, unknown> & { pk: string };
@@ -382,11 +385,33 @@ export class MemoryApprovalStore implements ApprovalStore {
   private readonly items = new Map<string, Item>();
   private readonly file: string | undefined;
   private readonly clock: () => Date;
+  private readonly warn: (line: string) => void;
+  /** Set while the last write failed (a full disk): memory is ahead of the file until a retry. */
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryApprovalStoreOptions = {}) {
     this.file = options.file;
     this.clock = options.clock ?? (() => new Date());
+    this.warn = options.onWarning ?? (() => {});
     if (this.file) this.load(this.file);
+  }
+
+  /** Every live lock item (local mode checks them against its runs at start). */
+  locks(): LockItem[] {
+    return [...this.items.keys()]
+      .filter((pk) => pk.startsWith('lock#'))
+      .map((pk) => this.liveLock(pk))
+      .filter((lock): lock is Item => lock !== undefined)
+      .map((lock) => plain(lock) as unknown as LockItem);
+  }
+
+  /** Writes what a failed write left in memory only; called on close. */
+  flush(): void {
+    if (this.retry) {
+      clearTimeout(this.retry);
+      this.retry = undefined;
+      this.persist();
+    }
   }
 
   /** The stored items, serialized deterministically; tests compare it to prove reads do not write. */
@@ -536,19 +561,80 @@ export class MemoryApprovalStore implements ApprovalStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw error;
     }
-    const data = JSON.parse(text) as { items?: Item[] };
-    for (const item of data.items ?? []) this.items.set(item.pk, item);
+    let items: Item[];
+    try {
+      items = (JSON.parse(text) as { items?: Item[] }).items ?? [];
+    } catch (error) {
+      // Keep the damaged file for a person to look at, and carry on with what can be read.
+      items = recoverItems(text);
+      const aside = `${file}.damaged-${Date.now()}`;
+      renameSync(file, aside);
+      this.warn(
+        `${basename(file)} could not be read (${(error as Error).name}: ${(error as Error).message}): it was kept as ${basename(aside)} and ${items.length} whole item(s) were recovered from it. Runs whose approval or lock was lost end at this start; look at the kept file, then delete it.`,
+      );
+      for (const item of items) this.items.set(item.pk, item);
+      this.persist();
+      return;
+    }
+    for (const item of items) this.items.set(item.pk, item);
   }
 
   private persist(): void {
     if (!this.file) return;
-    mkdirSync(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ version: 1, items: [...this.items.values()] }, null, 1), {
-      mode: 0o600,
-    });
-    renameSync(tmp, this.file);
+    try {
+      privateDir(dirname(this.file));
+      // One item per line: a damaged file still yields every line that is whole.
+      const lines = [...this.items.values()].map((item) => JSON.stringify(item));
+      writeFileAtomic(this.file, `{"version":1,"items":[\n${lines.join(',\n')}\n]}\n`);
+      if (this.retry) {
+        clearTimeout(this.retry);
+        this.retry = undefined;
+        this.warn(`${basename(this.file)} is saved again`);
+      }
+    } catch (error) {
+      // A full disk must not take the server down: memory stays the truth and is written again.
+      if (!this.retry)
+        this.warn(
+          `could not save ${this.file} (${(error as Error).message}); changes are kept in memory and saved again once the disk takes them`,
+        );
+      else clearTimeout(this.retry);
+      this.retry = setTimeout(() => this.persist(), 2000);
+      this.retry.unref?.();
+    }
   }
+}
+
+/** The whole `{...}` items of a damaged store file: each object inside its `items` array. */
+function recoverItems(text: string): Item[] {
+  const items: Item[] = [];
+  const start = text.indexOf('[', text.indexOf('"items"'));
+  if (start < 0) return items;
+  let depth = 0;
+  let inString = false;
+  let from = -1;
+  for (let i = start + 1; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') {
+      if (depth === 0) from = i;
+      depth++;
+    } else if (c === '}') {
+      depth--;
+      if (depth === 0 && from >= 0) {
+        try {
+          const item = JSON.parse(text.slice(from, i + 1)) as Item;
+          if (typeof item.pk === 'string') items.push(item);
+        } catch {
+          // Not whole: skipped.
+        }
+        from = -1;
+      }
+    } else if (c === ']' && depth === 0) break;
+  }
+  return items;
 }
 
 function conditionalCheckFailed(message: string): Error {

@@ -73,7 +73,8 @@ export class FolderArtifactStore implements ArtifactStore {
   ): Promise<StoredObject> {
     const keyDir = this.keyDir(key);
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
-    await fs.mkdir(keyDir, { recursive: true });
+    // Owner-only: the folder holds plan files, which can carry secrets.
+    await fs.mkdir(keyDir, { recursive: true, mode: 0o700 });
     if (options.ifNoneMatch === '*') await this.claim(key, keyDir);
     const versionId = this.nextVersionId();
     await writeAtomically(join(keyDir, versionId), bytes);
@@ -193,7 +194,14 @@ export class FolderArtifactStore implements ArtifactStore {
 async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
   const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
-    await fs.writeFile(temp, bytes, { mode: 0o600, flag: 'wx' });
+    const handle = await fs.open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(bytes);
+      // Durable before it is visible: a crash after the rename never leaves an empty version.
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.rename(temp, file);
   } catch (error) {
     await fs.rm(temp, { force: true });

@@ -1,4 +1,5 @@
 import { RunErrors } from '../contracts';
+import { gaveUpOn } from './pacer';
 
 /**
  * Exit codes of `deploy-runner`. CI pipelines branch on them, so they are API: never renumber.
@@ -236,10 +237,14 @@ export function explainError(error: unknown): string {
     case 'InvalidArn':
       return `Not a valid ARN (${detail}).`;
   }
+  const gaveUp = gaveUpOn(error);
+  const tried = gaveUp
+    ? ` (gave up after ${gaveUp.attempts} attempts over ${Math.round(gaveUp.elapsedMs / 1000)} s)`
+    : '';
   if (e.code === 'ECONNREFUSED') {
-    return `Nothing answers at the endpoint (${detail}): is \`deploy-runner local serve\` running?`;
+    return `Nothing answers at the endpoint${tried} (${detail}): is \`deploy-runner local serve\` running? A run goes on without the CLI; \`deploy-runner wait <executionArn>\` attaches to it again.`;
   }
-  return detail;
+  return `${detail}${tried}`;
 }
 
 /** An error the CLI reports as one line and exits with `exitCode`. */

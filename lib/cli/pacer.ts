@@ -26,6 +26,11 @@ export interface ApiPacerOptions {
   readonly baseDelayMs?: number;
   /** Longest backoff delay. @default 20000 */
   readonly maxDelayMs?: number;
+  /**
+   * How long a refused connection is retried once the endpoint has answered before (a local
+   * server restarting), however many attempts that takes. @default 180000
+   */
+  readonly reconnectForMs?: number;
   /** @default systemClock */
   readonly clock?: Clock;
   /** Jitter source in [0, 1). @default Math.random */
@@ -46,16 +51,20 @@ export class ApiPacer {
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly reconnectForMs: number;
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly onRetry?: (notice: RetryNotice) => void;
   private nextCallAt = Number.NEGATIVE_INFINITY;
+  /** Whether any call got an answer: after that, a refused connection is a server restarting. */
+  private answered = false;
 
   constructor(options: ApiPacerOptions = {}) {
     this.minIntervalMs = options.minIntervalMs ?? 1000;
     this.maxAttempts = options.maxAttempts ?? 8;
     this.baseDelayMs = options.baseDelayMs ?? 1000;
     this.maxDelayMs = options.maxDelayMs ?? 20_000;
+    this.reconnectForMs = options.reconnectForMs ?? 180_000;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.onRetry = options.onRetry;
@@ -63,13 +72,32 @@ export class ApiPacer {
 
   /** Runs `fn` when the rate allows, retrying transient failures. */
   async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    const started = this.clock.now();
     for (let attempt = 1; ; attempt++) {
       await this.slot();
       try {
-        return await fn();
+        const result = await fn();
+        this.answered = true;
+        return result;
       } catch (error) {
-        if (!isTransientError(error) || attempt >= this.maxAttempts) throw error;
-        const delayMs = this.backoff(attempt);
+        // Refused at first contact: nothing runs there, say so at once. Refused after answers: a
+        // local server restarting, which takes seconds; the run goes on, so keep trying.
+        const restarting =
+          this.answered && (error as { code?: string } | null)?.code === 'ECONNREFUSED';
+        if (!isTransientError(error) && !restarting) throw error;
+        const exhausted = restarting
+          ? this.clock.now() - started >= this.reconnectForMs
+          : attempt >= this.maxAttempts;
+        if (exhausted) {
+          // The message can then say how long the CLI kept trying before it gave up.
+          if (typeof error === 'object' && error !== null)
+            Object.defineProperty(error, 'gaveUp', {
+              value: { attempts: attempt, elapsedMs: this.clock.now() - started } satisfies GaveUp,
+            });
+          throw error;
+        }
+        // A restarting local server is back within seconds: look again often, it costs nothing.
+        const delayMs = restarting ? Math.min(4000, this.backoff(attempt)) : this.backoff(attempt);
         this.onRetry?.({ operation, attempt, delayMs, error: describeError(error) });
         // Throttling is account-wide: the next call of any kind waits too.
         this.nextCallAt = Math.max(this.nextCallAt, this.clock.now() + delayMs);
@@ -108,6 +136,17 @@ const TRANSIENT_NAMES = new Set([
   'RequestTimeoutException',
   'TimeoutError',
 ]);
+
+/** What a transient error carries once the pacer has given up retrying it. */
+export interface GaveUp {
+  readonly attempts: number;
+  readonly elapsedMs: number;
+}
+
+/** The attempts and time spent on `error` before the pacer gave up, if it did. */
+export function gaveUpOn(error: unknown): GaveUp | undefined {
+  return (error as { gaveUp?: GaveUp } | null)?.gaveUp;
+}
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED']);
 

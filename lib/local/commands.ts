@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { bundleRunner } from '../../containers/runner/bundle';
 import { ConfigError, loadConfig } from '../config';
+import { assertDataDirFree } from './data-dir-lock';
 import { runDemo } from './demo';
 import { PortInUseError } from './http-server';
 import { type LocalServer, startLocalServer } from './local-server';
@@ -82,6 +83,7 @@ export function registerLocalCommands(program: Command): Command {
         const config = loadConfig(resolve(opts.config));
         const dataDir = resolve(opts.dataDir);
         prepareDataDir(dataDir);
+        assertDataDirFree(dataDir);
         const bundle = await bundleRunner(join(dataDir, 'build'));
         const preferred = Object.values(config.repos)[0]?.tool ?? 'terraform';
         const tool = chooseTool(preferred, bundle.simulator);

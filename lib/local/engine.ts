@@ -1,9 +1,10 @@
 import './polyfills';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { AwsApiError, apiErrors } from './aws-errors';
+import { appendLine, privateDir, readJsonLines, writeFileAtomic } from './durable';
 
 /**
  * A Step Functions execution engine for local mode. It runs an ASL definition with
@@ -71,6 +72,14 @@ export interface LocalEngineOptions {
   readonly onEvent?: (execution: ExecutionRecord, event: HistoryEvent) => void;
   /** Overrides every Retry interval, in milliseconds (tests). */
   readonly retryIntervalMs?: number;
+  /**
+   * Leave the runs that were in flight at the last shutdown RUNNING in `interrupted`, for the
+   * caller to end with `endInterrupted` once it knows what became of them. @default false - they
+   * are failed at once as `DeployRunner.LocalServerRestarted`
+   */
+  readonly deferInterrupted?: boolean;
+  /** Receives problems with the data folder (a damaged record, a full disk). @default - ignored */
+  readonly onWarning?: (line: string) => void;
 }
 
 interface ActiveExecution {
@@ -111,6 +120,11 @@ export class LocalEngine {
   private readonly expiredTokens = new Set<string>();
   private readonly taskStates: Array<[string, { Resource: string; TimeoutSeconds?: number }]>;
   private readonly retryStates: string[];
+  /** Runs whose last write to the data folder failed (a full disk); memory is ahead of the disk. */
+  private readonly unsaved = new Set<ExecutionRecord>();
+  /** Of those, the ones whose write failed (rather than being rewritten on purpose at load). */
+  private readonly failing = new Set<ExecutionRecord>();
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: LocalEngineOptions) {
     const region = options.region ?? 'us-east-1';
@@ -298,6 +312,20 @@ export class LocalEngine {
       a.stop();
     }
     await Promise.all(running.map((a) => a.done));
+    this.flushUnsaved();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+  }
+
+  /** Ends a run left in flight by the last shutdown (`deferInterrupted`). */
+  endInterrupted(
+    record: ExecutionRecord,
+    outcome: { error: string; cause: string },
+  ): ExecutionRecord {
+    if (record.status !== 'RUNNING') return record;
+    Object.assign(record, { status: 'FAILED', stopDate: Date.now(), ...outcome });
+    this.emit(record, 'ExecutionFailed', { executionFailedEventDetails: outcome });
+    this.persist(record);
+    return record;
   }
 
   // ---- internals ----------------------------------------------------------------------
@@ -351,6 +379,7 @@ export class LocalEngine {
         : Object.fromEntries(
             this.retryStates.map((s) => [s, this.options.retryIntervalMs as number]),
           );
+    this.persist(record);
     this.emit(record, 'ExecutionStarted', {
       executionStartedEventDetails: {
         input: record.input,
@@ -386,7 +415,6 @@ export class LocalEngine {
       context: context as never,
     });
     abortLibrary = execution.abort;
-    this.persist(record);
     const history = this.consume(active, execution.eventLogs as AsyncGenerator<LibraryEvent>);
     execution.result.then(
       (output) => this.finish(active, history, 'SUCCEEDED', { output: JSON.stringify(output) }),
@@ -613,50 +641,255 @@ export class LocalEngine {
       ...details,
     };
     record.events.push(event);
+    // Each event is saved as it happens, so a crash never hides how far a run got.
+    if (this.options.dataDir && !this.unsaved.has(record)) {
+      try {
+        appendLine(this.files(record.name).events, JSON.stringify(event));
+      } catch (error) {
+        this.unsavable(record, error);
+      }
+    }
     this.options.onEvent?.(record, event);
   }
 
-  private persist(record: ExecutionRecord): void {
-    if (!this.options.dataDir) return;
-    const dir = join(this.options.dataDir, 'executions');
-    const file = join(dir, `${record.name}.json`);
-    writeFileSync(`${file}.tmp`, JSON.stringify(record));
-    renameSync(`${file}.tmp`, file);
+  private files(name: string) {
+    const dir = join(this.options.dataDir as string, 'executions');
+    return {
+      dir,
+      record: join(dir, `${name}.json`),
+      events: join(dir, `${name}.events.jsonl`),
+    };
   }
 
-  /** Loads finished runs; runs that were in flight when the server stopped are marked failed. */
-  private load(dataDir: string): void {
-    const dir = join(dataDir, 'executions');
-    mkdirSync(dir, { recursive: true });
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
-      let record: ExecutionRecord;
+  /** Saves the record's fields (its events are in the events file). */
+  private persist(record: ExecutionRecord): void {
+    if (!this.options.dataDir) return;
+    if (this.unsaved.has(record)) {
+      this.flushUnsaved();
+      return;
+    }
+    try {
+      const { events: _events, ...fields } = record;
+      writeFileAtomic(this.files(record.name).record, JSON.stringify(fields));
+    } catch (error) {
+      this.unsavable(record, error);
+    }
+  }
+
+  /**
+   * A write failed (typically a full disk): the run goes on in memory, and the whole record is
+   * written again, atomically, once the disk takes it. The server must not die of it.
+   */
+  private unsavable(record: ExecutionRecord, error: unknown): void {
+    if (!this.failing.has(record)) {
+      this.unsaved.add(record);
+      this.failing.add(record);
+      this.options.onWarning?.(
+        `could not save run ${record.name} to ${this.files(record.name).dir} (${(error as Error).message}); it is kept in memory and saved again once the disk takes it`,
+      );
+    }
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushUnsaved();
+    }, 2000).unref();
+  }
+
+  private flushUnsaved(): void {
+    for (const record of [...this.unsaved]) {
+      const files = this.files(record.name);
       try {
-        record = JSON.parse(readFileSync(join(dir, file), 'utf8')) as ExecutionRecord;
+        writeFileAtomic(files.events, record.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+        const { events: _events, ...fields } = record;
+        writeFileAtomic(files.record, JSON.stringify(fields));
+        this.unsaved.delete(record);
+        if (this.failing.delete(record))
+          this.options.onWarning?.(`run ${record.name} is saved again`);
       } catch {
-        continue;
+        this.flushTimer ??= setTimeout(() => {
+          this.flushTimer = undefined;
+          this.flushUnsaved();
+        }, 2000).unref();
+        return;
       }
-      if (record.stateMachineArn !== this.stateMachineArn) continue;
+    }
+  }
+
+  /**
+   * Loads the runs of the data folder. A record that cannot be read is reported, kept aside as
+   * `<name>.json.damaged` and rebuilt from its events file where possible; its name stays taken
+   * either way, as a name is in AWS. Runs that were in flight when the server stopped go to
+   * `interrupted`.
+   */
+  private load(dataDir: string): void {
+    const dir = privateDir(join(dataDir, 'executions'));
+    const names = new Set<string>();
+    for (const file of readdirSync(dir)) {
+      const match = /^(.+?)(\.json|\.json\.damaged(-[0-9]+)?|\.events\.jsonl)$/.exec(file);
+      if (match?.[1] && NAME_PATTERN.test(match[1])) names.add(match[1]);
+    }
+    for (const name of [...names].sort()) {
+      const record = this.loadRecord(name);
+      if (!record || record.stateMachineArn !== this.stateMachineArn) continue;
       this.records.set(record.executionArn, record);
-      if (record.status === 'RUNNING') {
-        const cause =
-          'The local server stopped while this run was in flight, so its progress was lost. Start a new run.';
-        Object.assign(record, {
-          status: 'FAILED',
-          stopDate: Date.now(),
-          error: 'DeployRunner.LocalServerRestarted',
-          cause,
-        });
-        this.emit(record, 'ExecutionFailed', {
-          executionFailedEventDetails: { error: 'DeployRunner.LocalServerRestarted', cause },
-        });
-        this.persist(record);
-        this.interrupted.push(record);
+      if (record.status === 'RUNNING') this.interrupted.push(record);
+    }
+    if (this.options.deferInterrupted) return;
+    for (const record of this.interrupted)
+      this.endInterrupted(record, {
+        error: 'DeployRunner.LocalServerRestarted',
+        cause:
+          'The local server stopped while this run was in flight, so its progress was lost. Start a new run.',
+      });
+  }
+
+  private loadRecord(name: string): ExecutionRecord | undefined {
+    const files = this.files(name);
+    const shown = (file: string) => `executions/${file.slice(files.dir.length + 1)}`;
+    const events: HistoryEvent[] = [];
+    let tornEvents = 0;
+    if (existsSync(files.events)) {
+      const read = readJsonLines<HistoryEvent>(files.events);
+      // Only an unbroken run of events is history; anything after a gap is not trusted.
+      for (const event of read.values) {
+        if (event?.id !== events.length + 1) break;
+        events.push(event);
       }
+      tornEvents = read.values.length - events.length + read.damaged;
+    }
+    let problem: string | undefined;
+    let keptAs: string | undefined;
+    if (existsSync(files.record)) {
+      try {
+        const fields = JSON.parse(readFileSync(files.record, 'utf8')) as ExecutionRecord;
+        if (typeof fields?.executionArn !== 'string' || typeof fields.status !== 'string')
+          throw new Error('it is not an execution record');
+        const record = {
+          ...fields,
+          // Records written before events had their own file carry them inline.
+          events: events.length > 0 ? events : (fields.events ?? []),
+        } as ExecutionRecord;
+        if (!existsSync(files.events) && record.events.length > 0) {
+          // Moved to their own file, so events appended from now on follow them.
+          this.unsaved.add(record);
+          this.flushUnsaved();
+        }
+        if (tornEvents > 0) {
+          this.options.onWarning?.(
+            `${shown(files.events)}: ${tornEvents} damaged line(s) after event ${events.length} were dropped (a crash or a full disk cut the file)`,
+          );
+          this.unsaved.add(record);
+          this.flushUnsaved();
+        }
+        return record;
+      } catch (error) {
+        problem = `${(error as Error).name}: ${(error as Error).message}`;
+        keptAs = this.keepAside(files.record);
+      }
+    } else {
+      const damaged = readdirSync(files.dir).find((f) => f.startsWith(`${name}.json.damaged`));
+      if (damaged) {
+        keptAs = join(files.dir, damaged);
+        problem = 'it was found damaged at an earlier start';
+      } else problem = 'the file is missing';
+    }
+    const started = events.find((e) => e.type === 'ExecutionStarted');
+    const details = started?.executionStartedEventDetails as { input?: string } | undefined;
+    const closing = events.find((e) => CLOSING_EVENTS[e.type] !== undefined);
+    const aside = keptAs ? `it was kept as ${shown(keptAs)}` : 'nothing was kept';
+    if (started && typeof details?.input === 'string') {
+      const failure = closing
+        ? (Object.values(closing).find((v) => typeof v === 'object' && v !== null) as
+            | { error?: string; cause?: string; output?: string }
+            | undefined)
+        : undefined;
+      const record: ExecutionRecord = {
+        executionArn: `${this.executionArnPrefix}${name}`,
+        stateMachineArn: this.stateMachineArn,
+        name,
+        status: closing ? (CLOSING_EVENTS[closing.type] as ExecutionStatus) : 'RUNNING',
+        startDate: Math.round(started.timestamp * 1000),
+        ...(closing && { stopDate: Math.round(closing.timestamp * 1000) }),
+        input: details.input,
+        ...(failure?.output !== undefined && { output: failure.output }),
+        ...(failure?.error !== undefined && { error: failure.error }),
+        ...(failure?.cause !== undefined && { cause: failure.cause }),
+        events,
+      };
+      this.options.onWarning?.(
+        `${shown(files.record)} could not be read (${problem}); ${aside}, and the run was rebuilt from ${shown(files.events)} (${events.length} events).`,
+      );
+      this.persist(record);
+      return record;
+    }
+    // Nothing to rebuild from: the name stays taken by a failed placeholder that says why.
+    const startDate = keptAs ? statSync(keptAs).mtimeMs : Date.now();
+    const cause = `The record of this run, ${shown(files.record)}, could not be read (${problem}) and ${aside}; its history is lost. The name stays taken. Look at the kept file, then delete it to free the name.`;
+    this.options.onWarning?.(
+      `${shown(files.record)} could not be read (${problem}); ${aside}. ${name} is listed as FAILED (DeployRunner.LocalRecordDamaged); delete the kept file to free the name.`,
+    );
+    return {
+      executionArn: `${this.executionArnPrefix}${name}`,
+      stateMachineArn: this.stateMachineArn,
+      name,
+      status: 'FAILED',
+      startDate,
+      stopDate: startDate,
+      input: '{}',
+      error: 'DeployRunner.LocalRecordDamaged',
+      cause,
+      events: [
+        {
+          timestamp: startDate / 1000,
+          type: 'ExecutionFailed',
+          id: 1,
+          previousEventId: 0,
+          executionFailedEventDetails: { error: 'DeployRunner.LocalRecordDamaged', cause },
+        },
+      ],
+    };
+  }
+
+  /** Renames a damaged file out of the way, never over an earlier damaged copy. */
+  private keepAside(file: string): string | undefined {
+    const target = existsSync(`${file}.damaged`)
+      ? `${file}.damaged-${Date.now()}`
+      : `${file}.damaged`;
+    try {
+      renameSync(file, target);
+      return target;
+    } catch {
+      return undefined;
     }
   }
 
   /** Runs that were in flight at the last shutdown; local mode cleans up after them. */
   readonly interrupted: ExecutionRecord[] = [];
+}
+
+const CLOSING_EVENTS: Record<string, ExecutionStatus | undefined> = {
+  ExecutionSucceeded: 'SUCCEEDED',
+  ExecutionFailed: 'FAILED',
+  ExecutionTimedOut: 'TIMED_OUT',
+  ExecutionAborted: 'ABORTED',
+};
+
+/**
+ * The state a run is in according to its history: the last state entered and not yet exited,
+ * with the input it entered with. Undefined between states and after the end.
+ */
+export function currentStateOf(
+  record: ExecutionRecord,
+): { name: string; enteredAt: number; input: string } | undefined {
+  for (let i = record.events.length - 1; i >= 0; i--) {
+    const event = record.events[i] as HistoryEvent;
+    if (CLOSING_EVENTS[event.type]) return undefined;
+    if (event.type.endsWith('StateExited')) return undefined;
+    if (event.type.endsWith('StateEntered')) {
+      const details = event.stateEnteredEventDetails as { name: string; input: string };
+      return { name: details.name, enteredAt: event.timestamp * 1000, input: details.input };
+    }
+  }
+  return undefined;
 }
 
 interface LibraryEvent {

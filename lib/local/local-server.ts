@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createApprovalPageHandler } from '../../handlers/approval-page';
@@ -19,10 +19,13 @@ import { FolderArtifactStore } from '../artifacts/folder-store';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
 import { allowlistOf } from '../contracts';
 import { synthesizeDefinition } from '../definition';
+import { lockDataDir } from './data-dir-lock';
+import { privateDir, writeFileAtomic } from './durable';
 import { type ExecutionRecord, type HistoryEvent, LocalEngine } from './engine';
 import { startHttpServer } from './http-server';
 import { LOCAL_LOG_GROUP, LocalLogService } from './log-service';
 import { prepareDataDir } from './preflight';
+import { recoverInterrupted } from './recovery';
 import { createTaskRuntime } from './task-runtime';
 
 /**
@@ -78,7 +81,7 @@ function pageSecret(dataDir: string): string {
   const file = join(dataDir, 'page-secret');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const secret = randomBytes(32).toString('base64url');
-  writeFileSync(file, secret, { mode: 0o600 });
+  writeFileAtomic(file, secret);
   return secret;
 }
 
@@ -87,13 +90,18 @@ const DUMMY_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
   const dataDir = resolve(options.dataDir);
   prepareDataDir(dataDir);
+  // One server per data folder; a crashed server's lock is taken over (lib/local/data-dir-lock.ts).
+  const dataDirLock = lockDataDir(dataDir);
   const echo = options.echo ?? (() => {});
+  const warn = (line: string) => echo(`! ${line}`);
+  for (const dir of [dataDir, 'artifacts', 'outbox', 'logs', 'executions', 'tasks', 'work'])
+    privateDir(resolve(dataDir, dir));
   const { definition, stateMachineName } = synthesizeDefinition(options.config);
-  const logs = new LocalLogService(join(dataDir, 'logs'));
+  const logs = new LocalLogService(join(dataDir, 'logs'), warn);
   const artifactDir = join(dataDir, 'artifacts');
   const artifacts = new FolderArtifactStore(artifactDir);
   const outboxDir = join(dataDir, 'outbox');
-  const store = new MemoryApprovalStore({ file: join(dataDir, 'store.json') });
+  const store = new MemoryApprovalStore({ file: join(dataDir, 'store.json'), onWarning: warn });
   const outbox = new OutboxNotifier({
     dir: outboxDir,
     onMessage: (line, file) => echo(`✉  ${line}  (${file})`),
@@ -158,6 +166,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       script: options.runnerScript,
       workDir: join(dataDir, 'work'),
       logGroup: LOCAL_LOG_GROUP,
+      tasksDir: join(dataDir, 'tasks'),
+      logDir: join(dataDir, 'logs'),
+      dataDir,
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: process.env.HOME ?? dataDir,
@@ -184,6 +195,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     dataDir,
     taskImplementation,
     onExecutionEnded,
+    deferInterrupted: true,
+    onWarning: warn,
     onEvent: (execution, event) => {
       const line = describeEvent(event);
       if (line) echo(`${execution.name}: ${line}`);
@@ -204,11 +217,25 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       );
       writeFunctionUrlResult(res, result);
     },
+  }).catch((error: unknown) => {
+    dataDirLock.release();
+    throw error;
   });
   baseUrl = http.url;
+  dataDirLock.setUrl(http.url);
 
-  // Runs that were in flight when the server last stopped: release what they held.
-  for (const execution of engine.interrupted) await onExecutionEnded(execution);
+  // Runs that were in flight when the server last stopped: say what became of them, release
+  // what they held (an apply that outlived the server keeps its lock until it ends).
+  const recovery = await recoverInterrupted({
+    engine,
+    store,
+    logs,
+    logGroup: LOCAL_LOG_GROUP,
+    tasksDir: join(dataDir, 'tasks'),
+    notify: lambdas.notify,
+    ended: onExecutionEnded,
+    echo,
+  });
 
   return {
     url: http.url,
@@ -222,9 +249,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     artifactDir,
     consoleUrl: (executionArn) => `${http.url}/executions/${encodeURIComponent(executionArn)}`,
     close: async () => {
+      recovery.close();
       await engine.close();
       await http.close();
       sfn?.destroy();
+      store.flush();
+      dataDirLock.release();
     },
   };
 }

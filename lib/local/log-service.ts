@@ -1,6 +1,7 @@
-import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiErrors } from './aws-errors';
+import { appendLine, privateDir, readJsonLines } from './durable';
 
 /**
  * A small CloudWatch Logs stand-in: the runner's output in local mode, kept per log stream in
@@ -24,33 +25,51 @@ interface Stream {
 /** The runner's log group in local mode (AWS: the stack's RunnerLogGroupName output). */
 export const LOCAL_LOG_GROUP = '/deploy-runner/local/runner';
 
-const streamFile = (group: string, name: string) =>
+/** The file of a log stream under the logs folder (the runner's watchdog appends to it too). */
+export const streamFile = (group: string, name: string) =>
   `${Buffer.from(`${group}\n${name}`).toString('base64url')}.jsonl`;
 
 export class LocalLogService {
   private readonly streams = new Map<string, Stream>();
+  private diskFull = false;
 
-  constructor(private readonly dir?: string) {
+  /**
+   * @param dir folder of the `.jsonl` files; without it, logs live in memory only
+   * @param onWarning receives problems with the folder (a torn line, a full disk)
+   */
+  constructor(
+    private readonly dir?: string,
+    private readonly onWarning: (line: string) => void = () => {},
+  ) {
     if (dir) {
-      mkdirSync(dir, { recursive: true });
+      privateDir(dir);
       for (const file of readdirSync(dir)) {
         if (!file.endsWith('.jsonl')) continue;
         const [group, name] = Buffer.from(file.replace(/\.jsonl$/, ''), 'base64url')
           .toString()
           .split('\n');
         if (!group || !name) continue;
-        const events = readFileSync(join(dir, file), 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => JSON.parse(line) as LogEvent);
-        this.streams.set(`${group}\n${name}`, {
-          group,
-          name,
-          creationTime: events[0]?.timestamp ?? Date.now(),
-          events,
-        });
+        this.reload(group, name);
       }
     }
+  }
+
+  /** Reads a stream again from its file (lines a runner wrote while the server was away). */
+  reload(group: string, name: string): void {
+    if (!this.dir) return;
+    const file = join(this.dir, streamFile(group, name));
+    if (!existsSync(file)) return;
+    const { values, damaged } = readJsonLines<LogEvent>(file);
+    // A crash can cut the last line of a log: the lines before it are still the log.
+    if (damaged > 0)
+      this.onWarning(`logs/${streamFile(group, name)}: ${damaged} damaged line(s) skipped`);
+    const events = values.filter((e) => typeof e?.message === 'string');
+    this.streams.set(`${group}\n${name}`, {
+      group,
+      name,
+      creationTime: events[0]?.timestamp ?? Date.now(),
+      events,
+    });
   }
 
   /** Appends one line to a stream, creating it on first use. */
@@ -63,8 +82,21 @@ export class LocalLogService {
     }
     const event = { timestamp: now, message, ingestionTime: now };
     stream.events.push(event);
-    if (this.dir)
-      appendFileSync(join(this.dir, streamFile(group, name)), `${JSON.stringify(event)}\n`);
+    if (!this.dir) return;
+    try {
+      appendLine(join(this.dir, streamFile(group, name)), JSON.stringify(event));
+      if (this.diskFull) {
+        this.diskFull = false;
+        this.onWarning('log lines are saved again');
+      }
+    } catch (error) {
+      // A log line that cannot be saved must not stop the run it describes: it stays in memory.
+      if (!this.diskFull)
+        this.onWarning(
+          `could not save log lines to ${this.dir} (${(error as Error).message}); they are kept in memory`,
+        );
+      this.diskFull = true;
+    }
   }
 
   lines(group: string, name: string): string[] {

@@ -4,8 +4,16 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ArtifactNotFoundError, type ArtifactStore } from '../artifact-store';
+import type { LocalTaskRecord } from '../contracts';
+import {
+  diskFullAdvice,
+  freeBytes,
+  isDiskFull,
+  processStartTime,
+  writeFileAtomic,
+} from './durable';
 import type { TaskImplementation, TaskInvocation } from './engine';
-import type { LocalLogService } from './log-service';
+import { type LocalLogService, streamFile } from './log-service';
 
 /**
  * The local stand-ins for the AWS services the workflow's Task states call. Each Task state is
@@ -49,7 +57,23 @@ export interface RunnerProcessOptions {
   readonly onLine?: (taskId: string, line: string) => void;
   /** Keep work directories after the task (debugging). @default false */
   readonly keepWorkDirs?: boolean;
+  /**
+   * Folder of task records (`<taskId>.json`, `localTaskRecordSchema`), one per running runner, so
+   * a server that restarts after a crash finds runners that outlived it. With it, runners are
+   * started under lib/local/runner-watchdog.cjs and stop (plan) or finish (apply) on their own
+   * when the server dies. @default - no records, no watchdog
+   */
+  readonly tasksDir?: string;
+  /** Folder of the log files, where an orphaned runner goes on writing. @default - none */
+  readonly logDir?: string;
+  /** The data folder, named when the disk holding it is full. @default - the work folder */
+  readonly dataDir?: string;
 }
+
+/** Below this many free bytes, a failed runner is taken to have failed of a full disk. */
+const NEARLY_FULL_BYTES = 256 * 1024;
+const NO_SPACE = /No space left on device|ENOSPC|disk quota exceeded|EDQUOT/i;
+const WATCHDOG = join(__dirname, 'runner-watchdog.cjs');
 
 export interface TaskRuntimeOptions {
   readonly lambdas: LocalLambdas;
@@ -234,26 +258,78 @@ async function runRunnerTask(options: TaskRuntimeOptions, invocation: TaskInvoca
       outputDetails: { truncated: false },
     },
   });
-  const child = spawn(process.execPath, [runner.script], {
-    cwd: workDir,
-    env: { ...runner.env, ...overrides, DR_MODE: mode, DR_WORK_DIR: workDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const taskFile = runner.tasksDir ? join(runner.tasksDir, `${taskId}.json`) : undefined;
+  const child = spawn(
+    process.execPath,
+    [...(taskFile ? ['--require', WATCHDOG] : []), runner.script],
+    {
+      cwd: workDir,
+      env: {
+        ...runner.env,
+        ...overrides,
+        DR_MODE: mode,
+        DR_WORK_DIR: workDir,
+        ...(taskFile && { DR_LOCAL_TASK_FILE: taskFile }),
+        ...(taskFile &&
+          runner.logDir && {
+            DR_LOCAL_LOG_FILE: join(runner.logDir, streamFile(runner.logGroup, stream)),
+          }),
+      },
+      // With a watchdog, stdin is the pipe whose end tells the runner that the server died.
+      stdio: [taskFile ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    },
+  );
+  const diskDir = runner.dataDir ?? runner.workDir;
+  if (taskFile && child.pid !== undefined) {
+    const record: LocalTaskRecord = {
+      taskId,
+      taskArn,
+      executionArn: invocation.execution.executionArn,
+      stateName: invocation.stateName,
+      mode,
+      pid: child.pid,
+      ...(processStartTime(child.pid) !== undefined && { startTime: processStartTime(child.pid) }),
+      startedAt: new Date().toISOString(),
+    };
+    try {
+      writeFileAtomic(taskFile, JSON.stringify(record));
+    } catch (error) {
+      // Unrecorded, a runner that outlived a crash could not be found: it must not run. It has
+      // only just started, so nothing was applied yet.
+      child.kill('SIGKILL');
+      const reason = isDiskFull(error)
+        ? diskFullAdvice(diskDir)
+        : `local mode could not record the task (${(error as Error).message})`;
+      throw failure(
+        'States.TaskFailed',
+        JSON.stringify({
+          TaskArn: taskArn,
+          LastStatus: 'STOPPED',
+          StopCode: 'TaskFailedToStart',
+          StoppedReason: `Task failed to start: ${reason}`,
+          Containers: [{ Name: 'runner', LastStatus: 'STOPPED', Reason: reason }],
+        }),
+      );
+    }
+  }
   const onAbort = () => {
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), 5000).unref();
   };
   invocation.signal.addEventListener('abort', onAbort, { once: true });
+  let sawNoSpace = false;
   const capture = (readable: NodeJS.ReadableStream) =>
     new Promise<void>((resolve) => {
       const lines = createInterface({ input: readable });
       lines.on('line', (line) => {
+        if (NO_SPACE.test(line)) sawNoSpace = true;
         logs.append(runner.logGroup, stream, line);
         runner.onLine?.(taskId, line);
       });
       lines.on('close', resolve);
     });
-  const captured = Promise.all([capture(child.stdout), capture(child.stderr)]);
+  const { stdout, stderr } = child;
+  const captured = Promise.all([stdout && capture(stdout), stderr && capture(stderr)]);
   const exitCode = await new Promise<number>((resolve) => {
     child.on('error', (error) => {
       logs.append(runner.logGroup, stream, `failed to start the runner: ${error.message}`);
@@ -263,13 +339,29 @@ async function runRunnerTask(options: TaskRuntimeOptions, invocation: TaskInvoca
   });
   await captured;
   invocation.signal.removeEventListener('abort', onAbort);
+  if (taskFile) {
+    rmSync(taskFile, { force: true });
+    rmSync(`${taskFile}.exit`, { force: true });
+  }
   if (!runner.keepWorkDirs) rmSync(workDir, { recursive: true, force: true });
+  // A runner that fails because the disk is full says "exit code 5" (git could not write): the
+  // cause must say what to do about it.
+  const diskFull =
+    exitCode !== 0 &&
+    (sawNoSpace || (freeBytes(diskDir) ?? Number.POSITIVE_INFINITY) < NEARLY_FULL_BYTES);
   const task = {
     TaskArn: taskArn,
     LastStatus: 'STOPPED',
     StopCode: 'EssentialContainerExited',
     StoppedReason: 'Essential container in task exited',
-    Containers: [{ Name: 'runner', ExitCode: exitCode, LastStatus: 'STOPPED' }],
+    Containers: [
+      {
+        Name: 'runner',
+        ExitCode: exitCode,
+        LastStatus: 'STOPPED',
+        ...(diskFull && { Reason: diskFullAdvice(diskDir) }),
+      },
+    ],
   };
   if (exitCode !== 0) throw failure('States.TaskFailed', JSON.stringify(task));
   return task;

@@ -1,5 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ApiPacer, isTransientError, type RetryNotice, systemClock } from '../../lib/cli/pacer';
+import { explainError } from '../../lib/cli/exit-codes';
+import {
+  ApiPacer,
+  gaveUpOn,
+  isTransientError,
+  type RetryNotice,
+  systemClock,
+} from '../../lib/cli/pacer';
 import { awsError, VirtualClock } from './fixtures';
 
 /** A call that fails with `errors` in turn, then succeeds; records the virtual time of each attempt. */
@@ -122,6 +129,26 @@ describe('ApiPacer', () => {
     const { fn, attempts } = flaky(clock, errors);
     await expect(pacer.call('X', fn)).rejects.toThrow('ThrottlingException');
     expect(attempts).toHaveLength(3);
+  });
+
+  it('a refused connection: fails at first contact, is retried for a bounded time once the endpoint has answered (a restart), and says when it gave up', async () => {
+    const clock = new VirtualClock();
+    const refused = () =>
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const pacer = new ApiPacer({ clock, random: () => 0.5, reconnectForMs: 60_000 });
+    await expect(pacer.call('X', flaky(clock, [refused()]).fn)).rejects.toThrow('ECONNREFUSED');
+    await pacer.call('X', async () => 'answered');
+    const restart = flaky(clock, [refused(), refused(), refused()]);
+    await expect(pacer.call('X', restart.fn)).resolves.toBe('ok');
+    expect(restart.attempts).toHaveLength(4);
+    const gone = flaky(clock, Array.from({ length: 50 }, refused));
+    const error = await pacer.call('X', gone.fn).catch((e: unknown) => e);
+    const gaveUp = gaveUpOn(error);
+    expect(gaveUp?.elapsedMs).toBeGreaterThanOrEqual(60_000);
+    expect(gaveUp?.elapsedMs).toBeLessThan(90_000);
+    expect(explainError(error)).toMatch(
+      /^Nothing answers at the endpoint \(gave up after \d+ attempts over \d+ s\).*`deploy-runner wait <executionArn>` attaches to it again\.$/,
+    );
   });
 
   it.each([

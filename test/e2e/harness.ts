@@ -36,6 +36,10 @@ export interface ModuleFixture {
   resources: SimResource[];
   fail?: 'init' | 'plan' | 'apply';
   failMessage?: string;
+  /** Milliseconds the simulator takes to plan or apply. */
+  delayMs?: { plan?: number; apply?: number };
+  /** The simulator's apply waits until this file exists. */
+  applyWaitsFor?: string;
 }
 
 const git = (cwd: string, ...args: string[]) => runGit(cwd, 'Test', ...args);

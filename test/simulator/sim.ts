@@ -16,7 +16,8 @@ import { dirname, join, relative, resolve } from 'node:path';
  *       "forceNew": ["name"], "sensitive": ["password"], "createBeforeDestroy": false }
  *   ],
  *   "outputs": { "bucket": { "value": "logs", "sensitive": false } },
- *   "fail": "plan", "failMessage": "simulated provider error"
+ *   "fail": "plan", "failMessage": "simulated provider error",
+ *   "delayMs": { "plan": 0, "apply": 3000 }, "applyWaitsFor": "/tmp/go"
  * }
  * ```
  * State lives in `terraform.tfstate` beside the config, or, when `TF_SIM_STATE_DIR` is set, in
@@ -60,6 +61,15 @@ interface SimConfig {
   readonly outputs?: Record<string, { readonly value: Value; readonly sensitive?: boolean }>;
   readonly fail?: 'init' | 'plan' | 'apply';
   readonly failMessage?: string;
+  /** Milliseconds a plan or an apply takes (tests that need one in progress). */
+  readonly delayMs?: { readonly plan?: number; readonly apply?: number };
+  /** An apply waits (up to 2 minutes) until this file exists: a test decides when it ends. */
+  readonly applyWaitsFor?: string;
+}
+
+/** Blocks like a slow provider would; the simulator is synchronous throughout. */
+function delay(ms: number | undefined): void {
+  if (ms && ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 interface Instance {
@@ -266,6 +276,7 @@ function planCommand(ctx: Ctx, args: readonly string[]): number {
   const config = loadConfig(ctx.cwd);
   requireInit(ctx.cwd);
   if (config.fail === 'plan') throw new SimError(config.failMessage ?? 'simulated plan failure');
+  delay(config.delayMs?.plan);
   const { key, file } = statePath(ctx, config);
   const state = readState(file);
   const plan = makePlan(ctx, config, key, state);
@@ -322,6 +333,11 @@ function applyCommand(ctx: Ctx, args: readonly string[]): number {
   for (const change of plan.changes) {
     const verb = describeApplyStep(change.actions);
     if (verb) ctx.stdout(`${change.address}: ${verb}\n`);
+  }
+  delay(config.delayMs?.apply);
+  for (let waited = 0; config.applyWaitsFor && !existsSync(config.applyWaitsFor); waited += 100) {
+    if (waited > 120_000) throw new SimError(`${config.applyWaitsFor} did not appear`);
+    delay(100);
   }
   const next: SimState = {
     version: 4,

@@ -106,6 +106,7 @@ describe('exit codes', () => {
       StalePlan: 3,
       ArtifactVerification: 4,
       GitFailure: 5,
+      ArtifactExists: 6,
     });
   });
 });

@@ -374,7 +374,7 @@ describe('fuzzing the boundaries around the check', () => {
  */
 describe('globs never match a dot segment', () => {
   const patternSegmentArb = fc.constantFrom('*', '**', 'envs', 'a', 'a*', '*a', 'x.y', '*.tf');
-  const valueSegmentArb = fc.constantFrom('envs', 'a', 'ab', 'x.y', 'main.tf', 'b.a');
+  const valueSegmentArb = fc.constantFrom<string>('envs', 'a', 'ab', 'x.y', 'main.tf', 'b.a');
   const dotSegmentArb = fc.constantFrom('.git', '.terraform', '.a', '.', '..', '.*');
   const patternArb = fc
     .array(patternSegmentArb, { minLength: 1, maxLength: 5 })

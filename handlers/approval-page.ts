@@ -4,6 +4,7 @@ import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ArtifactNotFoundError, type ArtifactStore } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
+import { foldIdentity } from '../lib/config';
 import { type ApprovalDecision, artifactKeys } from '../lib/contracts';
 import {
   approvalBlocked,
@@ -571,13 +572,21 @@ function approverOf(run: ApprovalRun, link: ApprovalLink): ApproverRef {
   );
 }
 
-/** Whether the approver is the requester: any identity matches `requestedBy`, case-insensitively. */
+/**
+ * Whether the approver is the requester: any of their identities (id, name, email, Slack user
+ * ID, CI logins) is `requestedBy`, compared trimmed, NFKC-normalized and case-folded, so a
+ * fullwidth or differently cased login is still theirs.
+ */
 export function isRequester(run: Pick<ApprovalRun, 'request'>, approver: ApproverRef): boolean {
-  const requester = run.request.requestedBy?.trim().toLowerCase();
-  if (!requester) return false;
-  return [approver.id, approver.name, approver.email, approver.slackUserId].some(
-    (identity) => identity !== undefined && identity.trim().toLowerCase() === requester,
-  );
+  const requester = foldIdentity(run.request.requestedBy ?? '');
+  if (requester === '') return false;
+  return [
+    approver.id,
+    approver.name,
+    approver.email,
+    approver.slackUserId,
+    ...(approver.ciLogins ?? []),
+  ].some((identity) => identity !== undefined && foldIdentity(identity) === requester);
 }
 
 /**

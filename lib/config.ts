@@ -11,6 +11,8 @@ import { z } from 'zod';
 const REPO_NAME = /^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$|^[a-z0-9]$/;
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
+/** What CI systems report as the user who started a job: a login, an email or a user ID. */
+const CI_LOGIN = /^[^\s\p{Cc}\p{Cf}]{1,100}$/u;
 const SLACK_CHANNEL_ID = /^[CG][A-Z0-9]{2,20}$/;
 const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 const DURATION = /^([1-9][0-9]*)(s|m|h|d)$/;
@@ -115,6 +117,20 @@ const approverSchema = z
     slackUserId: z
       .string()
       .regex(SLACK_USER_ID, { error: 'is not a Slack user ID (like "U012AB3CD")' })
+      .optional(),
+    /**
+     * The approver's logins on CI systems (`GITHUB_ACTOR`, `GITLAB_USER_LOGIN`,
+     * `CIRCLE_USERNAME`, Jenkins `BUILD_USER_ID`): a run CI requested under one of them cannot
+     * be approved by this approver.
+     */
+    ciLogins: z
+      .array(
+        z.string().regex(CI_LOGIN, {
+          error:
+            'is not a CI login: 1-100 characters, no spaces or control characters (like "octocat" or "jdoe@example.com")',
+        }),
+      )
+      .max(20, { error: 'list at most 20 CI logins per approver' })
       .optional(),
   })
   .refine((a) => a.email !== undefined || a.slackUserId !== undefined, {
@@ -291,6 +307,22 @@ export const configSchema = z
         seen.add(id);
       }
     });
+    // A login that names two approvers would let one requester block both.
+    const logins = new Map<string, number>();
+    approvers.forEach((a, i) => {
+      for (const login of a.ciLogins ?? []) {
+        const key = foldIdentity(login);
+        const first = logins.get(key);
+        if (first !== undefined && first !== i)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['approvals', 'approvers', i, 'ciLogins'],
+            input: login,
+            message: `lists CI login "${login}" that approver ${first + 1} lists too: a login belongs to one approver`,
+          });
+        logins.set(key, first ?? i);
+      }
+    });
     const needsSlack = approvers.some((a) => a.slackUserId !== undefined);
     if (needsSlack && config.notifications.slack === undefined) {
       ctx.addIssue({
@@ -311,6 +343,29 @@ export const configSchema = z
         });
     }
   });
+
+/**
+ * An identity in the form used to compare it: trimmed, Unicode NFKC (fullwidth and other
+ * compatibility forms become their plain letters) and case-folded, so `ＯＣＴＯＣＡＴ`, `Octocat`
+ * and ` octocat ` are one login.
+ */
+export function foldIdentity(identity: string): string {
+  // Upper then lower folds more than lower alone (ß and SS, ſ and s); NFKC again after it.
+  return identity.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
+}
+
+/**
+ * Configurations that synthesize but can leave a run waiting for approvals it can never get.
+ * `cdk synth` prints them as warnings (the DeployRunner construct adds them).
+ */
+export function configWarnings(config: DeployRunnerConfig): string[] {
+  const { approvers, approvalsRequired } = config.approvals;
+  const distinct = new Set(approvers.map((a) => a.email?.toLowerCase() ?? a.slackUserId)).size;
+  if (approvalsRequired < distinct) return [];
+  return [
+    `approvals.approvalsRequired is ${approvalsRequired} and ${distinct} approver${distinct === 1 ? ' is' : 's are'} listed: when an approver requests a run themselves (CI's requestedBy matches their email, name, slackUserId or ciLogins), they may not approve it and the run can never get ${approvalsRequired} approval${approvalsRequired === 1 ? '' : 's'}; it waits until the approval timeout. Add an approver or lower approvalsRequired.`,
+  ];
+}
 
 /** The validated configuration, with defaults filled in. */
 export type DeployRunnerConfig = z.output<typeof configSchema>;

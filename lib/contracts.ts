@@ -199,3 +199,16 @@ export interface WorkflowState {
   /** Set when a notification could not be delivered; the run still ends as it would have. */
   readonly notifyError?: { readonly Error: string; readonly Cause: string };
 }
+
+/**
+ * An approver as the config lists them, as they travel to the handlers: in the `Request
+ * approval` payload and in `DR_APPROVERS`. Every identity is kept, `ciLogins` included: the
+ * approval page refuses self-approval when any of them is the requester.
+ */
+export const approverSchema = z.object({
+  name: z.string().min(1).optional(),
+  email: z.string().min(3).optional(),
+  slackUserId: z.string().min(1).optional(),
+  ciLogins: z.array(z.string().min(1)).optional(),
+});
+export type ApproverContract = z.infer<typeof approverSchema>;

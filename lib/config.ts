@@ -15,6 +15,9 @@ const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
 const CI_LOGIN = /^[^\s\p{Cc}\p{Cf}]{1,100}$/u;
 const SLACK_CHANNEL_ID = /^[CG][A-Z0-9]{2,20}$/;
 const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+/** One known_hosts line: optional marker, host patterns, key type, base64 key, optional comment. */
+const KNOWN_HOSTS_LINE =
+  /^(@cert-authority |@revoked )?[^\s#@][^\s]* (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\x00-\x1f\x7f]*)?$/;
 const DURATION = /^([1-9][0-9]*)(s|m|h|d)$/;
 const MANAGED_POLICY_ARN = /^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy\/[A-Za-z0-9+=,.@_/-]+$/;
 
@@ -212,6 +215,18 @@ export const configSchema = z
           .string()
           .regex(SECRET_NAME, { error: 'is not a secret name' })
           .optional(),
+        /**
+         * The SSH host keys the runner trusts, as known_hosts lines (`github.com ssh-ed25519
+         * AAAA...`). SSH clones verify the server against these and nothing else.
+         */
+        knownHosts: z
+          .array(
+            z.string().regex(KNOWN_HOSTS_LINE, {
+              error:
+                'is not a known_hosts line: "<host>[,<host>...] <key type> <base64 key>", e.g. "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"',
+            }),
+          )
+          .optional(),
       })
       .prefault({}),
     runner: z
@@ -375,7 +390,7 @@ export type Approver = DeployRunnerConfig['approvals']['approvers'][number];
 function repoUrlProblem(url: string, git: DeployRunnerConfig['git']): string | undefined {
   const scp = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!\/\/)/.test(url);
   if (scp || url.startsWith('ssh://')) {
-    if (git.sshKeySecretName) return undefined;
+    if (git.sshKeySecretName) return knownHostsProblem(url, scp, git.knownHosts ?? []);
     const https = scp
       ? `https://${url.replace(/^[^@]+@/, '').replace(':', '/')}`
       : url.replace(/^ssh:\/\/([^@/]+@)?/, 'https://');
@@ -394,6 +409,35 @@ function repoUrlProblem(url: string, git: DeployRunnerConfig['git']): string | u
     return 'contains credentials: remove them and put a token in the secret named by git.credentialsSecretName';
   if (parsed.search || parsed.hash) return 'has a query or fragment: give the plain clone URL';
   return undefined;
+}
+
+/**
+ * An SSH clone trusts only configured host keys: without a line for the repo's host, the
+ * runner would have to accept whatever key the network presents on first use.
+ */
+function knownHostsProblem(url: string, scp: boolean, knownHosts: readonly string[]) {
+  let host: string;
+  let port = '';
+  if (scp) host = url.replace(/^[^@]+@/, '').split(':')[0] as string;
+  else {
+    try {
+      const parsed = new URL(url);
+      host = parsed.hostname;
+      port = parsed.port;
+    } catch {
+      return 'is not a URL: use ssh://git@host/owner/repo.git or git@host:owner/repo.git';
+    }
+  }
+  const wanted = port && port !== '22' ? `[${host}]:${port}` : host;
+  const listed = knownHosts.some((line) => {
+    const hosts = (line.startsWith('@') ? line.split(' ')[1] : line.split(' ')[0]) ?? '';
+    // Hashed entries (|1|...) cannot be read back; ssh checks them itself.
+    return hosts
+      .split(',')
+      .some((h) => h.toLowerCase() === wanted.toLowerCase() || h.startsWith('|1|'));
+  });
+  if (listed) return undefined;
+  return `is an SSH URL but git.knownHosts has no host key for ${wanted}: add its known_hosts line to git.knownHosts (the output of "ssh-keyscan -t ed25519${port && port !== '22' ? ` -p ${port}` : ''} ${host}", checked against the fingerprints ${host} publishes); the runner trusts no other key`;
 }
 
 /** Thrown when the configuration is invalid; the message lists every problem, one per line. */

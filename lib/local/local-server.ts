@@ -14,7 +14,7 @@ import { createValidateRequestHandler } from '../../handlers/validate-request';
 import type { ArtifactStore } from '../artifact-store';
 import { FolderArtifactStore } from '../artifacts/folder-store';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
-import { allowlistOf } from '../contracts';
+import { allowlistOf, knownHostsEnv } from '../contracts';
 import { synthesizeDefinition } from '../definition';
 import { type ExecutionRecord, type HistoryEvent, LocalEngine } from './engine';
 import { startHttpServer } from './http-server';
@@ -150,6 +150,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: process.env.HOME ?? dataDir,
         DR_ALLOWLIST: JSON.stringify(allowlistOf(options.config)),
+        ...knownHostsEnv(options.config),
         DR_ARTIFACT_DIR: artifactDir,
         DR_TOOL_PATH: options.toolPath,
         ...options.runnerEnv,

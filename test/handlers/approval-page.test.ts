@@ -16,6 +16,7 @@ import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   createApprovalPageHandler,
+  crossSiteProblem,
   isRequester,
   handler as lambdaHandler,
 } from '../../handlers/approval-page';
@@ -380,6 +381,92 @@ describe('POST: deciding', () => {
     expect(
       (await t.submit(t.links.alice, { decision: 'reject', reason: 'too risky' })).statusCode,
     ).toBe(200);
+  });
+});
+
+describe('cross-site form posts', () => {
+  /** Opens Alice's page, then posts its own valid form with the given browser headers. */
+  async function postWith(headers: Record<string, string>) {
+    const t = await setup();
+    const page = await t.call('GET', t.links.alice);
+    const event = pageEvent('POST', t.links.alice, {
+      nonce: t.nonceOf(page.body),
+      decision: 'approve',
+    });
+    event.headers = { ...event.headers, ...headers };
+    const res = await t.handler(event);
+    const run = await t.store.getRun(EXECUTION_ARN);
+    return { res, decisions: Object.keys(run?.decisions ?? {}) };
+  }
+
+  for (const headers of [
+    { origin: 'https://evil.example' },
+    { origin: 'null', 'sec-fetch-site': 'cross-site' },
+    { origin: 'http://approve.example.com' },
+    { origin: 'https://approve.example.com.evil.example' },
+    { 'sec-fetch-site': 'cross-site' },
+    { 'sec-fetch-site': 'same-site', origin: 'https://approve.example.com' },
+  ] as Record<string, string>[])
+    it(`refuses a decision posted with ${JSON.stringify(headers)}, before reading it`, async () => {
+      const { res, decisions } = await postWith(headers);
+      expect(res.statusCode).toBe(403);
+      expect(res.body).toContain('This form came from another site');
+      expect(decisions).toEqual([]);
+      expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    });
+
+  for (const headers of [
+    {},
+    { origin: 'https://approve.example.com', 'sec-fetch-site': 'same-origin' },
+    { origin: 'HTTPS://Approve.Example.com' },
+    { 'sec-fetch-site': 'none' },
+    // What Chromium sends for the page's own form under its no-referrer policy.
+    { origin: 'null', 'sec-fetch-site': 'same-origin' },
+  ] as Record<string, string>[])
+    it(`accepts the page's own form with ${JSON.stringify(headers)}`, async () => {
+      const { res, decisions } = await postWith(headers);
+      expect(res.statusCode).toBe(200);
+      expect(decisions).toEqual(['alice@example.com']);
+    });
+
+  it('takes the page origin from the host and the scheme its front end reports', () => {
+    const event = (headers: Record<string, string>) => {
+      const e = pageEvent('POST', '/a/x', {});
+      e.headers = { ...headers };
+      return e;
+    };
+    const local = { host: '127.0.0.1:4567', 'x-forwarded-proto': 'http' };
+    expect(crossSiteProblem(event({ ...local, origin: 'http://127.0.0.1:4567' }), {})).toBe(
+      undefined,
+    );
+    expect(crossSiteProblem(event({ ...local, origin: 'http://127.0.0.1:4568' }), {})).toMatch(
+      /Origin "http:\/\/127\.0\.0\.1:4568" is not the page's own/,
+    );
+    // Without x-forwarded-proto the page is HTTPS, as a Function URL always is.
+    expect(
+      crossSiteProblem(
+        event({
+          host: 'abc.lambda-url.eu-west-1.on.aws',
+          origin: 'http://abc.lambda-url.eu-west-1.on.aws',
+        }),
+        {},
+      ),
+    ).toBeDefined();
+    expect(
+      crossSiteProblem(
+        event({
+          host: 'abc.lambda-url.eu-west-1.on.aws',
+          origin: 'https://abc.lambda-url.eu-west-1.on.aws',
+        }),
+        {},
+      ),
+    ).toBe(undefined);
+    // The configured base URL is the page's too.
+    expect(
+      crossSiteProblem(event({ host: 'internal', origin: 'https://approve.example.com' }), {
+        approvalBaseUrl: 'https://approve.example.com/prefix',
+      }),
+    ).toBe(undefined);
   });
 });
 

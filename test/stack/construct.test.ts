@@ -69,6 +69,18 @@ describe('DeployRunner', () => {
     expect(warningsOf(1)).toEqual([]);
   });
 
+  it('passes the approvers’ CI logins to Request approval', () => {
+    const config = exampleConfig();
+    config.approvals.approvers[0].ciLogins = ['ada-gh'];
+    const stack = newStack();
+    new DeployRunner(stack, 'Deploys', { config: parseConfig(config) });
+    const [machine] = Object.values(
+      Template.fromStack(stack).findResources('AWS::StepFunctions::StateMachine'),
+    );
+    const definition = JSON.stringify(machine?.Properties.DefinitionString);
+    expect(definition).toContain('\\"ciLogins\\":[\\"ada-gh\\"]');
+  });
+
   it('gives both runner task definitions the configured SSH known hosts', () => {
     const config = exampleConfig();
     const line =

@@ -333,7 +333,7 @@ export const configSchema = z
             code: 'custom',
             path: ['approvals', 'approvers', i, 'ciLogins'],
             input: login,
-            message: `lists CI login "${login}" that approver ${first + 1} lists too: a login belongs to one approver`,
+            message: `lists CI login "${login}" that approvals.approvers.${first} lists too: a login belongs to one approver`,
           });
         logins.set(key, first ?? i);
       }

@@ -284,7 +284,7 @@ const badConfigs: Case[] = [
       c.approvals.approvers[0].ciLogins = ['ada-gh'];
       c.approvals.approvers[1].ciLogins = ['ＡＤＡ-gh'];
     },
-    /approvals\.approvers\.1\.ciLogins: .*lists CI login "ＡＤＡ-gh" that approver 1 lists too: a login belongs to one approver/,
+    /approvals\.approvers\.1\.ciLogins: .*lists CI login "ＡＤＡ-gh" that approvals\.approvers\.0 lists too: a login belongs to one approver/,
   ],
   [
     'no repos',

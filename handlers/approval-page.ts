@@ -13,6 +13,7 @@ import {
 } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
 import { type Outcome as RunOutcome, outcomeOf as runOutcomeOf } from '../lib/cli/exit-codes';
+import { foldIdentity } from '../lib/config';
 import {
   type ApprovalDecision,
   approvalDecisionSchema,
@@ -624,6 +625,19 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
 
       let form: URLSearchParams | undefined;
       if (method === 'POST') {
+        const crossSite = crossSiteProblem(event, settings);
+        if (crossSite) {
+          logger.warn('refused a decision posted from another site', { reason: crossSite });
+          return respond(
+            message(403, {
+              heading: 'This form came from another site',
+              tone: 'error',
+              paragraphs: [
+                'Decisions are only accepted from the approval page itself. Nothing was recorded. Open your link again to decide.',
+              ],
+            }),
+          );
+        }
         const body = readBody(event);
         if (body === 'too-large')
           return respond(
@@ -720,13 +734,21 @@ export function signedDecisionOf(run: ApprovalRun, outcome: ApprovalDecision): S
   };
 }
 
-/** Whether the approver is the requester: any identity matches `requestedBy`, case-insensitively. */
+/**
+ * Whether the approver is the requester: any of their identities (id, name, email, Slack user
+ * ID, CI logins) is `requestedBy`, compared trimmed, NFKC-normalized and case-folded, so a
+ * fullwidth or differently cased login is still theirs.
+ */
 export function isRequester(run: Pick<ApprovalRun, 'request'>, approver: ApproverRef): boolean {
-  const requester = run.request.requestedBy?.trim().toLowerCase();
-  if (!requester) return false;
-  return [approver.id, approver.name, approver.email, approver.slackUserId].some(
-    (identity) => identity !== undefined && identity.trim().toLowerCase() === requester,
-  );
+  const requester = foldIdentity(run.request.requestedBy ?? '');
+  if (requester === '') return false;
+  return [
+    approver.id,
+    approver.name,
+    approver.email,
+    approver.slackUserId,
+    ...(approver.ciLogins ?? []),
+  ].some((identity) => identity !== undefined && foldIdentity(identity) === requester);
 }
 
 /**
@@ -786,6 +808,51 @@ function readBody(event: APIGatewayProxyEventV2): URLSearchParams | 'too-large' 
   const type = (headerOf(event, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/x-www-form-urlencoded') return undefined;
   return new URLSearchParams(bytes.toString('utf8'));
+}
+
+/**
+ * Why a POST looks like a cross-site form post, or undefined. Defense in depth beside the
+ * nonce: browsers say where a form came from (`Sec-Fetch-Site`, `Origin`), and only the page's
+ * own origin may decide. Requests without these headers (mail clients, old browsers, scripts),
+ * or with `Origin: null`, pass on to the nonce check.
+ */
+export function crossSiteProblem(
+  event: APIGatewayProxyEventV2,
+  settings: Pick<ApprovalPageSettings, 'approvalBaseUrl'>,
+): string | undefined {
+  const site = headerOf(event, 'sec-fetch-site')?.trim().toLowerCase();
+  if (site !== undefined && site !== 'same-origin' && site !== 'none')
+    return `Sec-Fetch-Site is ${JSON.stringify(site.slice(0, 40))}`;
+  const origin = headerOf(event, 'origin')?.trim();
+  // "null" says nothing: the page's own no-referrer policy makes browsers send it for the page's
+  // own form. Sec-Fetch-Site above still tells a cross-site post apart.
+  if (origin === undefined || origin === '' || origin === 'null') return undefined;
+  if (!pageOrigins(event, settings).has(origin.toLowerCase()))
+    return `Origin ${JSON.stringify(origin.slice(0, 100))} is not the page's own`;
+  return undefined;
+}
+
+/**
+ * The page's own origins: the host the request was sent to, over the scheme its front end
+ * reports (a Function URL is HTTPS and says so in `x-forwarded-proto`; so does local mode's
+ * adapter), and the configured approval base URL.
+ */
+function pageOrigins(
+  event: APIGatewayProxyEventV2,
+  settings: Pick<ApprovalPageSettings, 'approvalBaseUrl'>,
+): Set<string> {
+  const origins = new Set<string>();
+  const host = headerOf(event, 'host') ?? event.requestContext?.domainName;
+  const proto = headerOf(event, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+  if (host) origins.add(`${proto === 'http' ? 'http' : 'https'}://${host.toLowerCase()}`);
+  if (settings.approvalBaseUrl) {
+    try {
+      origins.add(new URL(settings.approvalBaseUrl).origin.toLowerCase());
+    } catch {
+      // An unparsable setting adds nothing; the host still names the page.
+    }
+  }
+  return origins;
 }
 
 function headerOf(event: APIGatewayProxyEventV2, name: string): string | undefined {

@@ -1,6 +1,11 @@
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { planResultSchema, runRequestSchema } from '../lib/contracts';
+import {
+  type ApproverContract,
+  approverSchema,
+  planResultSchema,
+  runRequestSchema,
+} from '../lib/contracts';
 import { approvalLink, newCapability, type RandomBytes } from './shared/capability';
 import { cachedSecret, documentClient, secretsClient, sesClient } from './shared/clients';
 import { describeError, InvalidPayloadError, NotificationDeliveryError } from './shared/errors';
@@ -56,15 +61,12 @@ export interface RequestApprovalDeps {
   readonly logger?: HandlerLogger;
 }
 
-const approverSchema = z
-  .object({
-    name: z.string().min(1).optional(),
-    email: z.string().min(3).optional(),
-    slackUserId: z.string().min(1).optional(),
-  })
-  .refine((a) => a.email !== undefined || a.slackUserId !== undefined, {
+const requestedApproverSchema = approverSchema.refine(
+  (a) => a.email !== undefined || a.slackUserId !== undefined,
+  {
     error: 'an approver needs an email or a slackUserId',
-  });
+  },
+);
 
 /** The payload `Request approval` sends (docs/workflow-contract.md, state 6). */
 export const requestApprovalPayloadSchema = z.object({
@@ -72,7 +74,7 @@ export const requestApprovalPayloadSchema = z.object({
   executionArn: z.string().min(1),
   request: runRequestSchema,
   plan: planResultSchema,
-  approvers: z.array(approverSchema).min(1),
+  approvers: z.array(requestedApproverSchema).min(1),
   approvalsRequired: z.int().min(1),
   timeoutSeconds: z.int().min(1),
 });
@@ -101,9 +103,7 @@ function payloadProblems(error: z.ZodError): string {
 }
 
 /** The approvers as the run knows them, each once (by lowercased email, else Slack user ID). */
-export function approverRefs(
-  approvers: readonly { name?: string; email?: string; slackUserId?: string }[],
-): ApproverRef[] {
+export function approverRefs(approvers: readonly ApproverContract[]): ApproverRef[] {
   const seen = new Set<string>();
   const out: ApproverRef[] = [];
   for (const a of approvers) {
@@ -115,6 +115,7 @@ export function approverRefs(
       name: a.name ?? a.email ?? (a.slackUserId as string),
       ...(a.email ? { email: a.email } : {}),
       ...(a.slackUserId ? { slackUserId: a.slackUserId } : {}),
+      ...(a.ciLogins && a.ciLogins.length > 0 ? { ciLogins: [...a.ciLogins] } : {}),
     });
   }
   return out;

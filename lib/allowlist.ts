@@ -31,15 +31,21 @@ export function shown(value: unknown): string {
   return JSON.stringify(cut);
 }
 
+/**
+ * A wildcard never starts a dot segment (`.git`, `.terraform`): `envs/*` must not reach
+ * `envs/.git`, and `**` must not cross one. Only a pattern that writes the dot itself does.
+ */
+const NO_DOT_SEGMENT_HERE = '(?!(?<=^|/)\\.)';
+
 function globToRegExp(glob: string): RegExp {
   let source = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i] as string;
     if (c === '*' && glob[i + 1] === '*') {
-      source += '.*';
+      source += `${NO_DOT_SEGMENT_HERE}(?:[^/]|/(?!\\.))*`;
       i++;
     } else if (c === '*') {
-      source += '[^/]*';
+      source += `${NO_DOT_SEGMENT_HERE}[^/]*`;
     } else {
       source += c.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&');
     }
@@ -47,7 +53,10 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-/** Whether `value` matches one of the glob `patterns` (`*` within a segment, `**` across). */
+/**
+ * Whether `value` matches one of the glob `patterns` (`*` within a segment, `**` across; neither
+ * matches a segment starting with ".").
+ */
 export function matchesAny(value: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => globToRegExp(p).test(value));
 }

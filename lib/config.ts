@@ -11,8 +11,13 @@ import { z } from 'zod';
 const REPO_NAME = /^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$|^[a-z0-9]$/;
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
+/** What CI systems report as the user who started a job: a login, an email or a user ID. */
+const CI_LOGIN = /^[^\s\p{Cc}\p{Cf}]{1,100}$/u;
 const SLACK_CHANNEL_ID = /^[CG][A-Z0-9]{2,20}$/;
 const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+/** One known_hosts line: optional marker, host patterns, key type, base64 key, optional comment. */
+const KNOWN_HOSTS_LINE =
+  /^(@cert-authority |@revoked )?[^\s#@][^\s]* (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\x00-\x1f\x7f]*)?$/;
 const DURATION = /^([1-9][0-9]*)(s|m|h|d)$/;
 const GITHUB_OIDC_PROVIDER_ARN =
   /^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/;
@@ -118,6 +123,20 @@ const approverSchema = z
       .string()
       .regex(SLACK_USER_ID, { error: 'is not a Slack user ID (like "U012AB3CD")' })
       .optional(),
+    /**
+     * The approver's logins on CI systems (`GITHUB_ACTOR`, `GITLAB_USER_LOGIN`,
+     * `CIRCLE_USERNAME`, Jenkins `BUILD_USER_ID`): a run CI requested under one of them cannot
+     * be approved by this approver.
+     */
+    ciLogins: z
+      .array(
+        z.string().regex(CI_LOGIN, {
+          error:
+            'is not a CI login: 1-100 characters, no spaces or control characters (like "octocat" or "jdoe@example.com")',
+        }),
+      )
+      .max(20, { error: 'list at most 20 CI logins per approver' })
+      .optional(),
   })
   .refine((a) => a.email !== undefined || a.slackUserId !== undefined, {
     error: 'an approver needs an "email", a "slackUserId", or both',
@@ -197,6 +216,18 @@ export const configSchema = z
         sshKeySecretName: z
           .string()
           .regex(SECRET_NAME, { error: 'is not a secret name' })
+          .optional(),
+        /**
+         * The SSH host keys the runner trusts, as known_hosts lines (`github.com ssh-ed25519
+         * AAAA...`). SSH clones verify the server against these and nothing else.
+         */
+        knownHosts: z
+          .array(
+            z.string().regex(KNOWN_HOSTS_LINE, {
+              error:
+                'is not a known_hosts line: "<host>[,<host>...] <key type> <base64 key>", e.g. "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"',
+            }),
+          )
           .optional(),
       })
       .prefault({}),
@@ -322,6 +353,22 @@ export const configSchema = z
         seen.add(id);
       }
     });
+    // A login that names two approvers would let one requester block both.
+    const logins = new Map<string, number>();
+    approvers.forEach((a, i) => {
+      for (const login of a.ciLogins ?? []) {
+        const key = foldIdentity(login);
+        const first = logins.get(key);
+        if (first !== undefined && first !== i)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['approvals', 'approvers', i, 'ciLogins'],
+            input: login,
+            message: `lists CI login "${login}" that approvals.approvers.${first} lists too: a login belongs to one approver`,
+          });
+        logins.set(key, first ?? i);
+      }
+    });
     const needsSlack = approvers.some((a) => a.slackUserId !== undefined);
     if (needsSlack && config.notifications.slack === undefined) {
       ctx.addIssue({
@@ -343,6 +390,29 @@ export const configSchema = z
     }
   });
 
+/**
+ * An identity in the form used to compare it: trimmed, Unicode NFKC (fullwidth and other
+ * compatibility forms become their plain letters) and case-folded, so `ＯＣＴＯＣＡＴ`, `Octocat`
+ * and ` octocat ` are one login.
+ */
+export function foldIdentity(identity: string): string {
+  // Upper then lower folds more than lower alone (ß and SS, ſ and s); NFKC again after it.
+  return identity.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
+}
+
+/**
+ * Configurations that synthesize but can leave a run waiting for approvals it can never get.
+ * `cdk synth` prints them as warnings (the DeployRunner construct adds them).
+ */
+export function configWarnings(config: DeployRunnerConfig): string[] {
+  const { approvers, approvalsRequired } = config.approvals;
+  const distinct = new Set(approvers.map((a) => a.email?.toLowerCase() ?? a.slackUserId)).size;
+  if (approvalsRequired < distinct) return [];
+  return [
+    `approvals.approvalsRequired is ${approvalsRequired} and ${distinct} approver${distinct === 1 ? ' is' : 's are'} listed: when an approver requests a run themselves (CI's requestedBy matches their email, name, slackUserId or ciLogins), they may not approve it and the run can never get ${approvalsRequired} approval${approvalsRequired === 1 ? '' : 's'}; it waits until the approval timeout. Add an approver or lower approvalsRequired.`,
+  ];
+}
+
 /** The validated configuration, with defaults filled in. */
 export type DeployRunnerConfig = z.output<typeof configSchema>;
 export type RepoConfig = DeployRunnerConfig['repos'][string];
@@ -351,7 +421,7 @@ export type Approver = DeployRunnerConfig['approvals']['approvers'][number];
 function repoUrlProblem(url: string, git: DeployRunnerConfig['git']): string | undefined {
   const scp = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!\/\/)/.test(url);
   if (scp || url.startsWith('ssh://')) {
-    if (git.sshKeySecretName) return undefined;
+    if (git.sshKeySecretName) return knownHostsProblem(url, scp, git.knownHosts ?? []);
     const https = scp
       ? `https://${url.replace(/^[^@]+@/, '').replace(':', '/')}`
       : url.replace(/^ssh:\/\/([^@/]+@)?/, 'https://');
@@ -370,6 +440,35 @@ function repoUrlProblem(url: string, git: DeployRunnerConfig['git']): string | u
     return 'contains credentials: remove them and put a token in the secret named by git.credentialsSecretName';
   if (parsed.search || parsed.hash) return 'has a query or fragment: give the plain clone URL';
   return undefined;
+}
+
+/**
+ * An SSH clone trusts only configured host keys: without a line for the repo's host, the
+ * runner would have to accept whatever key the network presents on first use.
+ */
+function knownHostsProblem(url: string, scp: boolean, knownHosts: readonly string[]) {
+  let host: string;
+  let port = '';
+  if (scp) host = url.replace(/^[^@]+@/, '').split(':')[0] as string;
+  else {
+    try {
+      const parsed = new URL(url);
+      host = parsed.hostname;
+      port = parsed.port;
+    } catch {
+      return 'is not a URL: use ssh://git@host/owner/repo.git or git@host:owner/repo.git';
+    }
+  }
+  const wanted = port && port !== '22' ? `[${host}]:${port}` : host;
+  const listed = knownHosts.some((line) => {
+    const hosts = (line.startsWith('@') ? line.split(' ')[1] : line.split(' ')[0]) ?? '';
+    // Hashed entries (|1|...) cannot be read back; ssh checks them itself.
+    return hosts
+      .split(',')
+      .some((h) => h.toLowerCase() === wanted.toLowerCase() || h.startsWith('|1|'));
+  });
+  if (listed) return undefined;
+  return `is an SSH URL but git.knownHosts has no host key for ${wanted}: add its known_hosts line to git.knownHosts (the output of "ssh-keyscan -t ed25519${port && port !== '22' ? ` -p ${port}` : ''} ${host}", checked against the fingerprints ${host} publishes); the runner trusts no other key`;
 }
 
 /** Thrown when the configuration is invalid; the message lists every problem, one per line. */

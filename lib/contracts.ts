@@ -308,3 +308,32 @@ export const localTaskExitSchema = z.object({
   orphaned: z.boolean(),
 });
 export type LocalTaskExit = z.infer<typeof localTaskExitSchema>;
+
+/**
+ * An approver as the config lists them, as they travel to the handlers: in the `Request
+ * approval` payload and in `DR_APPROVERS`. Every identity is kept, `ciLogins` included: the
+ * approval page refuses self-approval when any of them is the requester.
+ */
+export const approverSchema = z.object({
+  name: z.string().min(1).optional(),
+  email: z.string().min(3).optional(),
+  slackUserId: z.string().min(1).optional(),
+  ciLogins: z.array(z.string().min(1)).optional(),
+});
+export type ApproverContract = z.infer<typeof approverSchema>;
+
+/**
+ * The SSH host keys the runner trusts (config `git.knownHosts`), as they travel in the runner's
+ * environment: known_hosts lines joined by newlines. Set by the task definition and by local
+ * mode; empty when the config lists none.
+ */
+export const KNOWN_HOSTS_ENV = 'DR_GIT_KNOWN_HOSTS';
+export const knownHostsSchema = z
+  .string()
+  .max(64 * 1024)
+  .refine((text) => !/[\x00\r]/.test(text), { error: 'must be known_hosts lines' });
+
+export function knownHostsEnv(config: DeployRunnerConfig): Record<string, string> {
+  const lines = config.git.knownHosts ?? [];
+  return lines.length > 0 ? { [KNOWN_HOSTS_ENV]: lines.join('\n') } : {};
+}

@@ -24,6 +24,8 @@ export function toFunctionUrlEvent(req: IncomingMessage, body: Buffer): APIGatew
     if (name === 'cookie') cookies.push(...value.split(/;\s*/).filter(Boolean));
     else headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
   }
+  // As a Function URL's front end does: the scheme the client used, never the client's claim.
+  headers['x-forwarded-proto'] = 'http';
   const query: Record<string, string> = {};
   for (const [key, value] of url.searchParams)
     query[key] = query[key] === undefined ? value : `${query[key]},${value}`;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Approver } from '../../lib/config';
-import { type Allowlist, allowlistSchema } from '../../lib/contracts';
+import { type Allowlist, allowlistSchema, approverSchema } from '../../lib/contracts';
 import { SettingsError } from './errors';
 
 /**
@@ -85,12 +85,6 @@ const json = <T extends z.ZodType>(schema: T) =>
       }
     })
     .pipe(schema);
-
-const approverSchema = z.object({
-  name: z.string().min(1).optional(),
-  email: z.string().min(3).optional(),
-  slackUserId: z.string().min(1).optional(),
-});
 
 /** An http(s) URL; a trailing "/" is dropped (a Function URL's own form ends in one). */
 const httpUrl = z

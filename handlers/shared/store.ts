@@ -32,6 +32,8 @@ export interface ApproverRef {
   readonly name: string;
   readonly email?: string;
   readonly slackUserId?: string;
+  /** Their logins on CI systems (config `ciLogins`): identities that may appear as `requestedBy`. */
+  readonly ciLogins?: readonly string[];
 }
 
 export interface DecisionRecord {

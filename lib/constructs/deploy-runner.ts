@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, IgnoreMode, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, IgnoreMode, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -7,7 +7,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import type { DeployRunnerConfig } from '../config';
+import { configWarnings, type DeployRunnerConfig } from '../config';
 import { ArtifactBucket } from './artifact-bucket';
 import { CiAccess } from './ci-access';
 import { tagComponent } from './private/component-tag';
@@ -78,6 +78,8 @@ export class DeployRunner extends Construct {
     const { config } = props;
     const configSource = props.configSource ?? 'deploy-runner.config.json';
     assertDeployable(config, configSource, { customRunnerImage: props.runnerImage !== undefined });
+    for (const warning of configWarnings(config))
+      Annotations.of(this).addWarningV2('deploy-runner:approvalsUnreachable', warning);
     const stack = Stack.of(this);
     const timeouts = workflowTimeouts(config);
     this.stateMachineName = props.stateMachineName ?? stack.stackName.slice(0, 80);

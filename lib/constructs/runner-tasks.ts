@@ -7,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DeployRunnerConfig } from '../config';
-import { allowlistOf } from '../contracts';
+import { allowlistOf, knownHostsEnv } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
 import { tagComponent } from './private/component-tag';
 
@@ -160,6 +160,7 @@ export class RunnerTasks extends Construct {
       environment: {
         DR_MODE: mode,
         DR_ALLOWLIST: JSON.stringify(allowlistOf(config)),
+        ...knownHostsEnv(config),
         DR_ARTIFACT_BUCKET: props.artifacts.bucket.bucketName,
         DR_KMS_KEY_ARN: props.encryptionKey.keyArn,
         DR_LOG_GROUP: this.logGroup.logGroupName,

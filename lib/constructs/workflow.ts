@@ -107,7 +107,9 @@ export class Workflow extends Construct {
       lambdaFunction: functions.validateRequest,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({
-        input: sfn.JsonPath.entirePayload,
+        // From the context, not "$": a path over a null state input fails the run with an
+        // uncatchable States.Runtime, and a null input must end as RequestRejected like the rest.
+        input: sfn.JsonPath.executionInput,
         execution: {
           id: sfn.JsonPath.executionId,
           name: sfn.JsonPath.executionName,
@@ -117,10 +119,12 @@ export class Workflow extends Construct {
       // No ResultPath: the default ("$") replaces the input with the validated request, so
       // unknown keys never travel on. Written out, "$" trips aws-local-stepfunctions.
     });
+    // The Catch keeps only the error: the raw input may be an array, a string or a number, and a
+    // ResultPath of "$.error" cannot be written into those (States.ResultPathMatchFailure).
     const requestRejected = new sfn.Fail(this, 'RequestRejected', {
       stateName: 'Request rejected',
-      errorPath: '$.error.Error',
-      causePath: '$.error.Cause',
+      errorPath: '$.Error',
+      causePath: '$.Cause',
     });
 
     // 2. Acquire lock: one run per repo and path.
@@ -286,7 +290,7 @@ export class Workflow extends Construct {
     });
 
     // Catches, most specific first.
-    validateRequest.addCatch(requestRejected, toFailure);
+    validateRequest.addCatch(requestRejected);
     acquireLock.addCatch(lockHeld, {
       errors: ['DynamoDB.ConditionalCheckFailedException'],
       ...toFailure,

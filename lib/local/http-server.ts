@@ -45,7 +45,18 @@ export async function startHttpServer(
   options: LocalHttpServerOptions,
 ): Promise<{ server: Server; url: string; port: number; close: () => Promise<void> }> {
   const operations = awsOperations(options.engine, options.logs);
+  let hosts = new Set<string>();
   const server = createServer((req, res) => {
+    // DNS rebinding: a web page can point its own name at 127.0.0.1, and the browser would then
+    // talk to this server under that name. Only this server's own names are answered.
+    const host = req.headers.host?.toLowerCase();
+    if (host === undefined || !hosts.has(host)) {
+      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end(
+        `This deploy-runner local server answers only Host ${[...hosts].join(' or ')} (DNS rebinding protection).\n`,
+      );
+      return;
+    }
     route(options, operations, req, res).catch((error: unknown) => {
       process.emitWarning(`local server error: ${String(error)}`);
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -58,7 +69,10 @@ export async function startHttpServer(
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(error.code === 'EADDRINUSE' ? new PortInUseError(options.port ?? 0) : error),
     );
-    server.listen(options.port ?? 0, host, () => resolve());
+    server.listen(options.port ?? 0, host, () => {
+      hosts = loopbackHosts(host, (server.address() as AddressInfo).port);
+      resolve();
+    });
   });
   const port = (server.address() as AddressInfo).port;
   return {
@@ -71,6 +85,21 @@ export async function startHttpServer(
         server.closeAllConnections();
       }),
   };
+}
+
+/** The `Host` values that name this server: its address and port, and `localhost` for loopback. */
+export function loopbackHosts(address: string, port: number): Set<string> {
+  const bare = address.replace(/^\[|\]$/g, '').toLowerCase();
+  const named = bare.includes(':') ? `[${bare}]` : bare;
+  const hosts = new Set([`${named}:${port}`]);
+  if (bare === 'localhost' || bare === '::1' || /^127\./.test(bare)) {
+    hosts.add(`localhost:${port}`);
+    if (bare === 'localhost') {
+      hosts.add(`127.0.0.1:${port}`);
+      hosts.add(`[::1]:${port}`);
+    }
+  }
+  return hosts;
 }
 
 async function route(

@@ -17,7 +17,7 @@ import { createVerifyApprovalHandler } from '../../handlers/verify-approval';
 import type { ArtifactStore } from '../artifact-store';
 import { FolderArtifactStore } from '../artifacts/folder-store';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
-import { allowlistOf } from '../contracts';
+import { allowlistOf, knownHostsEnv } from '../contracts';
 import { synthesizeDefinition } from '../definition';
 import { lockDataDir } from './data-dir-lock';
 import { privateDir, writeFileAtomic } from './durable';
@@ -173,6 +173,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: process.env.HOME ?? dataDir,
         DR_ALLOWLIST: JSON.stringify(allowlistOf(options.config)),
+        ...knownHostsEnv(options.config),
         DR_ARTIFACT_DIR: artifactDir,
         DR_TOOL_PATH: options.toolPath,
         ...options.runnerEnv,

@@ -1,4 +1,6 @@
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -232,6 +234,41 @@ describe('approval page in Chromium', () => {
     expect(sentDecisions()).toEqual([]);
     await page.getByLabel('Type the path envs/prod to confirm').fill('envs/prod');
     await approve.click();
+    await expect(page.locator('h1').textContent()).resolves.toBe('Approved: the apply starts now');
+    expect(sentDecisions()).toHaveLength(1);
+  });
+
+  it('a form posted from another local origin is refused; the page’s own form works', async () => {
+    const run = await newRun();
+    // The attacker knows a valid nonce (read from the page) and posts Alice's form from their
+    // own origin: only the origin checks stand in the way.
+    const nonce = /name="nonce" value="([^"]+)"/.exec(await (await fetch(run.alice)).text())?.[1];
+    expect(nonce).toBeDefined();
+    const attacker = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(
+        `<!doctype html><form method="post" action="${run.alice}"><input type="hidden" name="nonce" value="${nonce}"><input type="hidden" name="decision" value="approve"><button type="submit">Win a prize</button></form>`,
+      );
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = attacker.address() as AddressInfo;
+      await page.goto(`http://127.0.0.1:${port}/`);
+      const [refused] = await Promise.all([
+        page.waitForResponse((r) => r.url() === run.alice && r.request().method() === 'POST'),
+        page.getByRole('button', { name: 'Win a prize' }).click(),
+      ]);
+      expect(refused.status()).toBe(403);
+      await expect(page.locator('h1').textContent()).resolves.toBe(
+        'This form came from another site',
+      );
+      expect(Object.keys((await store.getRun(run.executionArn))?.decisions ?? {})).toEqual([]);
+      expect(sentDecisions()).toEqual([]);
+    } finally {
+      await new Promise((resolve) => attacker.close(resolve));
+    }
+    await page.goto(run.alice);
+    await page.getByRole('button', { name: 'Approve and apply' }).click();
     await expect(page.locator('h1').textContent()).resolves.toBe('Approved: the apply starts now');
     expect(sentDecisions()).toHaveLength(1);
   });

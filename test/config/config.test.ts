@@ -24,6 +24,8 @@ function problemsOf(config: unknown): string | undefined {
 
 type Case = readonly [what: string, change: (c: Draft) => void, message: RegExp];
 
+const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+
 // Each line names the field, shows the value and says what to do about it.
 const badConfigs: Case[] = [
   [
@@ -239,6 +241,52 @@ const badConfigs: Case[] = [
     /repos\.Infra: .*repo names are 1-40 lowercase letters, digits and "-"/,
   ],
   [
+    'SSH URL without known hosts',
+    (c) => {
+      c.repos.infra.url = 'git@github.com:acme/infra.git';
+      c.git.sshKeySecretName = 'deploy-runner/ssh-key';
+    },
+    /repos\.infra\.url: "git@github\.com:acme\/infra\.git": is an SSH URL but git\.knownHosts has no host key for github\.com: add its known_hosts line to git\.knownHosts \(the output of "ssh-keyscan -t ed25519 github\.com", checked against the fingerprints github\.com publishes\)/,
+  ],
+  [
+    'ssh:// URL on a port whose host key is not listed',
+    (c) => {
+      c.repos.infra.url = 'ssh://git@git.acme.example:2222/infra.git';
+      c.git.sshKeySecretName = 'deploy-runner/ssh-key';
+      c.git.knownHosts = [`git.acme.example ${ED25519}`];
+    },
+    /repos\.infra\.url: .*no host key for \[git\.acme\.example\]:2222: .*ssh-keyscan -t ed25519 -p 2222 git\.acme\.example/,
+  ],
+  [
+    'a known_hosts entry that is not a known_hosts line',
+    (c) => {
+      c.git.knownHosts = ['github.com'];
+    },
+    /git\.knownHosts\.0: "github\.com": is not a known_hosts line/,
+  ],
+  [
+    'a CI login with a space',
+    (c) => {
+      c.approvals.approvers[0].ciLogins = ['ada lovelace'];
+    },
+    /approvals\.approvers\.0\.ciLogins\.0: "ada lovelace": is not a CI login: 1-100 characters, no spaces or control characters/,
+  ],
+  [
+    'CI logins that are not a list',
+    (c) => {
+      c.approvals.approvers[0].ciLogins = 'ada-gh';
+    },
+    /approvals\.approvers\.0\.ciLogins: "ada-gh": /,
+  ],
+  [
+    'one CI login for two approvers',
+    (c) => {
+      c.approvals.approvers[0].ciLogins = ['ada-gh'];
+      c.approvals.approvers[1].ciLogins = ['ＡＤＡ-gh'];
+    },
+    /approvals\.approvers\.1\.ciLogins: .*lists CI login "ＡＤＡ-gh" that approvals\.approvers\.0 lists too: a login belongs to one approver/,
+  ],
+  [
     'no repos',
     (c) => {
       c.repos = {};
@@ -295,11 +343,25 @@ describe('deploy-runner.config.json validation', () => {
     expect(minimal.approvals).toMatchObject({ approvalsRequired: 1, timeout: '24h' });
   });
 
-  it('accepts an SSH URL once an SSH key is configured', () => {
+  it('accepts an SSH URL once an SSH key and its host key are configured', () => {
     const config = example();
     config.repos.infra.url = 'git@github.com:acme/infra.git';
     config.git.sshKeySecretName = 'deploy-runner/ssh-key';
+    config.git.knownHosts = [`github.com,140.82.121.4 ${ED25519}`];
     expect(problemsOf(config)).toBeUndefined();
+    config.repos.infra.url = 'ssh://git@git.acme.example:2222/infra.git';
+    config.git.knownHosts = [`[git.acme.example]:2222 ${ED25519} ops key`];
+    expect(problemsOf(config)).toBeUndefined();
+  });
+
+  it('accepts CI logins, as many as an approver has', () => {
+    const config = example();
+    config.approvals.approvers[0].ciLogins = ['ada-gh', 'alovelace', 'ada@acme.example'];
+    expect(parseConfig(config).approvals.approvers[0]?.ciLogins).toEqual([
+      'ada-gh',
+      'alovelace',
+      'ada@acme.example',
+    ]);
   });
 
   it('accepts every example under examples/, and the default config is the example', () => {

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decide,
@@ -156,6 +157,22 @@ describe('e2e: the paths of the workflow', () => {
     expect((await waitForEnd(h, first)).status).toBe('SUCCEEDED');
     expect(await lockHeld(h, 'envs/locked')).toBeUndefined();
   });
+
+  it.each(['[]', '"deploy"', '42', 'null', 'true'])(
+    'an execution input that is not a JSON object (%s) fails as RequestRejected, like any refusal',
+    async (input) => {
+      const out = await h.sfn.send(
+        new StartExecutionCommand({ stateMachineArn: h.server.stateMachineArn, input }),
+      );
+      const end = await waitForEnd(h, out.executionArn as string);
+      expect(end.status).toBe('FAILED');
+      expect(end.error).toBe('DeployRunner.RequestRejected');
+      expect(end.cause).toContain('must be a JSON object');
+      const states = await statesEntered(h, out.executionArn as string);
+      expect(states[0]).toBe('Validate request');
+      expect(states).not.toContain('Acquire lock');
+    },
+  );
 
   it('a tampered plan artifact is refused by apply: nothing is applied', async () => {
     const arn = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/tampered' });

@@ -13,9 +13,11 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   createApprovalPageHandler,
+  crossSiteProblem,
   isRequester,
   handler as lambdaHandler,
 } from '../../handlers/approval-page';
@@ -45,6 +47,7 @@ import {
 import { FolderArtifactStore } from '../../lib/artifacts/folder-store';
 import { S3ArtifactStore } from '../../lib/artifacts/s3-store';
 import {
+  type ApproverContract,
   approvalDecisionSchema,
   artifactKeys,
   type PlanResult,
@@ -52,6 +55,7 @@ import {
 } from '../../lib/contracts';
 import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
 import {
+  approvers,
   captureOutput,
   counterBytes,
   destructivePlan,
@@ -77,6 +81,7 @@ interface SetupOptions {
   artifacts?: Pick<ArtifactStore, 'get'>;
   approvalsRequired?: number;
   request?: RunRequest;
+  approvers?: readonly ApproverContract[];
   store?: ApprovalStore;
   /** Log at INFO (tests that read the logs). */
   verbose?: boolean;
@@ -102,6 +107,7 @@ async function setup(options: SetupOptions = {}) {
     requestApprovalPayload({
       ...(options.plan ? { plan: options.plan } : {}),
       ...(options.request ? { request: options.request } : {}),
+      ...(options.approvers ? { approvers: options.approvers } : {}),
       approvalsRequired: options.approvalsRequired ?? 1,
     }),
   );
@@ -395,6 +401,92 @@ describe('POST: deciding', () => {
   });
 });
 
+describe('cross-site form posts', () => {
+  /** Opens Alice's page, then posts its own valid form with the given browser headers. */
+  async function postWith(headers: Record<string, string>) {
+    const t = await setup();
+    const page = await t.call('GET', t.links.alice);
+    const event = pageEvent('POST', t.links.alice, {
+      nonce: t.nonceOf(page.body),
+      decision: 'approve',
+    });
+    event.headers = { ...event.headers, ...headers };
+    const res = await t.handler(event);
+    const run = await t.store.getRun(EXECUTION_ARN);
+    return { res, decisions: Object.keys(run?.decisions ?? {}) };
+  }
+
+  for (const headers of [
+    { origin: 'https://evil.example' },
+    { origin: 'null', 'sec-fetch-site': 'cross-site' },
+    { origin: 'http://approve.example.com' },
+    { origin: 'https://approve.example.com.evil.example' },
+    { 'sec-fetch-site': 'cross-site' },
+    { 'sec-fetch-site': 'same-site', origin: 'https://approve.example.com' },
+  ] as Record<string, string>[])
+    it(`refuses a decision posted with ${JSON.stringify(headers)}, before reading it`, async () => {
+      const { res, decisions } = await postWith(headers);
+      expect(res.statusCode).toBe(403);
+      expect(res.body).toContain('This form came from another site');
+      expect(decisions).toEqual([]);
+      expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+    });
+
+  for (const headers of [
+    {},
+    { origin: 'https://approve.example.com', 'sec-fetch-site': 'same-origin' },
+    { origin: 'HTTPS://Approve.Example.com' },
+    { 'sec-fetch-site': 'none' },
+    // What Chromium sends for the page's own form under its no-referrer policy.
+    { origin: 'null', 'sec-fetch-site': 'same-origin' },
+  ] as Record<string, string>[])
+    it(`accepts the page's own form with ${JSON.stringify(headers)}`, async () => {
+      const { res, decisions } = await postWith(headers);
+      expect(res.statusCode).toBe(200);
+      expect(decisions).toEqual(['alice@example.com']);
+    });
+
+  it('takes the page origin from the host and the scheme its front end reports', () => {
+    const event = (headers: Record<string, string>) => {
+      const e = pageEvent('POST', '/a/x', {});
+      e.headers = { ...headers };
+      return e;
+    };
+    const local = { host: '127.0.0.1:4567', 'x-forwarded-proto': 'http' };
+    expect(crossSiteProblem(event({ ...local, origin: 'http://127.0.0.1:4567' }), {})).toBe(
+      undefined,
+    );
+    expect(crossSiteProblem(event({ ...local, origin: 'http://127.0.0.1:4568' }), {})).toMatch(
+      /Origin "http:\/\/127\.0\.0\.1:4568" is not the page's own/,
+    );
+    // Without x-forwarded-proto the page is HTTPS, as a Function URL always is.
+    expect(
+      crossSiteProblem(
+        event({
+          host: 'abc.lambda-url.eu-west-1.on.aws',
+          origin: 'http://abc.lambda-url.eu-west-1.on.aws',
+        }),
+        {},
+      ),
+    ).toBeDefined();
+    expect(
+      crossSiteProblem(
+        event({
+          host: 'abc.lambda-url.eu-west-1.on.aws',
+          origin: 'https://abc.lambda-url.eu-west-1.on.aws',
+        }),
+        {},
+      ),
+    ).toBe(undefined);
+    // The configured base URL is the page's too.
+    expect(
+      crossSiteProblem(event({ host: 'internal', origin: 'https://approve.example.com' }), {
+        approvalBaseUrl: 'https://approve.example.com/prefix',
+      }),
+    ).toBe(undefined);
+  });
+});
+
 describe('self-approval', () => {
   for (const [label, requestedBy] of [
     ['email, any case', 'ALICE@example.com'],
@@ -426,6 +518,109 @@ describe('self-approval', () => {
     const { requestedBy: _, ...anonymous } = request;
     expect(isRequester({ request: anonymous }, bob)).toBe(false);
     expect(isRequester({ request }, bob)).toBe(false);
+  });
+});
+
+describe('self-approval under a CI login', () => {
+  /** Alice also signs in to CI as `alice-gh`; CI reports that login as `requestedBy`. */
+  const withLogins = approvers.map((a) =>
+    a.email === 'alice@example.com' ? { ...a, ciLogins: ['alice-gh', 'a.admin'] } : a,
+  );
+
+  for (const requestedBy of ['alice-gh', 'ALICE-GH', ' a.admin ', 'ａｌｉｃｅ－ｇｈ']) {
+    it(`refuses Alice's approval of a run CI requested as ${JSON.stringify(requestedBy)}`, async () => {
+      const t = await setup({ approvers: withLogins, request: { ...request, requestedBy } });
+      const page = await t.call('GET', t.links.alice);
+      expect(page.body).toContain('You requested this run, so you cannot approve it');
+      const res = await t.call('POST', t.links.alice, {
+        nonce: t.nonceOf(page.body),
+        decision: 'approve',
+      });
+      expect(res.statusCode).toBe(403);
+      expect(res.body).toContain('You cannot approve your own run');
+      expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(0);
+      // Bob's logins are not Alice's: he still approves.
+      expect((await t.submit(t.links.bob, { decision: 'approve' })).statusCode).toBe(200);
+      expect(sfnMock.commandCalls(SendTaskSuccessCommand)).toHaveLength(1);
+    });
+  }
+
+  it('keeps the CI logins with the run, so the page can compare them', async () => {
+    const t = await setup({ approvers: withLogins });
+    const run = await t.store.getRun(EXECUTION_ARN);
+    expect(run?.approvers.find((a) => a.id === 'alice@example.com')?.ciLogins).toEqual([
+      'alice-gh',
+      'a.admin',
+    ]);
+  });
+});
+
+describe('isRequester (property)', () => {
+  const loginArb = fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,20}$/);
+  /** The same login as a person or a CI system may spell it: case, fullwidth forms, padding. */
+  const spellingArb = (login: string) =>
+    fc
+      .tuple(
+        fc.array(fc.constantFrom('lower', 'upper', 'fullwidth', 'fullwidth-upper'), {
+          minLength: login.length,
+          maxLength: login.length,
+        }),
+        fc.constantFrom('', ' ', '\u3000', '\u00a0', '\t'),
+        fc.constantFrom('', ' ', '\u3000', '\n'),
+      )
+      .map(([forms, before, after]) => {
+        const chars = [...login].map((c, i) => {
+          const form = forms[i];
+          const cased = form === 'upper' || form === 'fullwidth-upper' ? c.toUpperCase() : c;
+          // Fullwidth forms (U+FF01..U+FF5E) are ASCII shifted by 0xFEE0; NFKC maps them back.
+          return form?.startsWith('fullwidth')
+            ? String.fromCharCode(cased.charCodeAt(0) + 0xfee0)
+            : cased;
+        });
+        return `${before}${chars.join('')}${after}`;
+      });
+  const approverWith = (login: string) => ({
+    id: 'someone@example.com',
+    name: 'Some One',
+    email: 'someone@example.com',
+    ciLogins: ['other-login-Ω', login],
+  });
+  const asRequest = (requestedBy: string) => ({ request: { ...request, requestedBy } });
+
+  it('a login in any case, fullwidth or padded, is still the approver: 2,000 spellings', () => {
+    fc.assert(
+      fc.property(
+        loginArb.chain((login) => fc.tuple(fc.constant(login), spellingArb(login))),
+        ([login, spelled]) =>
+          isRequester(asRequest(spelled), approverWith(login)) &&
+          isRequester(asRequest(login), approverWith(spelled)),
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a different login is never the approver: 2,000 pairs', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .tuple(loginArb, loginArb)
+          .filter(([a, b]) => a !== b)
+          .chain(([a, b]) => fc.tuple(fc.constant(a), spellingArb(b))),
+        ([login, other]) => !isRequester(asRequest(other), approverWith(login)),
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('the fold covers compatibility forms beyond fullwidth', () => {
+    const approver = approverWith('jose');
+    expect(isRequester(asRequest('JOSE'), approver)).toBe(true);
+    // Long s (ſ) folds to s; a ligature (ﬀ) to ff; a circled letter to its letter.
+    expect(isRequester(asRequest('joſe'), approver)).toBe(true);
+    expect(isRequester(asRequest('staﬀ'), approverWith('staff'))).toBe(true);
+    expect(isRequester(asRequest('ⓙose'), approver)).toBe(true);
+    expect(isRequester(asRequest('josé'), approver)).toBe(false);
+    expect(isRequester(asRequest('   '), approverWith(' '))).toBe(false);
   });
 });
 

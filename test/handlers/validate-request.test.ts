@@ -56,6 +56,17 @@ describe('validate-request', () => {
     expect('requestedBy' in request).toBe(false);
   });
 
+  it.each([[[]], ['deploy'], [42], [null], [true]])(
+    'refuses input %j that is not a JSON object as DeployRunner.RequestRejected',
+    async (input) => {
+      const error = await validate({ input, execution }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RequestRejectedError);
+      expect((error as Error).message).toMatch(
+        /^Request rejected:\n {2}- \(input\) .* must be a JSON object/,
+      );
+    },
+  );
+
   it('throws DeployRunner.RequestRejected naming every bad field', async () => {
     const out = captureOutput();
     const verbose = createValidateRequestHandler({

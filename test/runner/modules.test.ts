@@ -1,4 +1,11 @@
-import { mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -150,24 +157,57 @@ describe('gitEnvironment', () => {
     expect(pairs.flat().filter((v) => v?.includes('tok-123456'))).toEqual([]);
   });
 
+  const GITHUB_KEY =
+    'github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+  const sshCommandOf = (env: NodeJS.ProcessEnv) =>
+    Array.from({ length: Number(env.GIT_CONFIG_COUNT) }, (_, i) => [
+      env[`GIT_CONFIG_KEY_${i}`],
+      env[`GIT_CONFIG_VALUE_${i}`],
+    ]).find(([k]) => k === 'core.sshCommand')?.[1] ?? '';
+
   it('writes the SSH key to a 0600 file named by core.sshCommand', async () => {
     const dir = join(tmp(), 'secrets');
     const env = await gitEnvironment(
       {},
       'git@github.com:acme/infra.git',
-      { sshKey: '-----BEGIN KEY-----\nabc\n-----END KEY-----' },
+      { sshKey: '-----BEGIN KEY-----\nabc\n-----END KEY-----', knownHosts: GITHUB_KEY },
       dir,
     );
-    const keys = Array.from({ length: Number(env.GIT_CONFIG_COUNT) }, (_, i) => [
-      env[`GIT_CONFIG_KEY_${i}`],
-      env[`GIT_CONFIG_VALUE_${i}`],
-    ]);
-    const ssh = keys.find(([k]) => k === 'core.sshCommand')?.[1] ?? '';
+    const ssh = sshCommandOf(env);
     expect(ssh).toContain(`-i '${join(dir, 'id_git')}'`);
     expect(ssh).toContain('-o IdentitiesOnly=yes');
-    expect(ssh).toContain('-o StrictHostKeyChecking=accept-new');
     expect(statSync(join(dir, 'id_git')).mode & 0o777).toBe(0o600);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
+  });
+
+  it('verifies the SSH host against the configured known hosts only, never on first use', async () => {
+    const dir = join(tmp(), 'secrets');
+    const env = await gitEnvironment(
+      {},
+      'ssh://git@github.com/acme/infra.git',
+      { sshKey: 'key', knownHosts: `${GITHUB_KEY}\n` },
+      dir,
+    );
+    const ssh = sshCommandOf(env);
+    expect(ssh).toContain('-o StrictHostKeyChecking=yes');
+    expect(ssh).toContain(`-o UserKnownHostsFile='${join(dir, 'known_hosts')}'`);
+    expect(ssh).toContain('-o GlobalKnownHostsFile=/dev/null');
+    expect(ssh).not.toContain('accept-new');
+    expect(readFileSync(join(dir, 'known_hosts'), 'utf8')).toBe(`${GITHUB_KEY}\n`);
+  });
+
+  it('refuses an SSH repo when no known hosts reached the runner', async () => {
+    for (const knownHosts of [undefined, '', ' \n'])
+      await expect(
+        gitEnvironment({}, 'git@github.com:acme/infra.git', { sshKey: 'key', knownHosts }, tmp()),
+      ).rejects.toThrow(/cloned over SSH but no host keys are configured/);
+  });
+
+  it('reads the known hosts from DR_GIT_KNOWN_HOSTS', () => {
+    expect(parseRunnerEnv({ ...ENV, DR_GIT_KNOWN_HOSTS: GITHUB_KEY }).gitKnownHosts).toBe(
+      GITHUB_KEY,
+    );
+    expect(parseRunnerEnv(ENV).gitKnownHosts).toBeUndefined();
   });
 
   it('adds no header for file:// URLs', async () => {

@@ -9,7 +9,12 @@ import { InputRefusedError } from '../../containers/runner/src/errors';
 import { resolveModuleDir } from '../../containers/runner/src/workspace';
 import { createLogger } from '../../handlers/shared/logger';
 import { createValidateRequestHandler } from '../../handlers/validate-request';
-import { checkExecutionInput, describeRejections, type Verdict } from '../../lib/allowlist';
+import {
+  checkExecutionInput,
+  describeRejections,
+  matchesAny,
+  type Verdict,
+} from '../../lib/allowlist';
 import { runRequestSchema } from '../../lib/contracts';
 import {
   ALLOWLIST,
@@ -93,6 +98,8 @@ function checkInsideAllowlist(raw: unknown, verdict: Verdict): void {
     'path has a "..", ".", empty or option-like segment',
     path,
   );
+  // No pattern of ALLOWLIST writes a dot segment, so no accepted path holds one (.git, .terraform).
+  check(!segments.some((s) => s.startsWith('.')), 'path reaches a dot segment', path);
 
   check(input.mode === 'apply' || input.mode === 'plan-only', 'unknown mode', input.mode);
   check(
@@ -358,6 +365,65 @@ describe('fuzzing the boundaries around the check', () => {
       );
       expect(resolved).toBeGreaterThan(0);
     });
+  });
+});
+
+/**
+ * Globs against dot segments: `*` and `**` never start a segment with "." (`.git`,
+ * `.terraform`), so `envs/*` cannot reach `envs/.git` and `**` cannot cross one.
+ */
+describe('globs never match a dot segment', () => {
+  const patternSegmentArb = fc.constantFrom('*', '**', 'envs', 'a', 'a*', '*a', 'x.y', '*.tf');
+  const valueSegmentArb = fc.constantFrom<string>('envs', 'a', 'ab', 'x.y', 'main.tf', 'b.a');
+  const dotSegmentArb = fc.constantFrom('.git', '.terraform', '.a', '.', '..', '.*');
+  const patternArb = fc
+    .array(patternSegmentArb, { minLength: 1, maxLength: 5 })
+    .map((s) => s.join('/'));
+  const plainValueArb = fc.array(valueSegmentArb, { minLength: 1, maxLength: 6 });
+
+  it(`no wildcard pattern matches a path with a dot segment: ${RUNS.toLocaleString('en')} pairs`, () => {
+    fc.assert(
+      fc.property(
+        patternArb,
+        plainValueArb,
+        dotSegmentArb,
+        fc.nat(),
+        (pattern, segments, dot, at) => {
+          const value = segments.toSpliced(at % (segments.length + 1), 0, dot).join('/');
+          check(!matchesAny(value, [pattern]), 'a glob matched a dot segment', { pattern, value });
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it(`on paths without dot segments, matching is unchanged (the oracle agrees): ${RUNS.toLocaleString('en')} pairs`, () => {
+    fc.assert(
+      fc.property(patternArb, plainValueArb, (pattern, segments) => {
+        const value = segments.join('/');
+        check(
+          matchesAny(value, [pattern]) === globMatches(pattern, value),
+          'differs from the oracle',
+          {
+            pattern,
+            value,
+          },
+        );
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('keeps the examples of the issue out, and a pattern that writes the dot in', () => {
+    expect(matchesAny('envs/.git', ['envs/*'])).toBe(false);
+    expect(matchesAny('envs/.terraform', ['envs/*'])).toBe(false);
+    expect(matchesAny('stacks/a/.git/live', ['stacks/**/live'])).toBe(false);
+    expect(matchesAny('.git/config', ['**'])).toBe(false);
+    expect(matchesAny('envs/dev', ['envs/*'])).toBe(true);
+    expect(matchesAny('a/.config', ['a/.config'])).toBe(true);
+    expect(
+      checkExecutionInput({ repo: 'sandbox', ref: 'main', path: 'x/.git' }, ALLOWLIST).ok,
+    ).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config';
 import { cdkJsonContext, NO_ASSETS_CONTEXT } from '../../lib/definition';
@@ -47,6 +47,56 @@ describe('DeployRunner', () => {
     const stack = newStack();
     const runner = new DeployRunner(stack, 'Deploys', { config: parseConfig(exampleConfig()) });
     expect(runner.stateMachineName).toBe('Platform');
+  });
+
+  it('warns at synth when self-approval can make N-of-M unreachable', () => {
+    const warningsOf = (approvalsRequired: number) => {
+      const config = exampleConfig();
+      config.approvals.approvalsRequired = approvalsRequired;
+      const stack = newStack();
+      new DeployRunner(stack, 'Deploys', { config: parseConfig(config) });
+      return Annotations.fromStack(stack).findWarning(
+        '*',
+        Match.stringLikeRegexp('approvalsRequired is'),
+      );
+    };
+    // Two approvers, two required: when one of them requests the run, nobody can complete it.
+    const warnings = warningsOf(2);
+    expect(warnings).toHaveLength(1);
+    expect(String(warnings[0]?.entry.data)).toMatch(
+      /approvals\.approvalsRequired is 2 and 2 approvers are listed: when an approver requests a run themselves .* they may not approve it and the run can never get 2 approvals.*Add an approver or lower approvalsRequired/,
+    );
+    expect(warningsOf(1)).toEqual([]);
+  });
+
+  it('passes the approvers’ CI logins to Request approval', () => {
+    const config = exampleConfig();
+    config.approvals.approvers[0].ciLogins = ['ada-gh'];
+    const stack = newStack();
+    new DeployRunner(stack, 'Deploys', { config: parseConfig(config) });
+    const [machine] = Object.values(
+      Template.fromStack(stack).findResources('AWS::StepFunctions::StateMachine'),
+    );
+    const definition = JSON.stringify(machine?.Properties.DefinitionString);
+    expect(definition).toContain('\\"ciLogins\\":[\\"ada-gh\\"]');
+  });
+
+  it('gives both runner task definitions the configured SSH known hosts', () => {
+    const config = exampleConfig();
+    const line =
+      'github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+    config.repos.infra.url = 'git@github.com:acme/infra.git';
+    config.git = { sshKeySecretName: 'deploy-runner/ssh-key', knownHosts: [line] };
+    const stack = newStack();
+    new DeployRunner(stack, 'Deploys', { config: parseConfig(config) });
+    const taskDefinitions = Template.fromStack(stack).findResources('AWS::ECS::TaskDefinition');
+    const knownHosts = Object.values(taskDefinitions).map(
+      (t) =>
+        (
+          t.Properties.ContainerDefinitions[0].Environment as { Name: string; Value: string }[]
+        ).find((e) => e.Name === 'DR_GIT_KNOWN_HOSTS')?.Value,
+    );
+    expect(knownHosts).toEqual([line, line]);
   });
 
   it('refuses a config Fargate cannot run, naming the config source', () => {

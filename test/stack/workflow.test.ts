@@ -123,7 +123,7 @@ describe('states, in the order of DESIGN.md', () => {
     expect(state('Validate request')).toMatchObject({
       Type: 'Task',
       Parameters: {
-        'input.$': '$',
+        'input.$': '$$.Execution.Input',
         execution: {
           'id.$': '$$.Execution.Id',
           'name.$': '$$.Execution.Name',
@@ -134,11 +134,12 @@ describe('states, in the order of DESIGN.md', () => {
     });
     // The default ResultPath, "$": the validated request replaces the raw input.
     expect(state('Validate request').ResultPath ?? '$').toBe('$');
-    expect(catches('Validate request')).toEqual([['States.ALL', '$.error', 'Request rejected']]);
+    // The default ResultPath, "$": the raw input may be no object to write "$.error" into.
+    expect(catches('Validate request')).toEqual([['States.ALL', undefined, 'Request rejected']]);
     expect(state('Request rejected')).toEqual({
       Type: 'Fail',
-      ErrorPath: '$.error.Error',
-      CausePath: '$.error.Cause',
+      ErrorPath: '$.Error',
+      CausePath: '$.Cause',
     });
   });
 

@@ -110,7 +110,7 @@ export async function prepare(
     const gitEnv = await gitEnvironment(
       deps.baseEnv,
       repo.url,
-      { token: env.gitToken, sshKey: env.gitSshKey },
+      { token: env.gitToken, sshKey: env.gitSshKey, knownHosts: env.gitKnownHosts },
       workspace.secrets,
     );
     const git: GitContext = {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type ArtifactLocation, artifactLocationFromEnv } from '../../../lib/artifacts/location';
 import { describeIssues } from '../../../lib/config';
-import { type Allowlist, allowlistSchema } from '../../../lib/contracts';
+import { type Allowlist, allowlistSchema, knownHostsSchema } from '../../../lib/contracts';
 import { InputRefusedError } from './errors';
 import type { LogUrlInputs } from './log';
 
@@ -52,6 +52,8 @@ const baseSchema = z.object({
   AWS_REGION: optional,
   GIT_TOKEN: optional,
   GIT_SSH_KEY: optional,
+  /** KNOWN_HOSTS_ENV: the host keys SSH clones trust. */
+  DR_GIT_KNOWN_HOSTS: knownHostsSchema.optional(),
 });
 
 /** What apply needs beyond plan: the approved plan version, its checksum and the commit. */
@@ -80,6 +82,8 @@ export interface RunnerEnv {
   readonly log: LogUrlInputs;
   readonly gitToken?: string;
   readonly gitSshKey?: string;
+  /** known_hosts lines that SSH clones verify the server against (config `git.knownHosts`). */
+  readonly gitKnownHosts?: string;
 }
 
 /** Parses the environment; throws InputRefusedError listing every problem. */
@@ -134,6 +138,7 @@ export function parseRunnerEnv(env: NodeJS.ProcessEnv): RunnerEnv {
     },
     gitToken: d.GIT_TOKEN,
     gitSshKey: d.GIT_SSH_KEY,
+    gitKnownHosts: d.DR_GIT_KNOWN_HOSTS || undefined,
   };
 }
 

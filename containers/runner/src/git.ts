@@ -46,6 +46,8 @@ export function repoTransport(url: string): RepoTransport {
 export interface GitSecrets {
   readonly token?: string;
   readonly sshKey?: string;
+  /** known_hosts lines (not secret): the only host keys an SSH clone accepts. */
+  readonly knownHosts?: string;
 }
 
 /**
@@ -76,17 +78,32 @@ export async function gitEnvironment(
       `Authorization: Basic ${basicAuthValue(secrets.token)}`,
     ]);
   }
-  if (transport === 'ssh' && secrets.sshKey) {
+  if (transport === 'ssh') {
+    // A host key accepted on first use is whatever the network presents: trust only the
+    // configured ones, or refuse to connect.
+    const knownHosts = (secrets.knownHosts ?? '').trim();
+    if (knownHosts === '')
+      throw new InputRefusedError(
+        'validate',
+        'the repo is cloned over SSH but no host keys are configured (DR_GIT_KNOWN_HOSTS is empty)',
+        "add the repo host's known_hosts line to git.knownHosts in deploy-runner.config.json and redeploy",
+      );
     await fs.mkdir(secretsDir, { recursive: true, mode: 0o700 });
-    const keyFile = join(secretsDir, 'id_git');
-    const key = secrets.sshKey.endsWith('\n') ? secrets.sshKey : `${secrets.sshKey}\n`;
-    await fs.writeFile(keyFile, key, { mode: 0o600 });
-    await fs.chmod(keyFile, 0o600);
+    const knownHostsFile = join(secretsDir, 'known_hosts');
+    await fs.writeFile(knownHostsFile, `${knownHosts}\n`, { mode: 0o600 });
     // git runs core.sshCommand through sh; the paths are ours (mkdtemp), quoted all the same.
     const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    let identity = '';
+    if (secrets.sshKey) {
+      const keyFile = join(secretsDir, 'id_git');
+      const key = secrets.sshKey.endsWith('\n') ? secrets.sshKey : `${secrets.sshKey}\n`;
+      await fs.writeFile(keyFile, key, { mode: 0o600 });
+      await fs.chmod(keyFile, 0o600);
+      identity = `-i ${quote(keyFile)} -o IdentitiesOnly=yes `;
+    }
     config.push([
       'core.sshCommand',
-      `ssh -i ${quote(keyFile)} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${quote(join(secretsDir, 'known_hosts'))}`,
+      `ssh ${identity}-o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${quote(knownHostsFile)} -o GlobalKnownHostsFile=/dev/null`,
     ]);
   }
   const env: NodeJS.ProcessEnv = {};

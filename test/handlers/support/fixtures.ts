@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { Settings } from '../../../handlers/shared/settings';
-import type { PlanResult, RunRequest } from '../../../lib/contracts';
+import type { ApproverContract, PlanResult, RunRequest } from '../../../lib/contracts';
 
 /** Shared test data: one run of `infra` `envs/prod`, approvers, settings, events. */
 
@@ -94,7 +94,7 @@ export const settings: Settings = {
 export function requestApprovalPayload(
   overrides: Partial<{
     plan: PlanResult;
-    approvers: typeof approvers;
+    approvers: readonly ApproverContract[];
     approvalsRequired: number;
     timeoutSeconds: number;
     request: RunRequest;

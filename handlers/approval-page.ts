@@ -13,13 +13,13 @@ import {
 } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
 import { type Outcome as RunOutcome, outcomeOf as runOutcomeOf } from '../lib/cli/exit-codes';
-import { foldIdentity } from '../lib/config';
 import {
   type ApprovalDecision,
   approvalDecisionSchema,
   artifactKeys,
   type SignedDecision,
 } from '../lib/contracts';
+import { isRequesterIdentity } from '../lib/identity';
 import {
   blockedReason,
   decisionPage,
@@ -740,15 +740,13 @@ export function signedDecisionOf(run: ApprovalRun, outcome: ApprovalDecision): S
  * fullwidth or differently cased login is still theirs.
  */
 export function isRequester(run: Pick<ApprovalRun, 'request'>, approver: ApproverRef): boolean {
-  const requester = foldIdentity(run.request.requestedBy ?? '');
-  if (requester === '') return false;
-  return [
+  return isRequesterIdentity(run.request.requestedBy, [
     approver.id,
     approver.name,
     approver.email,
     approver.slackUserId,
     ...(approver.ciLogins ?? []),
-  ].some((identity) => identity !== undefined && foldIdentity(identity) === requester);
+  ]);
 }
 
 /**

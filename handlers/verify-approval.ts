@@ -6,6 +6,7 @@ import {
   type VerifiedApproval,
   verifiedApprovalSchema,
 } from '../lib/contracts';
+import { isRequesterIdentity } from '../lib/identity';
 import { kmsClient } from './shared/clients';
 import {
   AttestationError,
@@ -121,12 +122,17 @@ export function createVerifyApprovalHandler(deps: VerifyApprovalDeps): VerifyApp
       return refuse(
         `${ids.size} distinct approver(s) signed, ${required} ${required === 1 ? 'is' : 'are'} required`,
       );
-    const requester = request.requestedBy?.trim().toLowerCase();
     for (const id of ids) {
       const approver = configured.get(id);
       if (!approver) return refuse(`"${id.slice(0, 100)}" is not a configured approver`);
-      const identities = [id, approver.name, approver.email, approver.slackUserId];
-      if (requester && identities.some((i) => i?.trim().toLowerCase() === requester))
+      const identities = [
+        id,
+        approver.name,
+        approver.email,
+        approver.slackUserId,
+        ...(approver.ciLogins ?? []),
+      ];
+      if (isRequesterIdentity(request.requestedBy, identities))
         return refuse(`"${id.slice(0, 100)}" requested this run and cannot approve it`);
     }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { foldIdentity } from './identity';
 
 /**
  * The deploy-runner configuration file (`deploy-runner.config.json`).
@@ -389,16 +390,6 @@ export const configSchema = z
         });
     }
   });
-
-/**
- * An identity in the form used to compare it: trimmed, Unicode NFKC (fullwidth and other
- * compatibility forms become their plain letters) and case-folded, so `ＯＣＴＯＣＡＴ`, `Octocat`
- * and ` octocat ` are one login.
- */
-export function foldIdentity(identity: string): string {
-  // Upper then lower folds more than lower alone (ß and SS, ſ and s); NFKC again after it.
-  return identity.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').trim();
-}
 
 /**
  * Configurations that synthesize but can leave a run waiting for approvals it can never get.

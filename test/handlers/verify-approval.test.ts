@@ -60,6 +60,22 @@ function verify(overrides: { approvalsRequired?: number } = {}) {
 }
 
 describe('verify-approval: only a decision the page signed for this run applies', () => {
+  it('refuses an approver whose CI login requested the run, compared NFKC-folded', async () => {
+    const handler = createVerifyApprovalHandler({
+      settings: {
+        ...settings,
+        approvalsRequired: 1,
+        approvers: [{ name: 'Alice Admin', email: 'alice@example.com', ciLogins: ['alice-gh'] }],
+      },
+      verifier: key.verifier(),
+      clock: testClock(),
+    });
+    const event = await payload(record(), key, {
+      request: { ...request, requestedBy: ' ＡＬＩＣＥ-GH ' },
+    });
+    await expect(handler(event)).rejects.toThrow(/requested this run and cannot approve it/);
+  });
+
   // Each row: what an attacker (or a bug) sends, and the Cause the run fails with.
   it.each<[string, () => Promise<unknown>, RegExp, number?]>([
     [

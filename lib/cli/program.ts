@@ -16,6 +16,7 @@ import {
 import { describeExecution, followExecution, type PollIntervals } from './follow';
 import { type FollowEvent, HistoryTracker, readHistory } from './history';
 import { LogTail } from './logs';
+import { neutraliseLines } from './neutralise';
 import { ApiPacer, type Clock, describeError, systemClock } from './pacer';
 import { type OutputStream, Renderer } from './render';
 import { gitHead, localUser, planStart, type StartEnvironment, startExecution } from './start';
@@ -90,7 +91,7 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
         const code = exitCodeForError(error);
         const message = explainError(error);
         if (renderer?.mode === 'json') renderer.json({ type: 'error', message, exitCode: code });
-        else io.stderr.write(`deploy-runner: ${message}\n`);
+        else io.stderr.write(neutraliseLines(`deploy-runner: ${message}\n`));
         exit(code);
       }
     };
@@ -131,8 +132,8 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
     .version(version)
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
+      writeOut: (text) => io.stdout.write(neutraliseLines(text)),
+      writeErr: (text) => io.stderr.write(neutraliseLines(text)),
     })
     .exitOverride()
     .addHelpText('after', `\n${EXIT_CODE_HELP}\n\n${ENVIRONMENT_HELP}\n`);
@@ -426,7 +427,7 @@ export async function run(
       // Help and --version exit 0; every parse error is bad usage.
       return error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
     }
-    io.stderr.write(`deploy-runner: ${describeError(error)}\n`);
+    io.stderr.write(neutraliseLines(`deploy-runner: ${describeError(error)}\n`));
     return exitCodeForError(error);
   }
   return code;

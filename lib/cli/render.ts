@@ -2,6 +2,7 @@ import { isCi } from './ci-env';
 import type { Outcome } from './exit-codes';
 import type { FollowEvent, PlanSummary } from './history';
 import { taskIdOf } from './logs';
+import { neutraliseLine } from './neutralise';
 
 /** Where output goes: process.stdout, or a fake in tests. */
 export interface OutputStream {
@@ -97,7 +98,8 @@ export class Renderer {
   line(text = ''): void {
     if (this.mode === 'json') return;
     this.clearStatus();
-    this.stream.write(`${this.color ? text : stripAnsi(text)}\n`);
+    // The one way text reaches the log: see neutralise.ts for what untrusted text could do.
+    this.stream.write(`${neutraliseLine(text, { keepColour: this.color })}\n`);
     this.drawStatus();
   }
 
@@ -129,7 +131,8 @@ export class Renderer {
       this.groupOpen = false;
     }
     if (event.type === 'task-started') {
-      this.stream.write(`::group::${event.state} output (task ${taskIdOf(event.taskArn)})\n`);
+      const title = neutraliseLine(`${event.state} output (task ${taskIdOf(event.taskArn)})`);
+      this.stream.write(`::group::${title}\n`);
       this.groupOpen = true;
     }
   }
@@ -172,7 +175,7 @@ export class Renderer {
       case 'log': {
         const gutter =
           this.mode === 'tty' ? c('dim', '   │ ') : `   ${event.state.toLowerCase()} | `;
-        return [`${gutter}${this.color ? event.message : stripAnsi(event.message)}`];
+        return [`${gutter}${event.message}`];
       }
       case 'retry':
         return [

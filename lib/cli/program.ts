@@ -4,7 +4,6 @@ import { version } from '../../package.json';
 import { detectCi } from './ci-env';
 import { type AwsTarget, type Clients, createClients, resolveTarget } from './clients';
 import { consoleUrl } from './console-url';
-import { registerDoctor } from './doctor';
 import {
   CliError,
   EXIT_CODE_HELP,
@@ -401,25 +400,28 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
     }),
   );
 
-  registerDoctor(program, io, exit);
-
   return program;
 }
 
+/** Adds commands owned elsewhere; `exit` receives the exit code of the command that ran. */
+export type ExtendProgram = (program: Command, io: CliIo, exit: (code: number) => void) => unknown;
+
 /**
  * Runs the CLI with `argv` (as in process.argv) and resolves to the exit code. `extend` adds
- * commands owned elsewhere (bin/deploy-runner.ts adds `local`).
+ * commands owned elsewhere (bin/deploy-runner.ts adds `doctor` and `local`; the CI bundle,
+ * bin/ci.ts, neither).
  */
 export async function run(
   argv: readonly string[],
   io: CliIo = processIo(),
-  extend?: (program: Command) => unknown,
+  extend?: ExtendProgram,
 ): Promise<number> {
   let code: number = ExitCode.Ok;
-  const program = createProgram(io, (c) => {
+  const setCode = (c: number) => {
     code = c;
-  });
-  extend?.(program);
+  };
+  const program = createProgram(io, setCode);
+  extend?.(program, io, setCode);
   try {
     await program.parseAsync([...argv]);
   } catch (error) {

@@ -39,7 +39,10 @@ export async function buildCli(outfile: string, options: BuildCliOptions = {}): 
     minify: options.minify ?? false,
     sourcemap: false,
     legalComments: 'none',
-    ...(options.bundleDependencies ? { external: ['esbuild'] } : { packages: 'external' as const }),
+    // @actions/core is an ES module, which a dynamic import cannot find through NODE_PATH; it is
+    // small once its HTTP client is left out, so it is always bundled.
+    external: options.bundleDependencies ? ['esbuild'] : installedPackages(),
+    plugins: [noHttpClient],
     banner: { js: '#!/usr/bin/env node' },
     // In one bundle every module's `require.main === module` guard would be true and run that
     // module as a script (containers/runner/bundle.ts has one); only the bundle itself may.
@@ -52,6 +55,17 @@ export async function buildCli(outfile: string, options: BuildCliOptions = {}): 
     bytes: statSync(outfile).size,
     warnings: result.warnings.map((w) => `${w.location?.file ?? ''}: ${w.text}`),
   };
+}
+
+/** The package's dependencies, resolved from node_modules at run time by the dist/cli.js bundle. */
+function installedPackages(): string[] {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
+  return Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).filter(
+    (name) => name !== '@actions/core',
+  );
 }
 
 /** What buildCiBundle produced. */

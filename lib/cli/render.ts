@@ -75,9 +75,13 @@ export class Renderer {
   private frame = 0;
   private status?: { text: string; since: number; until?: number };
   private statusShown = false;
-  /** GitHub Actions folds a task's output between `::group::` and `::endgroup::`. */
-  private readonly foldTaskOutput: boolean;
-  private groupOpen = false;
+  /**
+   * GitHub Actions folds a task's output between `::group::` and `::endgroup::`, GitLab CI
+   * between `section_start` and `section_end` markers.
+   */
+  private readonly foldTaskOutput?: 'github' | 'gitlab';
+  /** The open fold: GitLab's end marker repeats the section's name. */
+  private groupOpen?: string;
 
   constructor(options: RendererOptions) {
     const settings = renderSettings(options);
@@ -86,7 +90,14 @@ export class Renderer {
     this.stream = options.stream;
     this.now = options.now ?? Date.now;
     this.animate = this.mode === 'tty' && options.spinner !== false;
-    this.foldTaskOutput = this.mode === 'plain' && options.env.GITHUB_ACTIONS === 'true';
+    this.foldTaskOutput =
+      this.mode === 'plain'
+        ? options.env.GITHUB_ACTIONS === 'true'
+          ? 'github'
+          : options.env.GITLAB_CI === 'true'
+            ? 'gitlab'
+            : undefined
+        : undefined;
   }
 
   /** Writes a machine-readable record (json mode only). */
@@ -115,8 +126,7 @@ export class Renderer {
 
   /** Stops the spinner and clears its line; call before exiting. */
   close(): void {
-    if (this.groupOpen) this.stream.write('::endgroup::\n');
-    this.groupOpen = false;
+    this.endFold();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.clearStatus();
@@ -126,15 +136,33 @@ export class Renderer {
   /** A task's lines all come before the next state (follow.ts drains them), so one group fits. */
   private fold(event: FollowEvent) {
     if (event.type === 'log' || event.type === 'retry') return;
-    if (this.groupOpen) {
-      this.stream.write('::endgroup::\n');
-      this.groupOpen = false;
-    }
-    if (event.type === 'task-started') {
-      const title = neutraliseLine(`${event.state} output (task ${taskIdOf(event.taskArn)})`);
+    this.endFold();
+    if (event.type !== 'task-started') return;
+    const taskId = taskIdOf(event.taskArn);
+    const title = neutraliseLine(`${event.state} output (task ${taskId})`);
+    if (this.foldTaskOutput === 'github') {
       this.stream.write(`::group::${title}\n`);
-      this.groupOpen = true;
+      this.groupOpen = 'group';
+      return;
     }
+    // GitLab section names allow [A-Za-z0-9_.-] only.
+    const name = `${event.state}_${taskId}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '_');
+    this.stream.write(`\x1b[0Ksection_start:${this.unixTime()}:${name}\r\x1b[0K${title}\n`);
+    this.groupOpen = name;
+  }
+
+  private endFold() {
+    if (!this.groupOpen) return;
+    this.stream.write(
+      this.foldTaskOutput === 'github'
+        ? '::endgroup::\n'
+        : `\x1b[0Ksection_end:${this.unixTime()}:${this.groupOpen}\r\x1b[0K\n`,
+    );
+    this.groupOpen = undefined;
+  }
+
+  private unixTime() {
+    return Math.floor(this.now() / 1000);
   }
 
   paint(style: Style, text: string): string {

@@ -164,7 +164,7 @@ export function createProgram(
       'Start and follow deploy-runner runs: plan, approval by a person, apply of exactly the approved plan.',
     )
     .version(version)
-    .showHelpAfterError('(add --help for usage)')
+    .showHelpAfterError(options.json ? false : '(add --help for usage)')
     .configureOutput({
       writeOut: (text) => io.stdout.write(neutraliseLines(text)),
       writeErr: (text) => io.stderr.write(neutraliseLines(text)),

@@ -17,8 +17,9 @@ export type RenderMode = 'tty' | 'plain' | 'json';
 
 /**
  * Picks the output style. A terminal gets the spinner unless `CI` is set (some CI systems
- * allocate a pseudo-terminal whose log cannot redraw lines). Colour follows the mode, except
- * that NO_COLOR (any non-empty value) always wins and FORCE_COLOR colours plain output.
+ * allocate a pseudo-terminal whose log cannot redraw lines) or `TERM=dumb`. Colour follows the
+ * mode, except that NO_COLOR (any non-empty value) always wins, FORCE_COLOR=0 or false turns it
+ * off, and any other FORCE_COLOR colours plain output.
  */
 export function renderSettings(options: { stream: OutputStream; env: Env; json?: boolean }): {
   mode: RenderMode;
@@ -26,12 +27,13 @@ export function renderSettings(options: { stream: OutputStream; env: Env; json?:
 } {
   const { stream, env } = options;
   if (options.json) return { mode: 'json', color: false };
-  const mode: RenderMode = stream.isTTY && !isCi(env) ? 'tty' : 'plain';
+  // TERM=dumb: a terminal that cannot move the cursor or show colour (Emacs shells, some CIs).
+  const dumb = env.TERM === 'dumb';
+  const mode: RenderMode = stream.isTTY && !isCi(env) && !dumb ? 'tty' : 'plain';
   if (env.NO_COLOR) return { mode, color: false };
   const force = env.FORCE_COLOR;
-  if (force !== undefined && force !== '' && force !== '0' && force !== 'false') {
-    return { mode, color: true };
-  }
+  if (force === '0' || force === 'false') return { mode, color: false };
+  if (force !== undefined && force !== '') return { mode, color: true };
   return { mode, color: mode === 'tty' };
 }
 

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { CiReport, escapeHtml, terraformReport } from '../../lib/cli/ci-report';
 import { outcomeOf } from '../../lib/cli/exit-codes';
 import type { FollowEvent, PlanSummary } from '../../lib/cli/history';
+import { run } from '../../lib/cli/program';
 import { Renderer } from '../../lib/cli/render';
 import { EXECUTION_ARN, planSummary } from './fixtures';
 
@@ -233,5 +234,24 @@ describe('GitLab CI', () => {
 describe('escapeHtml', () => {
   it('leaves no tag, link, table cell or emphasis', () => {
     expect(escapeHtml('<a href="x">[y](z)</a> | *b* _c_ `d`')).not.toMatch(/[<>[\]|*_`"]/);
+  });
+});
+
+describe('--json', () => {
+  it('prints a usage error as a JSON record on stdout, nothing on stderr (exit 2)', async () => {
+    let stdout = '';
+    let stderr = '';
+    const code = await run(['node', 'deploy-runner', 'start', '--json', '--repo', 'infra'], {
+      stdout: { write: (c: string) => (stdout += c) },
+      stderr: { write: (c: string) => (stderr += c) },
+      env: {},
+    });
+    expect(code).toBe(2);
+    expect(stderr).toBe('');
+    expect(JSON.parse(stdout)).toEqual({
+      type: 'error',
+      message: "required option '--ref <ref>' not specified",
+      exitCode: 2,
+    });
   });
 });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerDoctor } from '../lib/cli/doctor';
 import { describeError } from '../lib/cli/pacer';
 import { type CliIo, processIo, run as runProgram } from '../lib/cli/program';
 
@@ -38,7 +39,12 @@ function addLocalCommands(program: Command): void {
 export function run(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const command = argv[2];
   const ciOnly = command !== undefined && CI_COMMANDS.has(command);
-  return runProgram(argv, io, ciOnly ? undefined : addLocalCommands);
+  // doctor checks an account before the first deploy, from a workstation with the full install;
+  // the CI bundle (bin/ci.ts) leaves it out with the five SDK clients only it needs.
+  return runProgram(argv, io, (program, cliIo, exit) => {
+    registerDoctor(program, cliIo, exit);
+    if (!ciOnly) addLocalCommands(program);
+  });
 }
 
 /** Runs the CLI as the process (used by bin/deploy-runner.js and the dist/cli.js bundle). */

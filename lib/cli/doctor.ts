@@ -11,6 +11,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Command } from 'commander';
 import { type DeployRunnerConfig, loadConfig } from '../config';
 import { ExitCode } from './exit-codes';
+import { neutraliseLines } from './neutralise';
 
 /**
  * `deploy-runner doctor`: every precondition of a first deploy and a first run, checked with the
@@ -458,7 +459,7 @@ export function registerDoctor(
       try {
         config = loadConfig(flags.config);
       } catch (error) {
-        io.stderr.write(`FAIL  config  ${(error as Error).message}\n`);
+        io.stderr.write(neutraliseLines(`FAIL  config  ${(error as Error).message}\n`));
         exit(ExitCode.Usage);
         return;
       }
@@ -471,7 +472,8 @@ export function registerDoctor(
         exec: overrides.exec ?? execNoShell,
         fetch: overrides.fetch ?? ((url) => fetch(url, { redirect: 'manual' })),
       });
-      io.stdout.write(`${formatChecks(checks)}\n`);
+      // Checks quote what AWS and the config said, which the CI log must not run as commands.
+      io.stdout.write(neutraliseLines(`${formatChecks(checks)}\n`));
       const blockers = checks.filter(isBlocker).length;
       io.stdout.write(
         blockers === 0

@@ -2,9 +2,9 @@ import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { Command, CommanderError, Option } from 'commander';
 import { version } from '../../package.json';
 import { detectCi } from './ci-env';
+import { CiReport } from './ci-report';
 import { type AwsTarget, type Clients, createClients, resolveTarget } from './clients';
 import { consoleUrl } from './console-url';
-import { registerDoctor } from './doctor';
 import {
   CliError,
   EXIT_CODE_HELP,
@@ -16,6 +16,7 @@ import {
 import { describeExecution, followExecution, type PollIntervals } from './follow';
 import { type FollowEvent, HistoryTracker, readHistory } from './history';
 import { LogTail } from './logs';
+import { neutraliseLines } from './neutralise';
 import { ApiPacer, type Clock, describeError, systemClock } from './pacer';
 import { type OutputStream, Renderer } from './render';
 import { gitHead, localUser, planStart, type StartEnvironment, startExecution } from './start';
@@ -51,6 +52,8 @@ interface AwsFlags {
 interface FollowFlags extends AwsFlags {
   logGroup?: string;
   logs?: boolean;
+  terraformReport?: string;
+  path?: string;
 }
 
 const ENVIRONMENT_HELP = `Environment:
@@ -61,9 +64,28 @@ const ENVIRONMENT_HELP = `Environment:
   NO_COLOR                         no colours;  CI=true: plain lines even on a terminal`;
 
 /** Builds the `deploy-runner` program. `exit` receives the exit code of the command that ran. */
-export function createProgram(io: CliIo, exit: (code: number) => void): Command {
+export function createProgram(
+  io: CliIo,
+  exit: (code: number) => void,
+  options: { json?: boolean } = {},
+): Command {
   const clock = io.clock ?? systemClock;
   let renderer: Renderer | undefined;
+  let report: CiReport | undefined;
+  /** The CI's report is extra: failing to write it must not change how the run ended. */
+  const warnReport = (error: unknown) =>
+    io.stderr.write(
+      neutraliseLines(`deploy-runner: could not report to the CI: ${describeError(error)}\n`),
+    );
+  const reportFor = (flags: FollowFlags) => {
+    report ??= new CiReport({
+      env: io.env,
+      json: flags.json,
+      path: flags.path,
+      terraformReport: flags.terraformReport,
+    });
+    return report;
+  };
   const pacer = new ApiPacer({
     clock,
     minIntervalMs: io.minCallIntervalMs,
@@ -90,13 +112,16 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
         const code = exitCodeForError(error);
         const message = explainError(error);
         if (renderer?.mode === 'json') renderer.json({ type: 'error', message, exitCode: code });
-        else io.stderr.write(`deploy-runner: ${message}\n`);
+        else io.stderr.write(neutraliseLines(`deploy-runner: ${message}\n`));
+        const ci = report ?? new CiReport({ env: io.env, json: renderer?.mode === 'json' });
+        await ci.fail(message).catch(() => {});
         exit(code);
       }
     };
 
   const follow = async (executionArn: string, flags: FollowFlags, target: AwsTarget) => {
     const out = renderer ?? rendererFor(flags);
+    const ci = reportFor(flags);
     const { sfn, logs } = clientsFor(target);
     const logGroup = flags.logGroup ?? (io.env.DEPLOY_RUNNER_LOG_GROUP || undefined);
     const stop = () => {
@@ -115,24 +140,35 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
         clock,
         intervals: io.intervals,
         logs: logGroup && flags.logs !== false ? { client: logs, logGroup } : undefined,
-        onEvent: (event) => out.event(event),
+        onEvent: (event) => {
+          out.event(event);
+          ci.event(event);
+        },
       });
       out.close();
+      await ci
+        .finish(consoleUrl(executionArn, target), outcome)
+        .catch((error) => warnReport(error));
       return outcome.exitCode;
     } finally {
       if (io.handleSignals) process.removeListener('SIGINT', stop);
     }
   };
 
+  // `--json` promises JSON for every outcome: usage errors become a record run() prints.
+  const outputError = (text: string, write: (t: string) => void) => {
+    if (!options.json) write(text);
+  };
   const program = new Command('deploy-runner')
     .description(
       'Start and follow deploy-runner runs: plan, approval by a person, apply of exactly the approved plan.',
     )
     .version(version)
-    .showHelpAfterError('(add --help for usage)')
+    .showHelpAfterError(options.json ? false : '(add --help for usage)')
     .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
+      writeOut: (text) => io.stdout.write(neutraliseLines(text)),
+      writeErr: (text) => io.stderr.write(neutraliseLines(text)),
+      outputError,
     })
     .exitOverride()
     .addHelpText('after', `\n${EXIT_CODE_HELP}\n\n${ENVIRONMENT_HELP}\n`);
@@ -145,7 +181,11 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
   const withLogs = (command: Command) =>
     command
       .option('--log-group <name>', 'runner log group to stream (env DEPLOY_RUNNER_LOG_GROUP)')
-      .option('--no-logs', "do not stream the runner's log lines");
+      .option('--no-logs', "do not stream the runner's log lines")
+      .option(
+        '--terraform-report <file>',
+        "write the plan's counts as GitLab's artifacts:reports:terraform JSON to <file>",
+      );
 
   withLogs(
     withAws(
@@ -206,6 +246,10 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
         });
         const url = consoleUrl(started.executionArn, target);
         out.json({ type: 'started', ...started, consoleUrl: url, input });
+        const ci = reportFor(flags);
+        await ci
+          .start({ executionArn: started.executionArn, consoleUrl: url, name })
+          .catch((error) => warnReport(error));
         if (started.attached) {
           const when = started.startDate ? ` started ${started.startDate.toISOString()}` : '';
           out.line(`Attached to the existing run ${out.paint('bold', name)}${when}`);
@@ -223,7 +267,17 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
           );
         }
         out.line(`   ${url}`);
-        if (!flags.wait) return ExitCode.Ok;
+        if (!flags.wait) {
+          await ci
+            .finish(url, {
+              status: 'RUNNING',
+              result: 'running',
+              exitCode: ExitCode.Ok,
+              message: 'Started; not followed (no --wait)',
+            })
+            .catch((error) => warnReport(error));
+          return ExitCode.Ok;
+        }
         return follow(started.executionArn, flags, target);
       },
     ),
@@ -400,33 +454,44 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
     }),
   );
 
-  registerDoctor(program, io, exit);
-
   return program;
 }
 
+/** Adds commands owned elsewhere; `exit` receives the exit code of the command that ran. */
+export type ExtendProgram = (program: Command, io: CliIo, exit: (code: number) => void) => unknown;
+
 /**
  * Runs the CLI with `argv` (as in process.argv) and resolves to the exit code. `extend` adds
- * commands owned elsewhere (bin/deploy-runner.ts adds `local`).
+ * commands owned elsewhere (bin/deploy-runner.ts adds `doctor` and `local`; the CI bundle,
+ * bin/ci.ts, neither).
  */
 export async function run(
   argv: readonly string[],
   io: CliIo = processIo(),
-  extend?: (program: Command) => unknown,
+  extend?: ExtendProgram,
 ): Promise<number> {
   let code: number = ExitCode.Ok;
-  const program = createProgram(io, (c) => {
+  const setCode = (c: number) => {
     code = c;
-  });
-  extend?.(program);
+  };
+  const json = argv.includes('--json');
+  const program = createProgram(io, setCode, { json });
+  extend?.(program, io, setCode);
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and --version exit 0; every parse error is bad usage.
-      return error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+      if (error.exitCode === 0) return ExitCode.Ok;
+      if (json) {
+        const message = error.message.replace(/^error: /, '');
+        io.stdout.write(
+          `${JSON.stringify({ type: 'error', message, exitCode: ExitCode.Usage })}\n`,
+        );
+      }
+      return ExitCode.Usage;
     }
-    io.stderr.write(`deploy-runner: ${describeError(error)}\n`);
+    io.stderr.write(neutraliseLines(`deploy-runner: ${describeError(error)}\n`));
     return exitCodeForError(error);
   }
   return code;

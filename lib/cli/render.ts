@@ -2,6 +2,7 @@ import { isCi } from './ci-env';
 import type { Outcome } from './exit-codes';
 import type { FollowEvent, PlanSummary } from './history';
 import { taskIdOf } from './logs';
+import { neutraliseLine } from './neutralise';
 
 /** Where output goes: process.stdout, or a fake in tests. */
 export interface OutputStream {
@@ -16,8 +17,9 @@ export type RenderMode = 'tty' | 'plain' | 'json';
 
 /**
  * Picks the output style. A terminal gets the spinner unless `CI` is set (some CI systems
- * allocate a pseudo-terminal whose log cannot redraw lines). Colour follows the mode, except
- * that NO_COLOR (any non-empty value) always wins and FORCE_COLOR colours plain output.
+ * allocate a pseudo-terminal whose log cannot redraw lines) or `TERM=dumb`. Colour follows the
+ * mode, except that NO_COLOR (any non-empty value) always wins, FORCE_COLOR=0 or false turns it
+ * off, and any other FORCE_COLOR colours plain output.
  */
 export function renderSettings(options: { stream: OutputStream; env: Env; json?: boolean }): {
   mode: RenderMode;
@@ -25,12 +27,13 @@ export function renderSettings(options: { stream: OutputStream; env: Env; json?:
 } {
   const { stream, env } = options;
   if (options.json) return { mode: 'json', color: false };
-  const mode: RenderMode = stream.isTTY && !isCi(env) ? 'tty' : 'plain';
+  // TERM=dumb: a terminal that cannot move the cursor or show colour (Emacs shells, some CIs).
+  const dumb = env.TERM === 'dumb';
+  const mode: RenderMode = stream.isTTY && !isCi(env) && !dumb ? 'tty' : 'plain';
   if (env.NO_COLOR) return { mode, color: false };
   const force = env.FORCE_COLOR;
-  if (force !== undefined && force !== '' && force !== '0' && force !== 'false') {
-    return { mode, color: true };
-  }
+  if (force === '0' || force === 'false') return { mode, color: false };
+  if (force !== undefined && force !== '') return { mode, color: true };
   return { mode, color: mode === 'tty' };
 }
 
@@ -74,9 +77,13 @@ export class Renderer {
   private frame = 0;
   private status?: { text: string; since: number; until?: number };
   private statusShown = false;
-  /** GitHub Actions folds a task's output between `::group::` and `::endgroup::`. */
-  private readonly foldTaskOutput: boolean;
-  private groupOpen = false;
+  /**
+   * GitHub Actions folds a task's output between `::group::` and `::endgroup::`, GitLab CI
+   * between `section_start` and `section_end` markers.
+   */
+  private readonly foldTaskOutput?: 'github' | 'gitlab';
+  /** The open fold: GitLab's end marker repeats the section's name. */
+  private groupOpen?: string;
 
   constructor(options: RendererOptions) {
     const settings = renderSettings(options);
@@ -85,7 +92,14 @@ export class Renderer {
     this.stream = options.stream;
     this.now = options.now ?? Date.now;
     this.animate = this.mode === 'tty' && options.spinner !== false;
-    this.foldTaskOutput = this.mode === 'plain' && options.env.GITHUB_ACTIONS === 'true';
+    this.foldTaskOutput =
+      this.mode === 'plain'
+        ? options.env.GITHUB_ACTIONS === 'true'
+          ? 'github'
+          : options.env.GITLAB_CI === 'true'
+            ? 'gitlab'
+            : undefined
+        : undefined;
   }
 
   /** Writes a machine-readable record (json mode only). */
@@ -97,7 +111,8 @@ export class Renderer {
   line(text = ''): void {
     if (this.mode === 'json') return;
     this.clearStatus();
-    this.stream.write(`${this.color ? text : stripAnsi(text)}\n`);
+    // The one way text reaches the log: see neutralise.ts for what untrusted text could do.
+    this.stream.write(`${neutraliseLine(text, { keepColour: this.color })}\n`);
     this.drawStatus();
   }
 
@@ -113,8 +128,7 @@ export class Renderer {
 
   /** Stops the spinner and clears its line; call before exiting. */
   close(): void {
-    if (this.groupOpen) this.stream.write('::endgroup::\n');
-    this.groupOpen = false;
+    this.endFold();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.clearStatus();
@@ -124,14 +138,33 @@ export class Renderer {
   /** A task's lines all come before the next state (follow.ts drains them), so one group fits. */
   private fold(event: FollowEvent) {
     if (event.type === 'log' || event.type === 'retry') return;
-    if (this.groupOpen) {
-      this.stream.write('::endgroup::\n');
-      this.groupOpen = false;
+    this.endFold();
+    if (event.type !== 'task-started') return;
+    const taskId = taskIdOf(event.taskArn);
+    const title = neutraliseLine(`${event.state} output (task ${taskId})`);
+    if (this.foldTaskOutput === 'github') {
+      this.stream.write(`::group::${title}\n`);
+      this.groupOpen = 'group';
+      return;
     }
-    if (event.type === 'task-started') {
-      this.stream.write(`::group::${event.state} output (task ${taskIdOf(event.taskArn)})\n`);
-      this.groupOpen = true;
-    }
+    // GitLab section names allow [A-Za-z0-9_.-] only.
+    const name = `${event.state}_${taskId}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '_');
+    this.stream.write(`\x1b[0Ksection_start:${this.unixTime()}:${name}\r\x1b[0K${title}\n`);
+    this.groupOpen = name;
+  }
+
+  private endFold() {
+    if (!this.groupOpen) return;
+    this.stream.write(
+      this.foldTaskOutput === 'github'
+        ? '::endgroup::\n'
+        : `\x1b[0Ksection_end:${this.unixTime()}:${this.groupOpen}\r\x1b[0K\n`,
+    );
+    this.groupOpen = undefined;
+  }
+
+  private unixTime() {
+    return Math.floor(this.now() / 1000);
   }
 
   paint(style: Style, text: string): string {
@@ -172,7 +205,7 @@ export class Renderer {
       case 'log': {
         const gutter =
           this.mode === 'tty' ? c('dim', '   │ ') : `   ${event.state.toLowerCase()} | `;
-        return [`${gutter}${this.color ? event.message : stripAnsi(event.message)}`];
+        return [`${gutter}${event.message}`];
       }
       case 'retry':
         return [

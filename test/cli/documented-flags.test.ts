@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { registerDoctor } from '../../lib/cli/doctor';
 import { createProgram } from '../../lib/cli/program';
 import { registerLocalCommands } from '../../lib/local/commands';
 import { buildStack, ROOT } from '../stack/helpers';
@@ -14,6 +15,7 @@ import { buildStack, ROOT } from '../stack/helpers';
 const sink = { write: () => true } as unknown as NodeJS.WritableStream;
 const program = createProgram({ stdout: sink, stderr: sink, env: {} }, () => {});
 registerLocalCommands(program);
+registerDoctor(program, { stdout: sink, stderr: sink, env: {} }, () => {});
 
 /** Files a user reads or copies commands from. */
 function documents(): string[] {
@@ -22,7 +24,7 @@ function documents(): string[] {
     for (const name of readdirSync(path.join(ROOT, dir))) {
       const rel = path.join(dir, name);
       if (statSync(path.join(ROOT, rel)).isDirectory()) walk(rel);
-      else if (/\.(md|ya?ml|json|sh)$/.test(name)) files.push(rel);
+      else if (/\.(md|ya?ml|json|sh)$|^Jenkinsfile$/.test(name)) files.push(rel);
     }
   };
   walk('docs');
@@ -40,7 +42,8 @@ interface Usage {
 function usagesIn(text: string, where: string): Usage[] {
   const usages: Usage[] = [];
   for (const match of text.matchAll(
-    /deploy-runner[ \t]+([a-z][a-z-]*)(?:[ \t]+([a-z][a-z-]*))?([^`\n]*)/g,
+    // `deploy-runner-ci.cjs` is the CI bundle the examples download.
+    /deploy-runner(?:-ci\.cjs)?[ \t]+([a-z][a-z-]*)(?:[ \t]+([a-z][a-z-]*))?([^`\n]*)/g,
   )) {
     const [, first = '', second, rest = ''] = match;
     const parent = program.commands.find((c) => c.name() === first);

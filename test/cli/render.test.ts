@@ -75,6 +75,28 @@ describe('renderSettings', () => {
       { mode: 'plain', color: false },
     ],
     ['--json on a terminal', true, {}, true, { mode: 'json', color: false }],
+    ['terminal with TERM=dumb', true, { TERM: 'dumb' }, false, { mode: 'plain', color: false }],
+    [
+      'terminal with FORCE_COLOR=0',
+      true,
+      { FORCE_COLOR: '0' },
+      false,
+      { mode: 'tty', color: false },
+    ],
+    [
+      'pipe with FORCE_COLOR=false',
+      false,
+      { FORCE_COLOR: 'false' },
+      false,
+      { mode: 'plain', color: false },
+    ],
+    [
+      'TERM=dumb with FORCE_COLOR',
+      true,
+      { TERM: 'dumb', FORCE_COLOR: '1' },
+      false,
+      { mode: 'plain', color: true },
+    ],
   ])('%s', (_label, isTTY, env, json, expected) => {
     expect(renderSettings({ stream: { write: () => true, isTTY }, env, json })).toEqual(expected);
   });

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { buildCli } from '../../lib/cli/build';
+import { buildCiBundle, buildCli } from '../../lib/cli/build';
 import { LOCAL_LOG_GROUP } from '../../lib/local/log-service';
 import { decide, type Harness, outbox } from './harness';
 
@@ -255,7 +255,8 @@ export function expectPlainFollow(result: CliResult, exitCode: number): void {
   if (result.stdout.includes('\x1b[')) problems.push('escape codes in plain output');
   if (!result.lines.some((l) => /^\d\d:\d\d:\d\d -> \S/.test(l))) problems.push('no state line');
   const outcome = result.lines.findLast((l) => /^(OK|FAILED) /.test(l)) ?? '';
-  const last = result.lines.at(-1) ?? '';
+  // A failed run's ::error annotations for GitHub (lib/cli/ci-report.ts) follow the outcome.
+  const last = result.lines.findLast((l) => !l.startsWith('::error ')) ?? '';
   if (!outcome.startsWith(exitCode === 0 ? 'OK ' : 'FAILED ')) {
     problems.push(`outcome line ${JSON.stringify(outcome)} for exit ${exitCode}`);
   }
@@ -281,22 +282,17 @@ export async function cliBundle(): Promise<string> {
   return bundle.outfile;
 }
 
-/** The `run:` script of a step of action.yml, by its id. */
-export function actionStep(actionYml: string, id: string): string {
-  const lines = actionYml.split('\n');
-  const at = lines.findIndex((l) => l.trim() === `- id: ${id}`);
-  const run = lines.findIndex((l, i) => i > at && l.trim() === 'run: |');
-  if (at < 0 || run < 0) throw new Error(`no step "${id}" with a run script in action.yml`);
-  const indent = (lines[run + 1] ?? '').search(/\S/);
-  const script: string[] = [];
-  for (const line of lines.slice(run + 1)) {
-    if (line.trim() !== '' && line.search(/\S/) < indent) break;
-    script.push(line.slice(indent));
-  }
-  return script.join('\n');
+/** Builds the CI bundle (lib/cli/build.ts buildCiBundle) that the GitHub action runs. */
+export async function ciBundle(): Promise<string> {
+  const bundle = await buildCiBundle(join(tempDir('dr-ci-bundle-'), 'deploy-runner-ci.cjs'));
+  if (bundle.warnings.length > 0) throw new Error(bundle.warnings.join('\n'));
+  return bundle.outfile;
 }
 
-/** Runs a script with bash as a composite action's `shell: bash` step does. */
-export function bashStep(script: string, env: Record<string, string>): CliProcess {
-  return new CliProcess('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', script], env);
+/**
+ * Runs the GitHub action as the runner does (action.yml: node24, main action/main.js): node on
+ * the entry file, inputs as INPUT_<NAME> variables.
+ */
+export function runAction(env: Record<string, string>): CliProcess {
+  return new CliProcess(process.execPath, [join(__dirname, '..', '..', 'action', 'main.js')], env);
 }

@@ -4,10 +4,8 @@ import { ListExecutionsCommand, StopExecutionCommand } from '@aws-sdk/client-sfn
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_LOG_GROUP } from '../../lib/local/log-service';
 import {
-  actionStep,
-  bashStep,
-  CLI,
   type CliResult,
+  ciBundle,
   ciEnv,
   cli,
   cliBundle,
@@ -18,6 +16,7 @@ import {
   inOrder,
   linksOf,
   removeTempDirs,
+  runAction,
   start,
   startedRecord,
   tempDir,
@@ -32,13 +31,32 @@ import { type Harness, history, lockHeld, resources, startHarness, waitForEnd } 
  * 10-20 s whether or not others run beside it. The tests then await their scenario and assert.
  *
  * Most scenarios run the CLI bundle (lib/cli/build.ts, what the launcher runs as dist/cli.js),
- * which starts twice as fast as tsx compiling the source; the usage error and the composite
- * action's steps (start, wait, status of an applied run) run the launcher bin/deploy-runner.js.
+ * which starts twice as fast as tsx compiling the source; the usage error runs the launcher
+ * bin/deploy-runner.js, and the GitHub action runs the CI bundle (buildCiBundle) through
+ * action/main.js.
  *
  * The expiry scenario needs approval requests that expire after 5 s: a second server.
  */
 
 const STATE_LINE = /^\d\d:\d\d:\d\d -> /;
+
+/** A rejection reason that tries every way into a GitHub log and its files. */
+const INJECTION =
+  'no\n::error title=x::pwned\r\n::add-mask::\napproved<<EOF\ntrue\nEOF\n<img src=x onerror=alert(1)>';
+
+/** GITHUB_OUTPUT's format as @actions/core writes it: `name<<delimiter`, the value, delimiter. */
+function githubOutputs(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i]);
+    if (!m) continue;
+    const end = lines.indexOf(m[2], i + 1);
+    outputs[m[1]] = lines.slice(i + 1, end).join('\n');
+    i = end;
+  }
+  return outputs;
+}
 
 /** Started lines: the name and the local run page, which answers 200. */
 async function expectStarted(h: Harness, result: CliResult, name: string, suffix = '') {
@@ -71,6 +89,8 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
   let sha: string;
   let xSha: string;
   let bundle: string;
+  /** The CI bundle the GitHub action runs. */
+  let ci: string;
   const name = (path: string, runId: string) => executionName(path, sha, runId);
   const arnOf = (n: string) => executionArn(h, n);
 
@@ -251,40 +271,56 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
         }).done,
     );
 
-    // 21 the composite action's start and follow steps, with bash, as GitHub runs them.
-    const action = eager(async () => {
-      const actionYml = readFileSync(join(__dirname, '..', '..', 'action.yml'), 'utf8');
-      const output = join(tempDir('dr-action-'), 'github-output');
-      writeFileSync(output, '');
-      const env = {
-        ...ciEnv(launcher('2100')),
-        CLI,
-        GITHUB_OUTPUT: output,
+    // 21 and 22: the GitHub action (action/main.js running the CI bundle) as GitHub runs it,
+    // with the files GitHub gives a step for outputs and the job summary.
+    const actionRun = (path: string, runId: string) => {
+      const dir = tempDir('dr-action-');
+      const files = { output: join(dir, 'github-output'), summary: join(dir, 'step-summary') };
+      writeFileSync(files.output, '');
+      writeFileSync(files.summary, '');
+      const run = runAction({
+        ...ciEnv(launcher(runId)),
+        GITHUB_OUTPUT: files.output,
+        GITHUB_STEP_SUMMARY: files.summary,
         DEPLOY_RUNNER_ENDPOINT: h.server.url,
-      };
-      const started = await bashStep(actionStep(actionYml, 'start'), {
-        ...env,
+        DEPLOY_RUNNER_CLI_BUNDLE: ci,
         INPUT_REPO: 'infra',
         INPUT_REF: 'main',
-        INPUT_PATH: 'envs/action',
-        INPUT_PLAN_ONLY: 'false',
-        INPUT_STATE_MACHINE_ARN: h.server.stateMachineArn,
-        INPUT_REGION: '',
-      }).done;
-      const arn = /^execution-arn=(.*)$/m.exec(readFileSync(output, 'utf8'))?.[1] ?? '';
-      const follow = bashStep(actionStep(actionYml, 'follow'), {
-        ...env,
-        EXECUTION_ARN: arn,
-        INPUT_LOG_GROUP: LOCAL_LOG_GROUP,
+        INPUT_PATH: path,
+        'INPUT_PLAN-ONLY': 'false',
+        INPUT_WAIT: 'true',
+        'INPUT_STATE-MACHINE-ARN': h.server.stateMachineArn,
+        'INPUT_LOG-GROUP': LOCAL_LOG_GROUP,
         INPUT_REGION: '',
       });
+      const read = () => ({
+        output: readFileSync(files.output, 'utf8'),
+        summary: readFileSync(files.summary, 'utf8'),
+      });
+      return { run, read };
+    };
+    const action = eager(async () => {
+      const { run, read } = actionRun('envs/action', '2100');
+      await run.waitFor('Waiting for approval');
       await decideAs(h, name('envs/action', '2100'), 'ada@example.com', 'approve');
-      const followed = await follow.done;
-      return { started, followed, output: readFileSync(output, 'utf8') };
+      return { result: await run.done, ...read() };
+    });
+    const actionInjected = eager(async () => {
+      const { run, read } = actionRun('envs/action-rejected', '2200');
+      await run.waitFor('Waiting for approval');
+      await decideAs(
+        h,
+        name('envs/action-rejected', '2200'),
+        'grace@example.com',
+        'reject',
+        INJECTION,
+      );
+      return { result: await run.done, ...read() };
     });
 
     return {
       action,
+      actionInjected,
       expired,
       applied,
       noChanges,
@@ -310,7 +346,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
   }
 
   beforeAll(async () => {
-    [h, x, bundle] = await Promise.all([
+    [h, x, bundle, ci] = await Promise.all([
       startHarness(process.env.E2E_DEBUG ? { echo: (l) => console.log(l) } : {}),
       startHarness({
         config: (c) => {
@@ -318,6 +354,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
         },
       }),
       cliBundle(),
+      ciBundle(),
     ]);
     xSha = x.repo.commit({ 'envs/expiring': { resources: resources('cache') } });
     sha = h.repo.commit({
@@ -335,6 +372,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
       'envs/retry': { resources: resources('retried') },
       'envs/clash': { resources: resources('clash') },
       'envs/action': { resources: resources('action') },
+      'envs/action-rejected': { resources: resources('injected') },
       'envs/empty': { resources: [] },
     });
     scenarios = startScenarios();
@@ -566,7 +604,12 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
       'FAILED Request rejected:',
       '  - path "secrets/x" is not an allowed path; allowed: envs/* (exit 2)',
     ]);
-    expect(result.stdout.match(/is not an allowed path/g)).toHaveLength(1);
+    // Once in the log; GitHub's ::error annotation of the failure (ci-report.ts) repeats it.
+    const log = result.lines.filter((l) => !l.startsWith('::error ')).join('\n');
+    expect(log.match(/is not an allowed path/g)).toHaveLength(1);
+    expect(result.lines.filter((l) => l.startsWith('::error '))).toEqual([
+      expect.stringMatching(/^::error title=deploy-runner%3A request-rejected::Request rejected:/),
+    ]);
     expect(result.stdout).not.toMatch(/errorType|errorMessage|-> Acquire lock/);
   });
 
@@ -694,25 +737,55 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
     );
   });
 
-  it('21 the composite action: start and follow steps fill GITHUB_OUTPUT (exit 0)', async () => {
-    const { started, followed, output } = await scenarios.action;
+  it('21 the GitHub action: the CI bundle runs the story; step outputs and job summary (exit 0)', async () => {
+    const { result, output, summary } = await scenarios.action;
     const runName = name('envs/action', '2100');
-    expect(started.code).toBe(0);
-    expect(started.stdout).toContain(`Started ${runName}\n   ${h.server.url}/executions/`);
-    expect(followed.code).toBe(0);
-    inOrder(followed.stdout, [
-      `Following ${runName} (RUNNING)`,
+    const arn = arnOf(runName);
+    expectPlainFollow(result, 0);
+    await expectStarted(h, result, runName);
+    inOrder(result.stdout, [
+      '::group::Plan output',
+      '   plan | Plan: 1 to add, 0 to change, 0 to destroy.',
+      '::endgroup::',
+      '   Approved by Ada',
       '   apply | Apply complete!',
       'OK Applied (exit 0)',
     ]);
-    const arn = arnOf(runName);
-    expect(output.split('\n').filter(Boolean)).toEqual([
-      'exit-code=0',
-      `execution-arn=${arn}`,
-      `console-url=${h.server.url}/executions/${encodeURIComponent(arn)}`,
-      'exit-code=0',
-      'status=SUCCEEDED',
-      'result=applied',
+    expect(result.stdout).not.toContain('::error');
+    expect(githubOutputs(output)).toEqual({
+      'execution-arn': arn,
+      'console-url': `${h.server.url}/executions/${encodeURIComponent(arn)}`,
+      status: 'SUCCEEDED',
+      result: 'applied',
+      'exit-code': '0',
+      'has-changes': 'true',
+      add: '1',
+      change: '0',
+      destroy: '0',
+      replace: '0',
+    });
+    expect(summary).toContain('### deploy-runner: envs/action — ✅ Applied');
+    expect(summary).toContain('**Plan:** 1 to add, 0 to change, 0 to destroy, 0 to replace');
+    expect(summary).toContain('**Approval:** approved by Ada');
+    expect(summary).toContain(`[Open the run](${h.server.url}/executions/`);
+  });
+
+  it('22 the GitHub action: a rejection reason cannot inject a workflow command (exit 3)', async () => {
+    const { result, output, summary } = await scenarios.actionInjected;
+    expectPlainFollow(result, 3);
+    // Every line GitHub would run as a command is the CLI's own: fold markers and the one
+    // annotation, whose message @actions/core escaped onto one line. (The approval page already
+    // folds a reason's line breaks; test/cli/neutralise.test.ts covers those that get through.)
+    const commands = result.lines.filter((l) => l.trim().startsWith('::'));
+    expect(commands.filter((l) => !/^::(group::|endgroup::$)/.test(l))).toEqual([
+      expect.stringMatching(
+        /^::error title=deploy-runner%3A rejected::Rejected by Grace: no (⏎ |%0A)?::error title=x::pwned/,
+      ),
     ]);
+    expect(result.stdout).toMatch(/ {3}Rejected by Grace: no (⏎ )?::error title=x::pwned/);
+    expect(githubOutputs(output)).toMatchObject({ result: 'rejected', 'exit-code': '3' });
+    expect(Object.keys(githubOutputs(output))).not.toContain('approved');
+    expect(summary).toMatch(/\*\*Approval:\*\* rejected by Grace: no (⏎ )?::error title=x::pwned/);
+    expect(summary).not.toContain('<img');
   });
 });

@@ -65,7 +65,9 @@ export function neutraliseLine(text: string, options: NeutraliseOptions = {}): s
     .replace(/##\[/g, '#\u2060#[')
     // GitLab section markers, even without the escapes that normally surround them.
     .replace(/section_(start|end):/gi, 'section_$1\u2060:');
-  const plain = work.replace(/\u{F0000}\d+\u{F0001}/gu, '');
+  // Judged as a viewer that drops zero-width characters would read it: ":\u200b::" is "::"
+  // once the U+200B is gone.
+  const plain = work.replace(/\u{F0000}\d+\u{F0001}/gu, '').replace(/[\u200b\u2060\ufeff]/g, '');
   if (COMMAND_START.test(plain)) work = `${NEUTRAL_PREFIX}${work}`;
   return work.replace(/\u{F0000}(\d+)\u{F0001}/gu, (_m, i: string) => colours[Number(i)] ?? '');
 }

@@ -94,6 +94,11 @@ const repoSchema = z.strictObject({
   url: z.string().min(1),
   /** Branch names or patterns that may be deployed. */
   allowedRefs: z.array(refPattern).min(1, { error: 'list at least one branch, e.g. ["main"]' }),
+  /**
+   * Branch names or patterns that may only ever be planned (pull-request branches): a
+   * `plan-only` run may use them, an `apply` run never, even when `allowedRefs` matches too.
+   */
+  planOnlyRefs: z.array(refPattern).default([]),
   /** Path globs (directories holding a root module) that may be deployed. */
   allowedPaths: z.array(pathPattern).min(1, { error: 'list at least one path, e.g. ["envs/*"]' }),
   /**

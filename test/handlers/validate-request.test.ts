@@ -40,6 +40,8 @@ describe('validate-request', () => {
       runId: 'infra-envs-prod-abc1234-42',
       executionArn: EXECUTION_ARN,
       lockKey: 'lock#infra#envs/prod',
+      lockHolder:
+        'run infra-envs-prod-abc1234-42, requested by dora@example.com, CI run https://ci.example.com/42',
       lockExpiresAt: String(
         Math.floor(Date.parse('2025-11-25T10:00:00Z') / 1000) + settings.lockTtlSeconds,
       ),
@@ -54,6 +56,9 @@ describe('validate-request', () => {
     });
     expect(request.mode).toBe('plan-only');
     expect('requestedBy' in request).toBe(false);
+    expect(request.lockHolder).toBe(
+      'run infra-envs-prod-abc1234-42, requested by an unnamed requester',
+    );
   });
 
   it('throws DeployRunner.RequestRejected naming every bad field', async () => {

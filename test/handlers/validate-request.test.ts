@@ -61,6 +61,27 @@ describe('validate-request', () => {
     );
   });
 
+  it('refuses apply on a plan-only ref, saying what is allowed, and accepts plan-only there', async () => {
+    const infra = settings.allowlist.infra as NonNullable<typeof settings.allowlist.infra>;
+    const prs = createValidateRequestHandler({
+      settings: { ...settings, allowlist: { infra: { ...infra, planOnlyRefs: ['pr/*'] } } },
+      logger: createLogger('validate-test'),
+    });
+    const input = { repo: 'infra', ref: 'pr/42', path: 'envs/prod' };
+    const refused = await prs({ input, execution }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RequestRejectedError);
+    expect((refused as Error).message).toBe(
+      'Request rejected:\n  - mode "apply" is not allowed on ref "pr/42": it matches planOnlyRefs (pr/*) and may only be planned; send mode "plan-only", or apply from main, release/*',
+    );
+    const { request } = await prs({ input: { ...input, mode: 'plan-only' }, execution });
+    expect(request).toMatchObject({ ref: 'pr/42', mode: 'plan-only' });
+    // Without the setting, the same branch is simply not allowed.
+    const plain = await validate({ input: { ...input, mode: 'plan-only' }, execution }).catch(
+      (e: unknown) => e,
+    );
+    expect((plain as Error).message).toContain('ref "pr/42" is not an allowed branch');
+  });
+
   it('throws DeployRunner.RequestRejected naming every bad field', async () => {
     const out = captureOutput();
     const verbose = createValidateRequestHandler({

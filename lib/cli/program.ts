@@ -115,7 +115,12 @@ export function createProgram(io: CliIo, exit: (code: number) => void): Command 
         clock,
         intervals: io.intervals,
         logs: logGroup && flags.logs !== false ? { client: logs, logGroup } : undefined,
-        onEvent: (event) => out.event(event),
+        onEvent: (event) => {
+          // Where to look instead: the run that holds the lock (its approval, its requester).
+          if (event.type === 'result' && event.lockHolderArn && out.mode !== 'json')
+            out.line(`   the lock holder: ${consoleUrl(event.lockHolderArn, target)}`);
+          out.event(event);
+        },
       });
       out.close();
       return outcome.exitCode;

@@ -453,7 +453,10 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
     inOrder(b.stdout, [
       / -> Acquire lock\n/,
       / -> Another run holds the lock\n/,
-      'FAILED Another run holds the lock: Another run of this repo and path is in progress; nothing was planned. Retry when it has finished. (exit 5)',
+      // The holder's page, where its approval request and requester are.
+      `   the lock holder: ${h.server.url}/executions/${encodeURIComponent(arnOf(name('envs/busy', '500')))}`,
+      `FAILED Another run holds the lock: Another run of this repo and path is in progress; nothing was planned. Retry when it has finished. Holder: run ${name('envs/busy', '500')}, requested by octocat, CI run https://github.com/acme/infra/actions/runs/500`,
+      `, execution ${arnOf(name('envs/busy', '500'))} (exit 5)`,
     ]);
     expect(b.stdout).not.toContain('-> Plan\n');
     expect(statusB.code).toBe(5);

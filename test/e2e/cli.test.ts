@@ -477,7 +477,9 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
     expect(status.code).toBe(6);
     expect(status.stdout).toContain(`${name('envs/aborted', '600')}: ABORTED`);
     expectPlainFollow(again, 0);
-    inOrder(again.stdout, [/ -> Acquire lock\n/, / -> Plan\n/, 'OK Plan-only run done']);
+    // A plan-only run takes no lock: it goes from Plan only? straight to Plan.
+    inOrder(again.stdout, [/ -> Plan only\?\n/, / -> Plan\n/, 'OK Plan-only run done']);
+    expect(again.stdout).not.toContain('-> Acquire lock');
     expect(again.stdout).not.toContain('plan | ');
   });
 

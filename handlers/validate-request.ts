@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { checkExecutionInput, describeRejections } from '../lib/allowlist';
-import { lockKeyFor, type RunRequest } from '../lib/contracts';
+import { lockHolderOf, lockKeyFor, type RunRequest } from '../lib/contracts';
 import { InvalidPayloadError, RequestRejectedError } from './shared/errors';
 import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
 import { REQUIRED_SETTINGS, type SettingsWith, settingsFromEnv } from './shared/settings';
@@ -66,6 +66,7 @@ export function createValidateRequestHandler(deps: ValidateRequestDeps): Validat
       runId: execution.name,
       executionArn: execution.id,
       lockKey: lockKeyFor(repo, path),
+      lockHolder: lockHolderOf({ runId: execution.name, requestedBy, ciRunUrl }),
       lockExpiresAt: String(startSeconds + settings.lockTtlSeconds),
       tool: (settings.allowlist[repo] as (typeof settings.allowlist)[string]).tool,
     };

@@ -1,6 +1,9 @@
 import { pathPatternProblem, refPatternProblem } from './config';
 import { type Allowlist, executionInputSchema, type ParsedExecutionInput } from './contracts';
 
+/** What a run may do: plan and apply, or only plan. */
+export type RunMode = ParsedExecutionInput['mode'];
+
 /**
  * The allowlist check, shared by the `Validate request` function and the runner (which checks
  * again: defense in depth). Pure and total: any input yields a verdict, never an exception.
@@ -61,12 +64,28 @@ export function matchesAny(value: string, patterns: readonly string[]): boolean 
   return patterns.some((p) => globToRegExp(p).test(value));
 }
 
-/** Why a ref is refused for this repo, or undefined when it is allowed. */
-export function refProblem(ref: string, repo: Allowlist[string]): string | undefined {
+/** The branch patterns a run of `mode` may use (plan-only refs only plan). */
+export function refsFor(repo: Allowlist[string], mode: RunMode): readonly string[] {
+  return mode === 'plan-only'
+    ? [...repo.allowedRefs, ...(repo.planOnlyRefs ?? [])]
+    : repo.allowedRefs;
+}
+
+/**
+ * Why a ref is refused for this repo and mode, or undefined when it is allowed. A ref that
+ * matches `planOnlyRefs` is refused for apply by {@link modeProblem}, not here.
+ */
+export function refProblem(
+  ref: string,
+  repo: Allowlist[string],
+  mode: RunMode = 'apply',
+): string | undefined {
+  const planOnly = repo.planOnlyRefs ?? [];
+  const refs = [...repo.allowedRefs, ...planOnly];
   if (COMMIT_SHA.test(ref)) {
     return repo.allowCommits
       ? undefined
-      : `commit SHAs are not allowed for this repo; use one of the branches ${repo.allowedRefs.join(', ')}`;
+      : `commit SHAs are not allowed for this repo; use one of the branches ${refsFor(repo, mode).join(', ')}`;
   }
   const syntax = refPatternProblem(ref);
   if (syntax) return `is not a valid branch name: it ${syntax}`;
@@ -75,9 +94,24 @@ export function refProblem(ref: string, repo: Allowlist[string]): string | undef
   if (!/^[A-Za-z0-9._/*-]+$/.test(ref))
     return 'may only contain letters, digits, ".", "_", "-" and "/"';
   if (ref.includes('*')) return 'is a pattern; send a branch name or a 40-hex commit';
-  if (!matchesAny(ref, repo.allowedRefs))
-    return `is not an allowed branch; allowed: ${repo.allowedRefs.join(', ')}${repo.allowCommits ? ', or a 40-hex commit on one of them' : ''}`;
+  if (!matchesAny(ref, refs))
+    return `is not an allowed branch; allowed: ${repo.allowedRefs.join(', ')}${planOnly.length > 0 ? ` (plan-only: ${planOnly.join(', ')})` : ''}${repo.allowCommits ? ', or a 40-hex commit on one of them' : ''}`;
   return undefined;
+}
+
+/**
+ * Why `mode` is refused for this ref, or undefined. A branch that matches `planOnlyRefs` may
+ * only be planned, whatever `allowedRefs` says: a pull-request branch is never applied. (A
+ * commit is checked by the runner, which knows the branches it is on.)
+ */
+export function modeProblem(
+  mode: RunMode,
+  ref: string,
+  repo: Allowlist[string],
+): string | undefined {
+  const planOnly = repo.planOnlyRefs ?? [];
+  if (mode !== 'apply' || COMMIT_SHA.test(ref) || !matchesAny(ref, planOnly)) return undefined;
+  return `is not allowed on ref ${shown(ref)}: it matches planOnlyRefs (${planOnly.join(', ')}) and may only be planned; send mode "plan-only", or apply from ${repo.allowedRefs.join(', ')}`;
 }
 
 /** Why a path is refused for this repo, or undefined when it is allowed. */
@@ -142,8 +176,10 @@ export function checkExecutionInput(raw: unknown, allowlist: Allowlist): Verdict
       ],
     };
   }
-  const ref = refProblem(input.ref, repo);
+  const ref = refProblem(input.ref, repo, input.mode);
   if (ref) rejections.push({ field: 'ref', value: shown(input.ref), problem: ref });
+  const mode = ref ? undefined : modeProblem(input.mode, input.ref, repo);
+  if (mode) rejections.push({ field: 'mode', value: shown(input.mode), problem: mode });
   const path = pathProblem(input.path, repo);
   if (path) rejections.push({ field: 'path', value: shown(input.path), problem: path });
   if (input.requestedBy !== undefined && /[\x00-\x1f\x7f]/.test(input.requestedBy)) {

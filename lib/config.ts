@@ -100,6 +100,11 @@ const repoSchema = z.strictObject({
   url: z.string().min(1),
   /** Branch names or patterns that may be deployed. */
   allowedRefs: z.array(refPattern).min(1, { error: 'list at least one branch, e.g. ["main"]' }),
+  /**
+   * Branch names or patterns that may only ever be planned (pull-request branches): a
+   * `plan-only` run may use them, an `apply` run never, even when `allowedRefs` matches too.
+   */
+  planOnlyRefs: z.array(refPattern).default([]),
   /** Path globs (directories holding a root module) that may be deployed. */
   allowedPaths: z.array(pathPattern).min(1, { error: 'list at least one path, e.g. ["envs/*"]' }),
   /**
@@ -267,6 +272,19 @@ export const configSchema = z
       .optional(),
     ci: z
       .strictObject({
+        /**
+         * Longest session of the CI role: the CLI follows a run, approval wait included, with it.
+         * IAM allows 1h to 12h; GitHub-hosted jobs stop after 6h.
+         */
+        maxSessionDuration: z
+          .string()
+          .regex(DURATION, { error: 'must be a duration like "6h" or "90m" (the CI role session)' })
+          .refine(
+            (v) =>
+              !DURATION.test(v) || (durationSeconds(v) >= 3600 && durationSeconds(v) <= 43_200),
+            { error: 'the CI role session must be between 1h and 12h (what IAM allows)' },
+          )
+          .default('6h'),
         github: z
           .strictObject({
             /** OIDC `sub` claims that may assume the CI role, e.g. repo:acme/infra:ref:refs/heads/main. */

@@ -30,7 +30,12 @@ export type ParsedExecutionInput = z.output<typeof executionInputSchema>;
  */
 export type Allowlist = Record<
   string,
-  Pick<RepoConfig, 'url' | 'allowedRefs' | 'allowedPaths' | 'allowCommits' | 'tool' | 'terragrunt'>
+  Pick<
+    RepoConfig,
+    'url' | 'allowedRefs' | 'allowedPaths' | 'allowCommits' | 'tool' | 'terragrunt'
+  > &
+    // Optional here (the schema defaults it to []): an allowlist without it has no plan-only refs.
+    Partial<Pick<RepoConfig, 'planOnlyRefs'>>
 >;
 
 /**
@@ -42,6 +47,7 @@ export const allowlistSchema = z.record(
   z.object({
     url: z.string().min(1),
     allowedRefs: z.array(z.string().min(1)).min(1),
+    planOnlyRefs: z.array(z.string().min(1)).default([]),
     allowedPaths: z.array(z.string().min(1)).min(1),
     allowCommits: z.boolean().default(true),
     tool: z.enum(['terraform', 'tofu']).default('terraform'),
@@ -56,6 +62,7 @@ export function allowlistOf(config: DeployRunnerConfig): Allowlist {
       {
         url: r.url,
         allowedRefs: r.allowedRefs,
+        planOnlyRefs: r.planOnlyRefs,
         allowedPaths: r.allowedPaths,
         allowCommits: r.allowCommits,
         tool: r.tool,
@@ -78,6 +85,11 @@ export const runRequestSchema = z.strictObject({
   executionArn: z.string(),
   /** DynamoDB key of the repo+path lock. */
   lockKey: z.string(),
+  /**
+   * Who this run is, in words, for the lock item: a run refused the lock names its holder
+   * (`run <runId>, requested by <requester>, CI run <url>`).
+   */
+  lockHolder: z.string(),
   /** Epoch seconds (as a string, for DynamoDB's N type) after which a stale lock expires. */
   lockExpiresAt: z.string().regex(/^[0-9]+$/),
   tool: z.enum(['terraform', 'tofu']),
@@ -211,6 +223,19 @@ export const artifactKeys = (runId: string) => ({
 
 /** One lock per repo and path: two runs never plan or apply the same root module at once. */
 export const lockKeyFor = (repo: string, path: string) => `lock#${repo}#${path}`;
+
+/** The `lockHolder` of a run request: what a run refused the lock says about its holder. */
+export function lockHolderOf(request: {
+  runId: string;
+  requestedBy?: string;
+  ciRunUrl?: string;
+}): string {
+  return [
+    `run ${request.runId}`,
+    `requested by ${request.requestedBy ?? 'an unnamed requester'}`,
+    ...(request.ciRunUrl ? [`CI run ${request.ciRunUrl}`] : []),
+  ].join(', ');
+}
 
 /**
  * The execution name CI uses: `<repo>-<path>-<sha7>-<ci run id>`, restricted to the characters

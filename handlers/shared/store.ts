@@ -94,6 +94,8 @@ export interface LockItem {
   readonly runId: string;
   readonly repo: string;
   readonly path: string;
+  /** Who holds it, in words (`RunRequest.lockHolder`); absent on locks of older versions. */
+  readonly holder?: string;
   readonly acquiredAt: string;
   /** Epoch seconds (the table's TTL attribute). */
   readonly expiresAt: number;

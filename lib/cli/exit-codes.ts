@@ -62,6 +62,18 @@ export interface Outcome {
   readonly cause?: string;
   /** One line for humans: "Applied", "Rejected by alice@example.com: not now", ... */
   readonly message: string;
+  /** LockHeld: the execution that holds the lock, when the run could name it. */
+  readonly lockHolderArn?: string;
+}
+
+/**
+ * The holder's execution ARN in a LockHeld cause: `Name the lock holder` ends it with
+ * `, execution <arn>` (docs/workflow-contract.md, state 2).
+ */
+export function lockHolderArnOf(cause: string | undefined): string | undefined {
+  return /, execution (arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_.:-]+)$/.exec(
+    cause ?? '',
+  )?.[1];
 }
 
 /** The fields of DescribeExecution the outcome depends on. */
@@ -154,7 +166,16 @@ export function outcomeOf(facts: ExecutionFacts): Outcome {
           known.result === 'rejected' && cause?.startsWith('Rejected')
             ? cause
             : withCause(known.label);
-        return { status, result: known.result, exitCode: known.exitCode, error, cause, message };
+        const lockHolderArn = known.result === 'lock-held' ? lockHolderArnOf(cause) : undefined;
+        return {
+          status,
+          result: known.result,
+          exitCode: known.exitCode,
+          error,
+          cause,
+          message,
+          ...(lockHolderArn && { lockHolderArn }),
+        };
       }
       const label = error ? `Run failed (${error})` : 'Run failed';
       return {

@@ -141,6 +141,9 @@ export function createProgram(
         intervals: io.intervals,
         logs: logGroup && flags.logs !== false ? { client: logs, logGroup } : undefined,
         onEvent: (event) => {
+          // Where to look instead: the run that holds the lock (its approval, its requester).
+          if (event.type === 'result' && event.lockHolderArn && out.mode !== 'json')
+            out.line(`   the lock holder: ${consoleUrl(event.lockHolderArn, target)}`);
           out.event(event);
           ci.event(event);
         },

@@ -18,6 +18,13 @@ export interface CiAccessProps {
    * @default - no role; attach {@link CiAccess.policy} to your CI system's own identity
    */
   readonly github?: NonNullable<DeployRunnerConfig['ci']['github']>;
+  /**
+   * Longest session of the CI role (1 h to 12 h, IAM's limits). The CLI follows a run, approval
+   * wait included, with these credentials; a wait that outlives them ends the CLI (re-run the job
+   * to attach again) while the run goes on.
+   * @default Duration.hours(6) - the longest a GitHub-hosted job runs
+   */
+  readonly maxSessionDuration?: Duration;
 }
 
 /**
@@ -99,7 +106,7 @@ export class CiAccess extends Construct {
         );
       this.role = new iam.Role(this, 'GitHubRole', {
         description: 'deploy-runner CI: GitHub Actions workflows of the configured subjects',
-        maxSessionDuration: Duration.hours(1),
+        maxSessionDuration: props.maxSessionDuration ?? Duration.hours(6),
         assumedBy: new iam.WebIdentityPrincipal(providerArn, {
           StringEquals: { [`${GITHUB_OIDC_HOST}:aud`]: 'sts.amazonaws.com' },
           StringLike: { [`${GITHUB_OIDC_HOST}:sub`]: props.github.subjects },

@@ -7,7 +7,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { configWarnings, type DeployRunnerConfig } from '../config';
+import { configWarnings, type DeployRunnerConfig, durationSeconds } from '../config';
 import { ArtifactBucket } from './artifact-bucket';
 import { CiAccess } from './ci-access';
 import { tagComponent } from './private/component-tag';
@@ -188,6 +188,7 @@ export class DeployRunner extends Construct {
       stateMachineName: this.stateMachineName,
       runnerLogGroup: this.tasks.logGroup,
       github: config.ci.github,
+      maxSessionDuration: Duration.seconds(durationSeconds(config.ci.maxSessionDuration)),
     });
 
     acknowledgeNagFindings(this, config);

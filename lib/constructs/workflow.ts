@@ -50,6 +50,10 @@ export function stateMachineLogGroupName(scope: Construct, stateMachineName: str
   return `${STATE_MACHINE_LOG_GROUP_PREFIX}${stateMachineName}-${Fn.select(0, Fn.split('-', stackUuid))}`;
 }
 
+/** Why a run failed with `DeployRunner.LockHeld`; `Name the lock holder` appends who holds it. */
+export const LOCK_HELD_CAUSE =
+  'Another run of this repo and path is in progress; nothing was planned. Retry when it has finished.';
+
 /** Properties of {@link Workflow}. */
 export interface WorkflowProps {
   /** The validated configuration (timeouts, approvers). */
@@ -127,7 +131,11 @@ export class Workflow extends Construct {
       causePath: '$.Cause',
     });
 
-    // 2. Acquire lock: one run per repo and path.
+    // 2. Acquire lock: one deploy per repo and path. A plan-only run takes no lock: it only reads
+    // (read-only role, `plan -lock=false`) and never applies, so it must neither wait for nor hold
+    // up a deploy that waits for approval (docs/workflow-contract.md, "Locks").
+    const planOnly = sfn.Condition.stringEquals('$.request.mode', 'plan-only');
+    const needsLock = new sfn.Choice(this, 'PlanOnly', { stateName: 'Plan only?' });
     const acquireLock = new tasks.DynamoPutItem(this, 'AcquireLock', {
       stateName: 'Acquire lock',
       table,
@@ -137,23 +145,55 @@ export class Workflow extends Construct {
         runId: tasks.DynamoAttributeValue.fromString(request('runId')),
         repo: tasks.DynamoAttributeValue.fromString(request('repo')),
         path: tasks.DynamoAttributeValue.fromString(request('path')),
+        // Who holds it, in words: a run refused the lock names it (requester, CI run).
+        holder: tasks.DynamoAttributeValue.fromString(request('lockHolder')),
         acquiredAt: tasks.DynamoAttributeValue.fromString(sfn.JsonPath.executionStartTime),
         expiresAt: tasks.DynamoAttributeValue.numberFromString(request('lockExpiresAt')),
       },
       conditionExpression: 'attribute_not_exists(pk)',
       resultPath: sfn.JsonPath.DISCARD,
     });
+    // Step Functions does not hand a failed condition's item (ReturnValuesOnConditionCheckFailure)
+    // to the Catch, so the holder is read back; it may have let go meanwhile.
+    const findLockHolder = new tasks.DynamoGetItem(this, 'FindLockHolder', {
+      stateName: 'Find the lock holder',
+      table,
+      key: { pk: tasks.DynamoAttributeValue.fromString(request('lockKey')) },
+      consistentRead: true,
+      resultPath: '$.lockHolder',
+    });
+    const holderKnown = new sfn.Choice(this, 'LockHolderKnown', {
+      stateName: 'Lock holder known?',
+    });
+    const nameLockHolder = new sfn.Pass(this, 'NameLockHolder', {
+      stateName: 'Name the lock holder',
+      parameters: {
+        Error: RunErrors.LockHeld,
+        Cause: sfn.JsonPath.format(
+          `${LOCK_HELD_CAUSE} Holder: {}, execution {}`,
+          sfn.JsonPath.stringAt('$.lockHolder.Item.holder.S'),
+          sfn.JsonPath.stringAt('$.lockHolder.Item.executionArn.S'),
+        ),
+      },
+      resultPath: '$.error',
+    });
+    const recordLockHeld = new sfn.Pass(this, 'RecordLockHeld', {
+      stateName: 'Record lock held',
+      result: sfn.Result.fromObject({ Error: RunErrors.LockHeld, Cause: LOCK_HELD_CAUSE }),
+      resultPath: '$.error',
+    });
     const lockHeld = new sfn.Fail(this, 'AnotherRunHoldsTheLock', {
       stateName: 'Another run holds the lock',
-      error: RunErrors.LockHeld,
-      cause:
-        'Another run of this repo and path is in progress; nothing was planned. Retry when it has finished.',
+      errorPath: '$.error.Error',
+      causePath: '$.error.Cause',
     });
 
     // 3. Plan: clone the pinned commit, plan, write the plan and its summary (read-only role).
     const plan = this.runnerTask('Plan', 'Plan', props, props.tasks.plan, {
       timeout: timeouts.plan,
       environment: {
+        // plan-only: the runner plans without terraform's state lock (it holds no deploy lock).
+        DR_REQUEST_MODE: request('mode'),
         DR_REPO: request('repo'),
         DR_REF: request('ref'),
         DR_PATH: request('path'),
@@ -250,6 +290,7 @@ export class Workflow extends Construct {
     const apply = this.runnerTask('Apply', 'Apply', props, props.tasks.apply, {
       timeout: timeouts.apply,
       environment: {
+        DR_REQUEST_MODE: request('mode'),
         DR_REPO: request('repo'),
         DR_REF: request('ref'),
         DR_PATH: request('path'),
@@ -272,6 +313,7 @@ export class Workflow extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     });
     const releaseLock = this.releaseLock('ReleaseLock', 'Release lock', table);
+    const holdsLock = new sfn.Choice(this, 'HoldsLock', { stateName: 'Holds the lock?' });
     const done = new sfn.Succeed(this, 'Done', { stateName: 'Done' });
 
     // 11.-12. The failure path: notify, release the lock, fail with a readable cause.
@@ -283,6 +325,9 @@ export class Workflow extends Construct {
       'Release lock after failure',
       table,
     );
+    const holdsLockAfterFailure = new sfn.Choice(this, 'HoldsLockAfterFailure', {
+      stateName: 'Holds the lock after failure?',
+    });
     const runFailed = new sfn.Fail(this, 'RunFailed', {
       stateName: 'Run failed',
       errorPath: '$.error.Error',
@@ -291,10 +336,11 @@ export class Workflow extends Construct {
 
     // Catches, most specific first.
     validateRequest.addCatch(requestRejected);
-    acquireLock.addCatch(lockHeld, {
+    acquireLock.addCatch(findLockHolder, {
       errors: ['DynamoDB.ConditionalCheckFailedException'],
       ...toFailure,
     });
+    findLockHolder.addCatch(recordLockHeld, { resultPath: sfn.JsonPath.DISCARD });
     acquireLock.addCatch(notifyFailure, toFailure);
     plan.addCatch(planNotStarted, { errors: [...TASK_NOT_STARTED_ERRORS], ...toFailure });
     plan.addCatch(notifyFailure, toFailure);
@@ -304,53 +350,67 @@ export class Workflow extends Construct {
     verifyApproval.addCatch(notifyFailure, toFailure);
     apply.addCatch(applyNotStarted, { errors: [...TASK_NOT_STARTED_ERRORS], ...toFailure });
     apply.addCatch(notifyFailure, toFailure);
-    notifyResult.addCatch(releaseLock, { resultPath: '$.notifyError' });
+    notifyResult.addCatch(holdsLock, { resultPath: '$.notifyError' });
+    // Only when the lock expired (TTL) and was taken over, or Acquire lock itself failed: the
+    // release is conditional on this execution, so it leaves another run's lock alone.
     releaseLock.addCatch(done, {
       errors: ['DynamoDB.ConditionalCheckFailedException'],
       resultPath: sfn.JsonPath.DISCARD,
     });
-    notifyFailure.addCatch(releaseLockAfterFailure, { resultPath: '$.notifyError' });
+    notifyFailure.addCatch(holdsLockAfterFailure, { resultPath: '$.notifyError' });
     releaseLockAfterFailure.addCatch(runFailed, {
       errors: ['DynamoDB.ConditionalCheckFailedException'],
       resultPath: sfn.JsonPath.DISCARD,
     });
 
-    // The failure path.
+    // Refused the lock: name the holder when it can be read, then fail.
+    findLockHolder.next(
+      holderKnown
+        .when(sfn.Condition.isPresent('$.lockHolder.Item.holder.S'), nameLockHolder)
+        .otherwise(recordLockHeld),
+    );
+    nameLockHolder.next(lockHeld);
+    recordLockHeld.next(lockHeld);
+
+    // The failure path. A plan-only run took no lock and releases none.
     recordExpiry.next(notifyFailure);
     recordRejection.next(notifyFailure);
     recordApprovalMismatch.next(notifyFailure);
     planNotStarted.next(notifyFailure);
     applyNotStarted.next(notifyFailure);
-    notifyFailure.next(releaseLockAfterFailure).next(runFailed);
+    notifyFailure.next(
+      holdsLockAfterFailure
+        .when(planOnly, runFailed)
+        .otherwise(releaseLockAfterFailure.next(runFailed)),
+    );
 
     // The happy path.
-    notifyResult.next(releaseLock).next(done);
-    const definition = sfn.Chain.start(validateRequest)
-      .next(acquireLock)
-      .next(plan)
-      .next(inspectPlan)
-      .next(
-        changes
-          .when(sfn.Condition.booleanEquals('$.plan.summary.hasChanges', false), notifyResult)
-          .when(sfn.Condition.stringEquals('$.request.mode', 'plan-only'), notifyResult)
-          .otherwise(
-            requestApproval.next(
-              approved
-                .when(
-                  sfn.Condition.and(
-                    sfn.Condition.booleanEquals('$.approval.approved', true),
-                    sfn.Condition.stringEqualsJsonPath(
-                      '$.approval.planSha256',
-                      '$.plan.summary.planSha256',
-                    ),
+    notifyResult.next(holdsLock.when(planOnly, done).otherwise(releaseLock.next(done)));
+    const definition = sfn.Chain.start(validateRequest).next(
+      needsLock.when(planOnly, plan).otherwise(acquireLock.next(plan)),
+    );
+    plan.next(inspectPlan).next(
+      changes
+        .when(sfn.Condition.booleanEquals('$.plan.summary.hasChanges', false), notifyResult)
+        .when(planOnly, notifyResult)
+        .otherwise(
+          requestApproval.next(
+            approved
+              .when(
+                sfn.Condition.and(
+                  sfn.Condition.booleanEquals('$.approval.approved', true),
+                  sfn.Condition.stringEqualsJsonPath(
+                    '$.approval.planSha256',
+                    '$.plan.summary.planSha256',
                   ),
-                  verifyApproval.next(apply).next(notifyResult),
-                )
-                .when(sfn.Condition.booleanEquals('$.approval.approved', false), recordRejection)
-                .otherwise(recordApprovalMismatch),
-            ),
+                ),
+                verifyApproval.next(apply).next(notifyResult),
+              )
+              .when(sfn.Condition.booleanEquals('$.approval.approved', false), recordRejection)
+              .otherwise(recordApprovalMismatch),
           ),
-      );
+        ),
+    );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: stateMachineLogGroupName(this, props.stateMachineName),

@@ -26,7 +26,7 @@ import { startHttpServer } from './http-server';
 import { LOCAL_LOG_GROUP, LocalLogService } from './log-service';
 import { prepareDataDir } from './preflight';
 import { recoverInterrupted } from './recovery';
-import { createTaskRuntime } from './task-runtime';
+import { createTaskRuntime, type LockItem } from './task-runtime';
 
 /**
  * Local mode, assembled: the state machine synthesized from the CDK stack, run by the local
@@ -158,6 +158,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     lambdas,
     locks: {
       acquire: (item) => store.acquireLock(item as never),
+      get: async (lockKey) => (await store.getLock(lockKey)) as LockItem | undefined,
       release: (lockKey, executionArn) => store.releaseLock(lockKey, executionArn),
     },
     artifacts: readArtifacts,

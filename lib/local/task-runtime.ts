@@ -22,7 +22,7 @@ import { type LocalLogService, streamFile } from './log-service';
  *
  * - a Lambda ARN or `lambda:invoke[.waitForTaskToken]` → the handler's own code, in process;
  * - `ecs:runTask.sync` → the runner as a child process, its output captured as a log stream;
- * - `dynamodb:putItem` / `deleteItem` on the lock → the local lock table;
+ * - `dynamodb:putItem` / `getItem` / `deleteItem` on the lock → the local lock table;
  * - `aws-sdk:s3:getObject` → the artifact folder.
  */
 
@@ -40,6 +40,8 @@ export interface LockItem {
 export interface LocalLockTable {
   /** Puts the item unless one with that `pk` exists; false when it does. */
   acquire(item: LockItem): Promise<boolean>;
+  /** The live lock item of `lockKey` (a strongly consistent read), if any. */
+  get(lockKey: string): Promise<LockItem | undefined>;
   /** Deletes the lock if `executionArn` holds it; false otherwise. */
   release(lockKey: string, executionArn: string): Promise<boolean>;
 }
@@ -147,6 +149,12 @@ export function createTaskRuntime(options: TaskRuntimeOptions) {
         );
       return {};
     },
+    'dynamodb:getItem': async ({ input }) => {
+      const { Key } = input as { Key: Record<string, AttributeValue> };
+      const item = await options.locks.get(String(fromAttributeMap(Key).pk));
+      // As DynamoDB: no `Item` key at all when nothing is stored under the key.
+      return item ? { Item: toAttributeMap(item) } : {};
+    },
     'dynamodb:deleteItem': async ({ input }) => {
       const { Key, ConditionExpression, ExpressionAttributeValues } = input as {
         Key: Record<string, AttributeValue>;
@@ -209,6 +217,12 @@ function fromAttributeMap(map: Record<string, AttributeValue>): Record<string, s
       k,
       v.S ?? (v.N !== undefined ? Number(v.N) : String(v.BOOL)),
     ]),
+  );
+}
+
+function toAttributeMap(item: Record<string, string | number>): Record<string, AttributeValue> {
+  return Object.fromEntries(
+    Object.entries(item).map(([k, v]) => [k, typeof v === 'number' ? { N: String(v) } : { S: v }]),
   );
 }
 

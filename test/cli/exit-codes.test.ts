@@ -7,6 +7,7 @@ import {
   outcomeOf,
   readableCause,
 } from '../../lib/cli/exit-codes';
+import { LOCK_HELD_CAUSE } from '../../lib/constructs/workflow';
 import { RunErrors } from '../../lib/contracts';
 
 const lambdaCause = (errorMessage: string) =>
@@ -94,6 +95,26 @@ describe('outcomeOf: DescribeExecution status + error → exit code', () => {
     expect(outcome.message).toBe(
       'Approval not verified: it carries no decision signed by the approval page.',
     );
+  });
+
+  it('LockHeld names the holding execution when the cause does, and only then', () => {
+    const holder =
+      'arn:aws:states:eu-west-1:123456789012:execution:DeployRunner:infra-envs-prod-abc1234-7';
+    const cause = `${LOCK_HELD_CAUSE} Holder: run infra-envs-prod-abc1234-7, requested by dora, CI run https://ci.example.com/7, execution ${holder}`;
+    const named = outcomeOf({ status: 'FAILED', error: RunErrors.LockHeld, cause });
+    expect(named).toMatchObject({ exitCode: 5, result: 'lock-held', lockHolderArn: holder });
+    expect(named.message).toBe(`Another run holds the lock: ${cause}`);
+    const unnamed = outcomeOf({
+      status: 'FAILED',
+      error: RunErrors.LockHeld,
+      cause: LOCK_HELD_CAUSE,
+    });
+    expect(unnamed.exitCode).toBe(5);
+    expect('lockHolderArn' in unnamed).toBe(false);
+    // Only a LockHeld cause is read for a holder.
+    expect(
+      outcomeOf({ status: 'FAILED', error: 'States.TaskFailed', cause }).lockHolderArn,
+    ).toBeUndefined();
   });
 
   it('keeps plain causes and names unknown errors', () => {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from '../../lib/config';
 import { deployabilityProblems } from '../../lib/constructs/private/deployability';
+import { allowlistOf, allowlistSchema } from '../../lib/contracts';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const EXAMPLE = path.join(ROOT, 'examples', 'deploy-runner.config.json');
@@ -62,6 +63,13 @@ const badConfigs: Case[] = [
       c.repos.infra.allowedRefs = ['refs/heads/main'];
     },
     /repos\.infra\.allowedRefs\.0: "refs\/heads\/main": ref pattern starts with "refs\/": give the branch name only/,
+  ],
+  [
+    'a plan-only ref pattern given as a full ref',
+    (c) => {
+      c.repos.infra.planOnlyRefs = ['refs/pull/*/head'];
+    },
+    /repos\.infra\.planOnlyRefs\.0: "refs\/pull\/\*\/head": ref pattern starts with "refs\/": give the branch name only/,
   ],
   [
     'a ref pattern that reads as an option',
@@ -341,6 +349,18 @@ describe('deploy-runner.config.json validation', () => {
     expect(minimal.iam.plan.managedPolicyArns).toEqual(['arn:aws:iam::aws:policy/ReadOnlyAccess']);
     expect(minimal.iam.apply).toEqual({ managedPolicyArns: [], statements: [] });
     expect(minimal.approvals).toMatchObject({ approvalsRequired: 1, timeout: '24h' });
+  });
+
+  it('has no plan-only refs unless configured, and carries them into the allowlist', () => {
+    const config = example();
+    expect(parseConfig(config).repos.infra?.planOnlyRefs).toEqual([]);
+    config.repos.infra.planOnlyRefs = ['pr/**'];
+    const parsed = parseConfig(config);
+    const allowlist = allowlistSchema.parse(JSON.parse(JSON.stringify(allowlistOf(parsed))));
+    expect(allowlist.infra?.planOnlyRefs).toEqual(['pr/**']);
+    // The runner's copy of an older stack has none: nothing becomes plan-only by accident.
+    const { planOnlyRefs: _, ...older } = allowlist.infra as NonNullable<typeof allowlist.infra>;
+    expect(allowlistSchema.parse({ infra: older }).infra?.planOnlyRefs).toEqual([]);
   });
 
   it('accepts an SSH URL once an SSH key and its host key are configured', () => {

@@ -41,6 +41,7 @@ describe('e2e: approved → applied', () => {
     expect(end.status).toBe('SUCCEEDED');
     expect(await statesEntered(h, arn)).toEqual([
       'Validate request',
+      'Plan only?',
       'Acquire lock',
       'Plan',
       'Inspect plan',
@@ -50,6 +51,7 @@ describe('e2e: approved → applied', () => {
       'Verify approval',
       'Apply',
       'Notify result',
+      'Holds the lock?',
       'Release lock',
       'Done',
     ]);

@@ -491,7 +491,10 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
     inOrder(b.stdout, [
       / -> Acquire lock\n/,
       / -> Another run holds the lock\n/,
-      'FAILED Another run holds the lock: Another run of this repo and path is in progress; nothing was planned. Retry when it has finished. (exit 5)',
+      // The holder's page, where its approval request and requester are.
+      `   the lock holder: ${h.server.url}/executions/${encodeURIComponent(arnOf(name('envs/busy', '500')))}`,
+      `FAILED Another run holds the lock: Another run of this repo and path is in progress; nothing was planned. Retry when it has finished. Holder: run ${name('envs/busy', '500')}, requested by octocat, CI run https://github.com/acme/infra/actions/runs/500`,
+      `, execution ${arnOf(name('envs/busy', '500'))} (exit 5)`,
     ]);
     expect(b.stdout).not.toContain('-> Plan\n');
     expect(statusB.code).toBe(5);
@@ -512,7 +515,9 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
     expect(status.code).toBe(6);
     expect(status.stdout).toContain(`${name('envs/aborted', '600')}: ABORTED`);
     expectPlainFollow(again, 0);
-    inOrder(again.stdout, [/ -> Acquire lock\n/, / -> Plan\n/, 'OK Plan-only run done']);
+    // A plan-only run takes no lock: it goes from Plan only? straight to Plan.
+    inOrder(again.stdout, [/ -> Plan only\?\n/, / -> Plan\n/, 'OK Plan-only run done']);
+    expect(again.stdout).not.toContain('-> Acquire lock');
     expect(again.stdout).not.toContain('plan | ');
   });
 

@@ -38,6 +38,7 @@ describe('e2e: the paths of the workflow', () => {
         failMessage: 'quota exceeded',
       },
       'envs/locked': { resources: resources('z') },
+      'envs/shared': { resources: resources('bucket') },
       'envs/tampered': { resources: resources('secret-store') },
     });
   });
@@ -70,8 +71,9 @@ describe('e2e: the paths of the workflow', () => {
     const states = await statesEntered(h, arn);
     expect(states).toContain('Record rejection');
     expect(states).not.toContain('Apply');
-    expect(states.slice(-3)).toEqual([
+    expect(states.slice(-4)).toEqual([
       'Notify failure',
+      'Holds the lock after failure?',
       'Release lock after failure',
       'Run failed',
     ]);
@@ -85,11 +87,13 @@ describe('e2e: the paths of the workflow', () => {
     expect(end.status).toBe('SUCCEEDED');
     expect(await statesEntered(h, arn)).toEqual([
       'Validate request',
+      'Plan only?',
       'Acquire lock',
       'Plan',
       'Inspect plan',
       'Changes?',
       'Notify result',
+      'Holds the lock?',
       'Release lock',
       'Done',
     ]);
@@ -110,6 +114,9 @@ describe('e2e: the paths of the workflow', () => {
     const states = await statesEntered(h, arn);
     expect(states).not.toContain('Request approval');
     expect(states).not.toContain('Apply');
+    // It took no lock, so it releases none.
+    expect(states).not.toContain('Acquire lock');
+    expect(states).not.toContain('Release lock');
     expect(JSON.parse(end.output as string).plan.summary.counts.add).toBe(2);
     expect(messagesFor(arn).some((m) => /\/a\//.test(m.text))).toBe(false);
     expect(await lockHeld(h, 'envs/plan-only')).toBeUndefined();
@@ -139,16 +146,29 @@ describe('e2e: the paths of the workflow', () => {
     expect(await lockHeld(h, 'envs/broken-apply')).toBeUndefined();
   });
 
-  it('a second run on the same repo+path while one holds the lock fails as LockHeld', async () => {
-    const first = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/locked' });
+  it('a second run on the same repo+path while one holds the lock fails as LockHeld, naming the holder', async () => {
+    const first = await startRun(h, {
+      repo: 'infra',
+      ref: 'main',
+      path: 'envs/locked',
+      requestedBy: 'dora@example.com',
+      ciRunUrl: 'https://ci.example.com/runs/41',
+    });
     const link = await linkFor(first);
     const second = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/locked' });
     const blocked = await waitForEnd(h, second);
     expect(blocked.status).toBe('FAILED');
     expect(blocked.error).toBe('DeployRunner.LockHeld');
+    expect(blocked.cause).toContain(
+      `Holder: run ${first.split(':').at(-1)}, requested by dora@example.com, CI run https://ci.example.com/runs/41, execution ${first}`,
+    );
     expect(await statesEntered(h, second)).toEqual([
       'Validate request',
+      'Plan only?',
       'Acquire lock',
+      'Find the lock holder',
+      'Lock holder known?',
+      'Name the lock holder',
       'Another run holds the lock',
     ]);
     // The holder is untouched by the refused run.
@@ -173,6 +193,33 @@ describe('e2e: the paths of the workflow', () => {
       expect(states).not.toContain('Acquire lock');
     },
   );
+
+  it('a plan-only run neither waits for nor blocks a deploy of the same path that waits for approval', async () => {
+    const deploy = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/shared' });
+    const link = await linkFor(deploy);
+    expect(await lockHeld(h, 'envs/shared')).toMatchObject({ executionArn: deploy });
+
+    const pr = await startRun(h, {
+      repo: 'infra',
+      ref: 'main',
+      path: 'envs/shared',
+      mode: 'plan-only',
+    });
+    const planned = await waitForEnd(h, pr);
+    expect(planned.status).toBe('SUCCEEDED');
+    expect(JSON.parse(planned.output as string).plan.summary.counts.add).toBe(1);
+    const states = await statesEntered(h, pr);
+    expect(states).not.toContain('Acquire lock');
+    expect(states).not.toContain('Release lock');
+    // The deploy's lock is untouched, and the deploy still applies.
+    expect(await lockHeld(h, 'envs/shared')).toMatchObject({ executionArn: deploy });
+    await decide(link, 'approve');
+    const applied = await waitForEnd(h, deploy);
+    expect(applied.status).toBe('SUCCEEDED');
+    expect(await statesEntered(h, deploy)).toContain('Apply');
+    expect(JSON.parse(applied.output as string).apply).toBeDefined();
+    expect(await lockHeld(h, 'envs/shared')).toBeUndefined();
+  });
 
   it('a tampered plan artifact is refused by apply: nothing is applied', async () => {
     const arn = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/tampered' });

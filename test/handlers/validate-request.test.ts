@@ -40,6 +40,8 @@ describe('validate-request', () => {
       runId: 'infra-envs-prod-abc1234-42',
       executionArn: EXECUTION_ARN,
       lockKey: 'lock#infra#envs/prod',
+      lockHolder:
+        'run infra-envs-prod-abc1234-42, requested by dora@example.com, CI run https://ci.example.com/42',
       lockExpiresAt: String(
         Math.floor(Date.parse('2025-11-25T10:00:00Z') / 1000) + settings.lockTtlSeconds,
       ),
@@ -54,6 +56,30 @@ describe('validate-request', () => {
     });
     expect(request.mode).toBe('plan-only');
     expect('requestedBy' in request).toBe(false);
+    expect(request.lockHolder).toBe(
+      'run infra-envs-prod-abc1234-42, requested by an unnamed requester',
+    );
+  });
+
+  it('refuses apply on a plan-only ref, saying what is allowed, and accepts plan-only there', async () => {
+    const infra = settings.allowlist.infra as NonNullable<typeof settings.allowlist.infra>;
+    const prs = createValidateRequestHandler({
+      settings: { ...settings, allowlist: { infra: { ...infra, planOnlyRefs: ['pr/*'] } } },
+      logger: createLogger('validate-test'),
+    });
+    const input = { repo: 'infra', ref: 'pr/42', path: 'envs/prod' };
+    const refused = await prs({ input, execution }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RequestRejectedError);
+    expect((refused as Error).message).toBe(
+      'Request rejected:\n  - mode "apply" is not allowed on ref "pr/42": it matches planOnlyRefs (pr/*) and may only be planned; send mode "plan-only", or apply from main, release/*',
+    );
+    const { request } = await prs({ input: { ...input, mode: 'plan-only' }, execution });
+    expect(request).toMatchObject({ ref: 'pr/42', mode: 'plan-only' });
+    // Without the setting, the same branch is simply not allowed.
+    const plain = await validate({ input: { ...input, mode: 'plan-only' }, execution }).catch(
+      (e: unknown) => e,
+    );
+    expect((plain as Error).message).toContain('ref "pr/42" is not an allowed branch');
   });
 
   it.each([[[]], ['deploy'], [42], [null], [true]])(

@@ -72,6 +72,19 @@ describe.concurrent('plan', () => {
     expect(argv).toContainEqual(['init', '-input=false', '-no-color']);
   });
 
+  test('a plan-only run plans without the state lock; a run that may apply waits for it', async ({
+    sandbox,
+  }) => {
+    await sandbox.plan('run-pr', { DR_REQUEST_MODE: 'plan-only' });
+    const [planOnly] = sandbox.toolCalls().filter((c) => c.argv[0] === 'plan');
+    expect(planOnly?.argv).toContain('-lock=false');
+    expect(planOnly?.argv).not.toContain('-lock-timeout=5m');
+    await sandbox.plan('run-deploy', { DR_REQUEST_MODE: 'apply' });
+    const deploy = sandbox.toolCalls().filter((c) => c.argv[0] === 'plan')[1];
+    expect(deploy?.argv).toContain('-lock-timeout=5m');
+    expect(deploy?.argv).not.toContain('-lock=false');
+  });
+
   test('reports no changes when the state matches, then lists destroys and replaces first', async ({
     sandbox,
   }) => {

@@ -66,6 +66,7 @@ describe('fitPlanResult', () => {
         mode: 'apply',
         runId: 'infra-envs-prod-aaaaaaa-1',
         lockKey: 'infra#envs/prod',
+        lockHolder: `run infra-envs-prod-aaaaaaa-1, requested by ${'x'.repeat(200)}, CI run https://github.com/acme/infra/actions/runs/${'1'.repeat(200)}`,
         lockExpiresAt: '1800000000',
         requestedBy: 'x'.repeat(200),
         ciRunUrl: `https://github.com/acme/infra/actions/runs/${'1'.repeat(200)}`,

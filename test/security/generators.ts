@@ -13,6 +13,8 @@ export const ALLOWLIST: Allowlist = {
   infra: {
     url: 'https://github.com/acme/infra.git',
     allowedRefs: ['main', 'release/*', 'hotfix/**'],
+    // Pull-request branches, and release candidates that `release/*` would allow to apply.
+    planOnlyRefs: ['pr/**', 'release/rc-*'],
     allowedPaths: ['envs/*', 'stacks/**/live', 'modules/net'],
     allowCommits: true,
     tool: 'terraform',
@@ -30,6 +32,7 @@ export const ALLOWLIST: Allowlist = {
   sandbox: {
     url: 'ssh://git@github.com/acme/sandbox.git',
     allowedRefs: ['*', '*/**'],
+    planOnlyRefs: ['pr/*'],
     allowedPaths: ['**'],
     allowCommits: true,
     tool: 'terraform',
@@ -131,6 +134,9 @@ const REPOS = [
 
 const REFS = [
   'main',
+  'pr/12',
+  'pr/12/head',
+  'release/rc-1',
   'master',
   'release/1.2',
   'release/v2',
@@ -425,12 +431,22 @@ function maybeViaJson(value: object, viaJson: boolean): unknown {
 /** Values each repo of ALLOWLIST allows, so that hostile inputs start from something plausible. */
 const VALID: Record<string, { refs: string[]; paths: string[] }> = {
   infra: {
-    refs: ['main', 'release/1.2', 'release/v2', 'hotfix/a', 'hotfix/a/b/c', SHA],
+    refs: [
+      'main',
+      'release/1.2',
+      'release/v2',
+      'hotfix/a',
+      'hotfix/a/b/c',
+      SHA,
+      'pr/7',
+      'pr/7/merge',
+      'release/rc-2',
+    ],
     paths: ['envs/dev', 'envs/prod', 'envs/prod-eu', 'envs/dev.v2', 'stacks/a/live', 'modules/net'],
   },
   legacy: { refs: ['master'], paths: ['prod'] },
   sandbox: {
-    refs: ['main', 'feature/x', 'HEAD', 'a.b_c-d', SHA],
+    refs: ['main', 'feature/x', 'HEAD', 'a.b_c-d', SHA, 'pr/9'],
     paths: ['envs/dev', 'a', 'a/b/c/d/e', 'x.y_z-1'],
   },
 };

@@ -73,9 +73,17 @@ function checkInsideAllowlist(raw: unknown, verdict: Verdict): void {
   const repo = ALLOWLIST[input.repo] as (typeof ALLOWLIST)[string];
 
   const ref = input.ref;
+  const planOnly = repo.planOnlyRefs ?? [];
+  const refs = input.mode === 'plan-only' ? [...repo.allowedRefs, ...planOnly] : repo.allowedRefs;
   check(
-    COMMIT.test(ref) ? repo.allowCommits : repo.allowedRefs.some((p) => globMatches(p, ref)),
+    COMMIT.test(ref) ? repo.allowCommits : refs.some((p) => globMatches(p, ref)),
     'ref outside the allowed refs',
+    { repo: input.repo, ref, mode: input.mode },
+  );
+  // A plan-only ref is never applied, whatever else allows it.
+  check(
+    input.mode !== 'apply' || !planOnly.some((p) => globMatches(p, ref)),
+    'apply accepted on a plan-only ref',
     { repo: input.repo, ref },
   );
   check(ref.length <= 200, 'ref too long', ref.length);
@@ -172,11 +180,25 @@ const RUNNER_BASE_ENV = {
   DR_ARTIFACT_DIR: '/nonexistent/artifacts',
 };
 
-/** The runner's verdict on repo/ref/path, exactly as its environment delivers them. */
-function runnerVerdict(triple: { repo: string; ref: string; path: string }): boolean {
+/**
+ * The runner's verdict on repo/ref/path, exactly as its environment delivers them: the plan task
+ * of an apply run (no `requestMode`), of a plan-only run, or the apply task (`apply`).
+ */
+function runnerVerdict(
+  triple: { repo: string; ref: string; path: string },
+  requestMode?: 'plan-only' | 'apply',
+): boolean {
   try {
     const env = parseRunnerEnv({
       ...RUNNER_BASE_ENV,
+      ...(requestMode === 'plan-only' && { DR_REQUEST_MODE: 'plan-only' }),
+      ...(requestMode === 'apply' && {
+        DR_MODE: 'apply',
+        DR_COMMIT: 'a'.repeat(40),
+        DR_PLAN_KEY: 'runs/x/plan.tfplan',
+        DR_PLAN_VERSION_ID: 'v1',
+        DR_PLAN_SHA256: 'b'.repeat(64),
+      }),
       DR_REPO: triple.repo,
       DR_REF: triple.ref,
       DR_PATH: triple.path,
@@ -231,6 +253,43 @@ describe('fuzzing the execution input (checkExecutionInput)', () => {
       { numRuns: RUNS },
     );
     expect(agreedAccepted).toBeGreaterThan(RUNS * 0.02);
+  });
+
+  it(`(d) apply is never accepted on a plan-only ref, by the validator or the runner; plan-only is: ${RUNS.toLocaleString('en')} refs`, () => {
+    const segment = fc
+      .stringMatching(/^[a-z0-9][a-z0-9._-]{0,11}$/)
+      .filter((s) => !s.endsWith('.') && !s.endsWith('.lock') && !s.includes('..'));
+    const planOnlyRef = fc.oneof(
+      fc
+        .tuple(fc.constantFrom('infra', 'sandbox'), segment)
+        .map(([repo, n]) => ({ repo, ref: `pr/${n}` })),
+      fc.tuple(segment, segment).map(([a, b]) => ({ repo: 'infra', ref: `pr/${a}/${b}` })),
+      segment.map((n) => ({ repo: 'infra', ref: `release/rc-${n}` })),
+    );
+    let planned = 0;
+    fc.assert(
+      fc.property(planOnlyRef, ({ repo, ref }) => {
+        const base = { repo, ref, path: repo === 'infra' ? 'envs/dev' : 'a' };
+        const apply = checkExecutionInput({ ...base, mode: 'apply' }, ALLOWLIST);
+        const implicit = checkExecutionInput(base, ALLOWLIST);
+        check(!apply.ok && !implicit.ok, 'apply accepted on a plan-only ref', base);
+        if (!apply.ok)
+          check(
+            apply.rejections.some((r) => r.field === 'mode' && r.problem.includes('planOnlyRefs')),
+            'the refusal does not say the ref may only be planned',
+            apply.rejections,
+          );
+        check(!runnerVerdict(base, 'apply'), 'the apply task accepted a plan-only ref', base);
+        check(!runnerVerdict(base), 'the plan of an apply run accepted a plan-only ref', base);
+        if (checkExecutionInput({ ...base, mode: 'plan-only' }, ALLOWLIST).ok) {
+          planned++;
+          check(runnerVerdict(base, 'plan-only'), 'the runner refused a plan-only plan', base);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+    // Not vacuous: most generated refs are valid branch names that plan-only runs may use.
+    expect(planned).toBeGreaterThan(RUNS * 0.5);
   });
 
   it('keeps the examples of the issue out, each by name', () => {

@@ -156,6 +156,25 @@ describe('1. CI can start this state machine, read its executions and the runner
     expect(withoutRole.findOutputs('CiRoleArn')).toEqual({});
     withoutRole.hasOutput('CiPolicyArn', {});
   });
+
+  it("the CI role's session covers a GitHub-hosted job (6 h) unless configured, up to IAM's 12 h", () => {
+    const sessionOf = (template: ReturnType<typeof buildStack>['template']) =>
+      Object.values(
+        template.findResources('AWS::IAM::Role', {
+          Properties: { Description: Match.stringLikeRegexp('^deploy-runner CI') },
+        }),
+      ).map(
+        (r) => (r as { Properties: { MaxSessionDuration: number } }).Properties.MaxSessionDuration,
+      );
+    expect(sessionOf(built.template)).toEqual([6 * 3600]);
+    const longer = exampleConfig();
+    longer.ci.maxSessionDuration = '12h';
+    expect(sessionOf(buildStack(longer).template)).toEqual([12 * 3600]);
+    for (const bad of ['13h', '30m'])
+      expect(() =>
+        buildStack({ ...exampleConfig(), ci: { ...exampleConfig().ci, maxSessionDuration: bad } }),
+      ).toThrow(/ci\.maxSessionDuration: .*between 1h and 12h/);
+  });
 });
 
 describe('2. plan runs read-only; only the apply task definition carries the apply role', () => {

@@ -94,7 +94,12 @@ describe('states, in the order of DESIGN.md', () => {
       [
         'Validate request',
         'Request rejected',
+        'Plan only?',
         'Acquire lock',
+        'Find the lock holder',
+        'Lock holder known?',
+        'Name the lock holder',
+        'Record lock held',
         'Another run holds the lock',
         'Plan',
         'Inspect plan',
@@ -109,9 +114,11 @@ describe('states, in the order of DESIGN.md', () => {
         'Apply',
         'Record apply not started',
         'Notify result',
+        'Holds the lock?',
         'Release lock',
         'Done',
         'Notify failure',
+        'Holds the lock after failure?',
         'Release lock after failure',
         'Run failed',
       ].sort(),
@@ -130,7 +137,7 @@ describe('states, in the order of DESIGN.md', () => {
           'startTime.$': '$$.Execution.StartTime',
         },
       },
-      Next: 'Acquire lock',
+      Next: 'Plan only?',
     });
     // The default ResultPath, "$": the validated request replaces the raw input.
     expect(state('Validate request').ResultPath ?? '$').toBe('$');
@@ -143,7 +150,15 @@ describe('states, in the order of DESIGN.md', () => {
     });
   });
 
-  it('2. Acquire lock: a conditional put of the lock item', () => {
+  it('2. Plan only?: a plan-only run takes no lock and goes straight to Plan', () => {
+    expect(state('Plan only?')).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.request.mode', StringEquals: 'plan-only', Next: 'Plan' }],
+      Default: 'Acquire lock',
+    });
+  });
+
+  it('2. Acquire lock: a conditional put of the lock item, naming its holder', () => {
     expect(state('Acquire lock')).toMatchObject({
       Resource: 'arn:aws:states:::dynamodb:putItem',
       Parameters: {
@@ -153,6 +168,7 @@ describe('states, in the order of DESIGN.md', () => {
           runId: { 'S.$': '$.request.runId' },
           repo: { 'S.$': '$.request.repo' },
           path: { 'S.$': '$.request.path' },
+          holder: { 'S.$': '$.request.lockHolder' },
           acquiredAt: { 'S.$': '$$.Execution.StartTime' },
           expiresAt: { 'N.$': '$.request.lockExpiresAt' },
         },
@@ -162,12 +178,47 @@ describe('states, in the order of DESIGN.md', () => {
       Next: 'Plan',
     });
     expect(catches('Acquire lock')).toEqual([
-      ['DynamoDB.ConditionalCheckFailedException', '$.error', 'Another run holds the lock'],
+      ['DynamoDB.ConditionalCheckFailedException', '$.error', 'Find the lock holder'],
       ['States.ALL', '$.error', 'Notify failure'],
     ]);
-    expect(state('Another run holds the lock')).toMatchObject({
+  });
+
+  it('2. refused the lock: reads the holder back and fails naming it, or without it', () => {
+    expect(state('Find the lock holder')).toMatchObject({
+      Resource: 'arn:aws:states:::dynamodb:getItem',
+      Parameters: { Key: { pk: { 'S.$': '$.request.lockKey' } }, ConsistentRead: true },
+      ResultPath: '$.lockHolder',
+      Next: 'Lock holder known?',
+    });
+    expect(catches('Find the lock holder')).toEqual([['States.ALL', null, 'Record lock held']]);
+    expect(state('Lock holder known?')).toEqual({
+      Type: 'Choice',
+      Choices: [
+        { Variable: '$.lockHolder.Item.holder.S', IsPresent: true, Next: 'Name the lock holder' },
+      ],
+      Default: 'Record lock held',
+    });
+    expect(state('Name the lock holder')).toMatchObject({
+      Type: 'Pass',
+      Parameters: {
+        Error: RunErrors.LockHeld,
+        'Cause.$': expect.stringMatching(
+          /^States\.Format\('Another run .* Holder: \{\}, execution \{\}', \$\.lockHolder\.Item\.holder\.S, \$\.lockHolder\.Item\.executionArn\.S\)$/,
+        ),
+      },
+      ResultPath: '$.error',
+      Next: 'Another run holds the lock',
+    });
+    expect(state('Record lock held')).toMatchObject({
+      Type: 'Pass',
+      Result: { Error: RunErrors.LockHeld },
+      ResultPath: '$.error',
+      Next: 'Another run holds the lock',
+    });
+    expect(state('Another run holds the lock')).toEqual({
       Type: 'Fail',
-      Error: 'DeployRunner.LockHeld',
+      ErrorPath: '$.error.Error',
+      CausePath: '$.error.Cause',
     });
   });
 
@@ -185,6 +236,7 @@ describe('states, in the order of DESIGN.md', () => {
             {
               Name: 'runner',
               Environment: [
+                { Name: 'DR_REQUEST_MODE', 'Value.$': '$.request.mode' },
                 { Name: 'DR_REPO', 'Value.$': '$.request.repo' },
                 { Name: 'DR_REF', 'Value.$': '$.request.ref' },
                 { Name: 'DR_PATH', 'Value.$': '$.request.path' },
@@ -333,6 +385,7 @@ describe('states, in the order of DESIGN.md', () => {
       {
         Name: 'runner',
         Environment: [
+          { Name: 'DR_REQUEST_MODE', 'Value.$': '$.request.mode' },
           { Name: 'DR_REPO', 'Value.$': '$.request.repo' },
           { Name: 'DR_REF', 'Value.$': '$.request.ref' },
           { Name: 'DR_PATH', 'Value.$': '$.request.path' },
@@ -352,9 +405,15 @@ describe('states, in the order of DESIGN.md', () => {
     expect(state('Notify result')).toMatchObject({
       Parameters: { phase: 'finished', 'executionArn.$': '$$.Execution.Id', 'state.$': '$' },
       ResultPath: null,
-      Next: 'Release lock',
+      Next: 'Holds the lock?',
     });
-    expect(catches('Notify result')).toEqual([['States.ALL', '$.notifyError', 'Release lock']]);
+    expect(catches('Notify result')).toEqual([['States.ALL', '$.notifyError', 'Holds the lock?']]);
+    // A plan-only run took no lock: it releases none.
+    expect(state('Holds the lock?')).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.request.mode', StringEquals: 'plan-only', Next: 'Done' }],
+      Default: 'Release lock',
+    });
     expect(state('Release lock')).toMatchObject({
       Resource: 'arn:aws:states:::dynamodb:deleteItem',
       Parameters: {
@@ -376,11 +435,16 @@ describe('states, in the order of DESIGN.md', () => {
     expect(state('Notify failure')).toMatchObject({
       Parameters: { phase: 'failed', 'executionArn.$': '$$.Execution.Id', 'state.$': '$' },
       ResultPath: '$.error',
-      Next: 'Release lock after failure',
+      Next: 'Holds the lock after failure?',
     });
     expect(catches('Notify failure')).toEqual([
-      ['States.ALL', '$.notifyError', 'Release lock after failure'],
+      ['States.ALL', '$.notifyError', 'Holds the lock after failure?'],
     ]);
+    expect(state('Holds the lock after failure?')).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.request.mode', StringEquals: 'plan-only', Next: 'Run failed' }],
+      Default: 'Release lock after failure',
+    });
     const { Next: _, Catch, ...release } = state('Release lock after failure');
     const { Next: __, Catch: ___, ...success } = state('Release lock');
     expect(release).toEqual(success);

@@ -73,10 +73,18 @@ export class PhaseTracker {
  * the execution input was checked by `Validate request`, but the runner trusts no one.
  */
 export function checkAgainstAllowlist(env: RunnerEnv): Allowlist[string] {
+  // An apply task checks as an apply, whatever its environment says the run is.
+  const mode = env.mode === 'apply' ? 'apply' : env.requestMode;
   const verdict = checkExecutionInput(
-    { repo: env.repo, ref: env.ref, path: env.path },
+    { repo: env.repo, ref: env.ref, path: env.path, mode },
     env.allowlist,
   );
+  if (env.mode === 'apply' && env.requestMode === 'plan-only')
+    throw new InputRefusedError(
+      'validate',
+      'this run is plan-only (DR_REQUEST_MODE), so it never applies',
+      'start a run with mode "apply" on a ref that may be applied',
+    );
   if (!verdict.ok)
     throw new InputRefusedError(
       'validate',

@@ -40,6 +40,10 @@ const baseSchema = z.object({
     error: 'DR_RUN_ID must be an execution name: 1-80 letters, digits, "_", "-" or "."',
   }),
   DR_EXECUTION_ARN: required('DR_EXECUTION_ARN'),
+  // Absent in task definitions of older versions: a run that may apply, the stricter reading.
+  DR_REQUEST_MODE: z
+    .enum(['apply', 'plan-only'], { error: 'DR_REQUEST_MODE must be "apply" or "plan-only"' })
+    .default('apply'),
   DR_COMMIT: optional,
   DR_PLAN_KEY: optional,
   DR_PLAN_VERSION_ID: optional,
@@ -66,6 +70,8 @@ export interface ApplyInputs {
 
 export interface RunnerEnv {
   readonly mode: 'plan' | 'apply';
+  /** The run's request mode (`$.request.mode`): a plan-only run never applies. */
+  readonly requestMode: 'apply' | 'plan-only';
   readonly allowlist: Allowlist;
   readonly repo: string;
   readonly ref: string;
@@ -120,6 +126,7 @@ export function parseRunnerEnv(env: NodeJS.ProcessEnv): RunnerEnv {
   const d = parsed.data;
   return {
     mode: d.DR_MODE,
+    requestMode: d.DR_REQUEST_MODE,
     allowlist: d.DR_ALLOWLIST as Allowlist,
     repo: d.DR_REPO,
     ref: d.DR_REF,

@@ -218,12 +218,14 @@ export async function checkoutExactCommit(ctx: GitContext, sha: string): Promise
 /**
  * Checks out `sha` only if it is reachable from a branch the allowlist allows: fetches the
  * history of every allowed branch and asks git whether the commit is an ancestor of one.
- * A commit that exists only on an unreviewed branch is refused.
+ * A commit that exists only on an unreviewed branch is refused, and so is one that exists only
+ * on `excludedRefs` (plan-only branches, when the run may apply).
  */
 export async function checkoutCommitOnAllowedBranch(
   ctx: GitContext,
   sha: string,
   allowedRefs: readonly string[],
+  excludedRefs: readonly string[] = [],
 ): Promise<{ sha: string; branch: string }> {
   assertCommit(sha);
   const listing = await git(ctx, ['ls-remote', '--heads', '--', 'origin'], { quiet: true });
@@ -232,7 +234,12 @@ export async function checkoutCommitOnAllowedBranch(
     .map((line) => line.split('\t')[1]?.trim())
     .filter((ref): ref is string => ref?.startsWith('refs/heads/') === true)
     .map((ref) => ref.slice('refs/heads/'.length))
-    .filter((name) => refPatternProblem(name) === undefined && matchesAny(name, allowedRefs));
+    .filter(
+      (name) =>
+        refPatternProblem(name) === undefined &&
+        matchesAny(name, allowedRefs) &&
+        !matchesAny(name, excludedRefs),
+    );
   if (branches.length === 0)
     throw new InputRefusedError(
       'clone',

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { COMMIT_SHA } from '../../../lib/allowlist';
+import { COMMIT_SHA, refsFor } from '../../../lib/allowlist';
 import { artifactKeys, type PlanResult, planResultSchema } from '../../../lib/contracts';
 import { moduleDir, type PhaseTracker, prepare, putOnce, type RunDeps } from './context';
 import type { RunnerEnv } from './env';
@@ -23,8 +23,17 @@ export async function runPlan(
   try {
     phases.enter('clone', `fetching ${env.ref} of ${env.repo}`);
     await initRepository(prepared.git);
+    // A run that may apply pins a commit of a branch it may apply from, never of a plan-only one.
+    const planOnly = env.requestMode === 'plan-only';
     const commit = COMMIT_SHA.test(env.ref)
-      ? (await checkoutCommitOnAllowedBranch(prepared.git, env.ref, prepared.repo.allowedRefs)).sha
+      ? (
+          await checkoutCommitOnAllowedBranch(
+            prepared.git,
+            env.ref,
+            refsFor(prepared.repo, env.requestMode),
+            planOnly ? [] : (prepared.repo.planOnlyRefs ?? []),
+          )
+        ).sha
       : await checkoutBranchTip(prepared.git, env.ref);
     deps.log.line(`checked out ${commit}`);
     const dir = await moduleDir(prepared, env.path);
@@ -46,7 +55,10 @@ export async function runPlan(
         '-no-color',
         `-out=${planFile}`,
         '-detailed-exitcode',
-        '-lock-timeout=5m',
+        // A plan-only run holds no deploy lock and writes no state: taking terraform's state lock
+        // would fail (read-only role) or hold up an apply of the same state, so it reads without
+        // it. Its plan is never applied, so a state that changes meanwhile costs nothing.
+        ...(planOnly ? ['-lock=false'] : ['-lock-timeout=5m']),
       ],
       { okCodes: [2] },
     );

@@ -22,6 +22,8 @@ export const request: RunRequest = {
   runId: 'infra-envs-prod-abc1234-42',
   executionArn: EXECUTION_ARN,
   lockKey: 'lock#infra#envs/prod',
+  lockHolder:
+    'run infra-envs-prod-abc1234-42, requested by dora@example.com, CI run https://github.com/acme/infra/actions/runs/42',
   lockExpiresAt: String(Math.floor(START.getTime() / 1000) + 30 * 3600),
   tool: 'terraform',
 };

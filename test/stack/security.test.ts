@@ -387,6 +387,7 @@ describe('2. plan runs read-only; only the apply task definition carries the app
         infra: {
           url: 'https://github.com/acme/infra.git',
           allowedRefs: ['main', 'release/*'],
+          planOnlyRefs: [],
           allowedPaths: ['envs/*'],
           allowCommits: true,
           tool: 'terraform',

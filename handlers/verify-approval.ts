@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   approvalDecisionSchema,
   RunErrors,
@@ -6,7 +6,7 @@ import {
   type VerifiedApproval,
   verifiedApprovalSchema,
 } from '../lib/contracts';
-import { kmsClient } from './shared/clients';
+import { kmsClient } from './shared/clients/kms';
 import {
   AttestationError,
   type DecisionVerifier,

@@ -83,11 +83,12 @@ export async function followExecution(options: FollowOptions): Promise<Outcome> 
     const events = await readHistory(sfn, pacer, executionArn, tracker.lastEventId);
     const drained = new Set<LogTail>();
     for (const event of tracker.apply(events)) {
-      // A finished task's lines so far come before whatever the workflow did next. Waiting for
-      // the stream to settle here held every state line back by settleMs; the few lines the
-      // awslogs driver delivers late are printed by later polls, still labelled with their state.
+      // A finished task's lines come before whatever the workflow did next, if any can be unread:
+      // one more read, unless the stream was already read after the task ended. Waiting for it
+      // to settle here held every state line back by settleMs; the few lines the awslogs driver
+      // delivers late are printed by later polls, still labelled with their state.
       for (const tail of tails) {
-        if (tail.done || tail.task.endedAt === undefined || drained.has(tail)) continue;
+        if (tail.done || !tail.behindEnd || drained.has(tail)) continue;
         await tail.drain(onEvent);
         drained.add(tail);
       }
@@ -109,14 +110,15 @@ export async function followExecution(options: FollowOptions): Promise<Outcome> 
     }
     if (tracker.ended) break;
     // One page per running task per cycle, so history polls stay frequent under heavy output.
-    // (A tail just drained for a state line is up to date: polling it again costs a call.)
+    // A tail just drained for a state line is up to date: polling it again costs a call. Parked
+    // on a person, a finished task's stream is read once, when it has settled.
+    const waiting = tracker.currentState === APPROVAL_STATE;
     for (const tail of tails) {
-      if (tail.done || drained.has(tail)) continue;
+      if (tail.done || drained.has(tail) || (waiting && !tail.settled)) continue;
       const { lines } = await tail.poll();
       for (const line of lines) onEvent(line);
     }
-    // Parked on a person: a finished task's late lines ride along at the slow pace too.
-    if (tracker.currentState === APPROVAL_STATE) {
+    if (waiting) {
       waitingSince ??= cycleStart;
       await clock.sleep(slowMs);
       const parked = clock.now() - waitingSince >= intervals.parkedAfterMs;

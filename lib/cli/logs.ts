@@ -39,6 +39,8 @@ export interface LogTailOptions {
 export class LogTail {
   /** Whether every line of the finished task has been read. */
   done = false;
+  /** When the last GetLogEvents call was sent (the CLI's clock), if any. */
+  lastPollAt?: number;
   private token?: string;
   private readonly settleMs: number;
   private readonly clock: Clock;
@@ -56,6 +58,7 @@ export class LogTail {
   async poll(): Promise<{ lines: Extract<FollowEvent, { type: 'log' }>[]; caughtUp: boolean }> {
     const { logs, pacer, logGroup, task } = this.options;
     const sent = this.token;
+    this.lastPollAt = this.clock.now();
     let page: GetLogEventsCommandOutput;
     try {
       page = await pacer.call('GetLogEvents', () =>
@@ -96,6 +99,18 @@ export class LogTail {
       for (const line of lines) onLine(line);
       if (caughtUp || this.done) return;
     }
+  }
+
+  /** Whether the task ended long enough ago for its stream to be complete once caught up. */
+  get settled(): boolean {
+    const { endedAt } = this.options.task;
+    return endedAt !== undefined && this.clock.now() - endedAt >= this.settleMs;
+  }
+
+  /** Whether lines written before the task ended may still be unread: not polled since it ended. */
+  get behindEnd(): boolean {
+    const { endedAt } = this.options.task;
+    return endedAt !== undefined && (this.lastPollAt === undefined || this.lastPollAt <= endedAt);
   }
 
   private markDoneIfSettled(caughtUp: boolean) {

@@ -55,6 +55,12 @@ export interface OverheadResult {
     betweenStates: number;
     afterLastState: number;
   };
+  /**
+   * The local engine's own cost per state transition: the median over full runs of the time
+   * between one state's exit and the next one's entry, divided by the number of such gaps. The
+   * same-run baseline is `statesMs` (time inside each state) and the full run itself.
+   */
+  readonly engineMsPerTransition: number;
 }
 
 /** What later sections reuse: one happy-path history and the approval page timings. */
@@ -107,10 +113,14 @@ function timeline(run: FullRun) {
   let betweenStates = 0;
   let previousExit: number | undefined;
   let enteredAt = 0;
+  let transitions = 0;
   for (const event of states) {
     const at = event.timestamp * 1000;
     if (event.type.endsWith('StateEntered')) {
-      if (previousExit !== undefined) betweenStates += at - previousExit;
+      if (previousExit !== undefined) {
+        betweenStates += at - previousExit;
+        transitions++;
+      }
       enteredAt = at;
     } else if (event.type.endsWith('StateExited')) {
       inStates += at - enteredAt;
@@ -123,6 +133,7 @@ function timeline(run: FullRun) {
     inStates,
     betweenStates,
     afterLastState: run.settledAt - (previousExit ?? run.settledAt),
+    transitions,
   };
 }
 
@@ -194,6 +205,12 @@ export async function measureOverhead(
           afterLastState: med('afterLastState'),
         };
       })(),
+      engineMsPerTransition: round(
+        median(
+          full.map(timeline).map((t) => (t.transitions > 0 ? t.betweenStates / t.transitions : 0)),
+        ),
+        2,
+      ),
     },
     happyPath: { executionArn: happy.executionArn, events: happy.events },
     decisions: full.map((f) => f.decision),

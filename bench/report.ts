@@ -29,6 +29,13 @@ export function renderTable(r: BenchResults): string {
     '',
   ]);
   rows.push([
+    'Local engine per state transition (median)',
+    `${o.engineMsPerTransition} ms`,
+    `full run ${ms(r.fullRunMs.median)}`,
+    '',
+    '',
+  ]);
+  rows.push([
     'Full local run (median / p95)',
     `${ms(r.fullRunMs.median)} / ${ms(r.fullRunMs.p95)}`,
     `${o.pairs} pairs, alternating`,

@@ -15,7 +15,7 @@ import { type ApiPacer, type Clock, systemClock } from './pacer';
 export interface PollIntervals {
   /** Between polls while anything but a human is working. @default 1000 */
   readonly fastMs: number;
-  /** First interval while waiting at `Request approval`; grows by half each poll. @default 10000 */
+  /** First interval while waiting at `Request approval`; grows by half each poll. @default 20000 */
   readonly slowStartMs: number;
   /** Longest interval in the first `parkedAfterMs` of the approval wait. @default 30000 */
   readonly slowMaxMs: number;
@@ -27,12 +27,12 @@ export interface PollIntervals {
 
 /**
  * A person answers in seconds to hours: at most 6 calls a minute while waiting (the budget of
- * bench/cli.ts), and a day-long wait costs hundreds of calls; a decision is still seen within 30 s
+ * bench/cli.ts), and a day-long wait costs hundreds of calls; a decision is still seen within 20-30 s
  * for the first quarter hour, when most are made.
  */
 export const DEFAULT_POLL_INTERVALS: PollIntervals = {
   fastMs: 1000,
-  slowStartMs: 10_000,
+  slowStartMs: 20_000,
   slowMaxMs: 30_000,
   parkedAfterMs: 15 * 60_000,
   parkedMaxMs: 120_000,
@@ -110,17 +110,20 @@ export async function followExecution(options: FollowOptions): Promise<Outcome> 
     }
     if (tracker.ended) break;
     // One page per running task per cycle, so history polls stay frequent under heavy output.
-    // A tail just drained for a state line is up to date: polling it again costs a call. Parked
-    // on a person, a finished task's stream is read once, when it has settled.
+    // A tail just drained for a state line is up to date: polling it again costs a call. A
+    // finished task's stream that was read past its end (or any, while parked on a person) is
+    // read once more when it has settled, for late lines; meanwhile the history gets the calls.
     const waiting = tracker.currentState === APPROVAL_STATE;
     for (const tail of tails) {
-      if (tail.done || drained.has(tail) || (waiting && !tail.settled)) continue;
+      if (tail.done || drained.has(tail)) continue;
+      const finished = tail.task.endedAt !== undefined;
+      if (finished && !tail.settled && (waiting || !tail.behindEnd)) continue;
       const { lines } = await tail.poll();
       for (const line of lines) onEvent(line);
     }
     if (waiting) {
       waitingSince ??= cycleStart;
-      await clock.sleep(slowMs);
+      await clock.sleep(slowMs - (clock.now() - cycleStart));
       const parked = clock.now() - waitingSince >= intervals.parkedAfterMs;
       const cap = parked ? intervals.parkedMaxMs : intervals.slowMaxMs;
       slowMs = Math.min(cap, Math.round(slowMs * 1.5));

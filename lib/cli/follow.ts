@@ -84,12 +84,14 @@ export async function followExecution(options: FollowOptions): Promise<Outcome> 
     const drained = new Set<LogTail>();
     for (const event of tracker.apply(events)) {
       // A finished task's lines come before whatever the workflow did next, if any can be unread:
-      // one more read, unless the stream was already read after the task ended. Waiting for it
-      // to settle here held every state line back by settleMs; the few lines the awslogs driver
-      // delivers late are printed by later polls, still labelled with their state.
+      // one read (the stream's token only says "up to date" on a second read, a call later),
+      // unless the stream was already read after the task ended. Waiting for it to settle here
+      // held every state line back by settleMs; lines the awslogs driver delivers late, and the
+      // rest of a long page, are printed by the next polls, still labelled with their state.
       for (const tail of tails) {
         if (tail.done || !tail.behindEnd || drained.has(tail)) continue;
-        await tail.drain(onEvent);
+        const { lines } = await tail.poll();
+        for (const line of lines) onEvent(line);
         drained.add(tail);
       }
       onEvent(event);
@@ -110,14 +112,14 @@ export async function followExecution(options: FollowOptions): Promise<Outcome> 
     }
     if (tracker.ended) break;
     // One page per running task per cycle, so history polls stay frequent under heavy output.
-    // A tail just drained for a state line is up to date: polling it again costs a call. A
-    // finished task's stream that was read past its end (or any, while parked on a person) is
-    // read once more when it has settled, for late lines; meanwhile the history gets the calls.
+    // A tail just read for a state line is not read again this cycle. A finished task's stream
+    // read up to date past its end (or any, while parked on a person) is read once more when it
+    // has settled, for late lines; meanwhile the history gets the calls.
     const waiting = tracker.currentState === APPROVAL_STATE;
     for (const tail of tails) {
       if (tail.done || drained.has(tail)) continue;
       const finished = tail.task.endedAt !== undefined;
-      if (finished && !tail.settled && (waiting || !tail.behindEnd)) continue;
+      if (finished && !tail.settled && (waiting || (!tail.behindEnd && tail.caughtUp))) continue;
       const { lines } = await tail.poll();
       for (const line of lines) onEvent(line);
     }

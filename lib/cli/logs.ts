@@ -41,6 +41,8 @@ export class LogTail {
   done = false;
   /** When the last GetLogEvents call was sent (the CLI's clock), if any. */
   lastPollAt?: number;
+  /** Whether the last read found the stream up to date (its token came back). */
+  caughtUp = false;
   private token?: string;
   private readonly settleMs: number;
   private readonly clock: Clock;
@@ -74,6 +76,7 @@ export class LogTail {
     } catch (error) {
       // The stream appears with the container's first line; until then there is nothing to read.
       if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error;
+      this.caughtUp = true;
       this.markDoneIfSettled(true);
       return { lines: [], caughtUp: true };
     }
@@ -87,6 +90,7 @@ export class LogTail {
     }));
     const next = page.nextForwardToken;
     const caughtUp = next === undefined || next === sent;
+    this.caughtUp = caughtUp;
     if (next !== undefined) this.token = next;
     this.markDoneIfSettled(caughtUp);
     return { lines, caughtUp };

@@ -167,7 +167,7 @@ export async function measureCli(bench: BenchServer, options: CliOptions): Promi
     callsPerMinuteWaiting: withLogs.callsPerMinuteWaiting,
     withLogs,
     ...(withoutLogs && { withoutLogs }),
-    note: `Each run waited ${Math.round(options.approvalWaitMs / 1000)} s for approval; the tool sleeps before plan and apply so the runner works long enough to watch. Poll intervals (lib/cli/follow.ts): 1 s while working; 2 s growing by half up to 10 s while waiting; the pacer allows at most one call per second. With logs, a finished task's log tail waits 3 s for late lines before the next state is printed (LogTail settleMs).`,
+    note: `Each run waited ${Math.round(options.approvalWaitMs / 1000)} s for approval; the tool sleeps before plan and apply so the runner works long enough to watch. Poll intervals (lib/cli/follow.ts): 1 s while working; 20 s, then 30 s while waiting (2 min after 15 min); the pacer allows at most one call per second. With logs, a finished task's lines so far are read before the next state is printed; its late lines follow at the next polls.`,
   };
 }
 

@@ -13,7 +13,9 @@ export interface BenchResults {
   readonly mode: 'full' | 'quick';
   readonly benchDurationMs: number;
   readonly machine: MachineInfo;
+  /** Time outside the runner, measured inside each full run (bench/overhead.ts). */
   readonly overheadMs: Summary;
+  readonly overheadDefinition: string;
   readonly baselineMs: Summary;
   readonly fullRunMs: Summary;
   readonly stateTransitions: {
@@ -95,6 +97,8 @@ export function assembleResults(m: Measured): BenchResults {
     benchDurationMs: round(m.benchDurationMs),
     machine: m.machine,
     overheadMs: m.overhead.overheadMs,
+    overheadDefinition:
+      'Per full run: its wall time minus its Plan and Apply states (the runner), measured inside the run. The paired difference full - direct is details.overhead.pairedDifferenceMs, a noisy detail.',
     baselineMs: m.overhead.baselineMs,
     fullRunMs: m.overhead.fullRunMs,
     stateTransitions: {

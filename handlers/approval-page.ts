@@ -39,14 +39,11 @@ import {
   type RandomBytes,
   verifyNonce,
 } from './shared/capability';
-import {
-  cachedSecret,
-  documentClient,
-  kmsClient,
-  s3Client,
-  secretsClient,
-  sfnClient,
-} from './shared/clients';
+import { documentClient } from './shared/clients/dynamodb';
+import { kmsClient } from './shared/clients/kms';
+import { s3Client } from './shared/clients/s3';
+import { cachedSecret, secretsClient } from './shared/clients/secrets';
+import { sfnClient } from './shared/clients/sfn';
 import { attestDecision, type DecisionSigner, KmsDecisionSigner } from './shared/decision-signing';
 import { describeError, errorName, SettingsError } from './shared/errors';
 import { html, SECURITY_HEADERS } from './shared/html';

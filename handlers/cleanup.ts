@@ -1,6 +1,6 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { lockKeyFor } from '../lib/contracts';
-import { documentClient } from './shared/clients';
+import { documentClient } from './shared/clients/dynamodb';
 import { InvalidPayloadError } from './shared/errors';
 import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
 import { REQUIRED_SETTINGS, settingsFromEnv } from './shared/settings';

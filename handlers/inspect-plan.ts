@@ -11,7 +11,7 @@ import {
   planResultSchema,
 } from '../lib/contracts';
 import { ArtifactChecksumError as ReadChecksumError } from './shared/artifacts';
-import { s3Client } from './shared/clients';
+import { s3Client } from './shared/clients/s3';
 import { ArtifactTamperedError, InvalidPayloadError, SettingsError } from './shared/errors';
 import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
 import { REQUIRED_SETTINGS, settingsFromEnv } from './shared/settings';

@@ -1,8 +1,10 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ArtifactStore } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
 import { artifactKeys, planResultSchema, RunErrors, runRequestSchema } from '../lib/contracts';
-import { cachedSecret, s3Client, secretsClient, sesClient } from './shared/clients';
+import { s3Client } from './shared/clients/s3';
+import { cachedSecret, secretsClient } from './shared/clients/secrets';
+import { sesClient } from './shared/clients/ses';
 import {
   describeError,
   errorName,

@@ -1,5 +1,5 @@
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   type ApproverContract,
   approverSchema,
@@ -7,7 +7,9 @@ import {
   runRequestSchema,
 } from '../lib/contracts';
 import { approvalLink, newCapability, type RandomBytes } from './shared/capability';
-import { cachedSecret, documentClient, secretsClient, sesClient } from './shared/clients';
+import { documentClient } from './shared/clients/dynamodb';
+import { cachedSecret, secretsClient } from './shared/clients/secrets';
+import { sesClient } from './shared/clients/ses';
 import { describeError, InvalidPayloadError, NotificationDeliveryError } from './shared/errors';
 import {
   createLogger,

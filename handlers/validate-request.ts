@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { checkExecutionInput, describeRejections } from '../lib/allowlist';
 import { lockHolderOf, lockKeyFor, type RunRequest } from '../lib/contracts';
 import { InvalidPayloadError, RequestRejectedError } from './shared/errors';

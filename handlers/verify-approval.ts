@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   approvalDecisionSchema,
   RunErrors,
@@ -7,7 +7,7 @@ import {
   verifiedApprovalSchema,
 } from '../lib/contracts';
 import { isRequesterIdentity } from '../lib/identity';
-import { kmsClient } from './shared/clients';
+import { kmsClient } from './shared/clients/kms';
 import {
   AttestationError,
   type DecisionVerifier,

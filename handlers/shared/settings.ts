@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Approver } from '../../lib/config';
 import { type Allowlist, allowlistSchema, approverSchema } from '../../lib/contracts';
 import { SettingsError } from './errors';

@@ -15,16 +15,27 @@ import { type ApiPacer, type Clock, systemClock } from './pacer';
 export interface PollIntervals {
   /** Between polls while anything but a human is working. @default 1000 */
   readonly fastMs: number;
-  /** First interval while waiting at `Request approval`; grows by half each poll. @default 2000 */
+  /** First interval while waiting at `Request approval`; grows by half each poll. @default 20000 */
   readonly slowStartMs: number;
-  /** Longest interval while waiting at `Request approval`. @default 10000 */
+  /** Longest interval in the first `parkedAfterMs` of the approval wait. @default 30000 */
   readonly slowMaxMs: number;
+  /** How long a wait lasts before the run counts as parked. @default 900000 */
+  readonly parkedAfterMs: number;
+  /** Longest interval once parked: a 24 h wait costs about 750 calls, not thousands. @default 120000 */
+  readonly parkedMaxMs: number;
 }
 
+/**
+ * A person answers in seconds to hours: at most 6 calls a minute while waiting (the budget of
+ * bench/cli.ts), and a day-long wait costs hundreds of calls; a decision is still seen within 20-30 s
+ * for the first quarter hour, when most are made.
+ */
 export const DEFAULT_POLL_INTERVALS: PollIntervals = {
   fastMs: 1000,
-  slowStartMs: 2000,
-  slowMaxMs: 10_000,
+  slowStartMs: 20_000,
+  slowMaxMs: 30_000,
+  parkedAfterMs: 15 * 60_000,
+  parkedMaxMs: 120_000,
 };
 
 export interface FollowOptions {
@@ -66,13 +77,23 @@ export async function followExecution(options: FollowOptions): Promise<Outcome> 
   const tracker = new HistoryTracker();
   const tails: LogTail[] = [];
   let slowMs = intervals.slowStartMs;
+  let waitingSince: number | undefined;
   for (;;) {
     const cycleStart = clock.now();
     const events = await readHistory(sfn, pacer, executionArn, tracker.lastEventId);
+    const drained = new Set<LogTail>();
     for (const event of tracker.apply(events)) {
-      // A finished task's last lines come before whatever the workflow did next.
-      const finished = tails.filter((tail) => !tail.done && tail.task.endedAt !== undefined);
-      if (finished.length > 0) await drainTails(finished, onEvent, clock, intervals.fastMs);
+      // A finished task's lines come before whatever the workflow did next, if any can be unread:
+      // one read (the stream's token only says "up to date" on a second read, a call later),
+      // unless the stream was already read after the task ended. Waiting for it to settle here
+      // held every state line back by settleMs; lines the awslogs driver delivers late, and the
+      // rest of a long page, are printed by the next polls, still labelled with their state.
+      for (const tail of tails) {
+        if (tail.done || !tail.behindEnd || drained.has(tail)) continue;
+        const { lines } = await tail.poll();
+        for (const line of lines) onEvent(line);
+        drained.add(tail);
+      }
       onEvent(event);
       const task =
         event.type === 'task-started' && tracker.tasks.find((t) => t.taskArn === event.taskArn);
@@ -91,18 +112,26 @@ export async function followExecution(options: FollowOptions): Promise<Outcome> 
     }
     if (tracker.ended) break;
     // One page per running task per cycle, so history polls stay frequent under heavy output.
+    // A tail just read for a state line is not read again this cycle. A finished task's stream
+    // read up to date past its end (or any, while parked on a person) is read once more when it
+    // has settled, for late lines; meanwhile the history gets the calls.
+    const waiting = tracker.currentState === APPROVAL_STATE;
     for (const tail of tails) {
-      if (tail.done) continue;
+      if (tail.done || drained.has(tail)) continue;
+      const finished = tail.task.endedAt !== undefined;
+      if (finished && !tail.settled && (waiting || (!tail.behindEnd && tail.caughtUp))) continue;
       const { lines } = await tail.poll();
       for (const line of lines) onEvent(line);
     }
-    const waitingForHuman =
-      tracker.currentState === APPROVAL_STATE && tails.every((tail) => tail.done);
-    if (waitingForHuman) {
-      await clock.sleep(slowMs);
-      slowMs = Math.min(intervals.slowMaxMs, Math.round(slowMs * 1.5));
+    if (waiting) {
+      waitingSince ??= cycleStart;
+      await clock.sleep(slowMs - (clock.now() - cycleStart));
+      const parked = clock.now() - waitingSince >= intervals.parkedAfterMs;
+      const cap = parked ? intervals.parkedMaxMs : intervals.slowMaxMs;
+      slowMs = Math.min(cap, Math.round(slowMs * 1.5));
     } else {
       // The pacer already spaces the calls; this only keeps an idle cycle from spinning.
+      waitingSince = undefined;
       slowMs = intervals.slowStartMs;
       const remaining = intervals.fastMs - (clock.now() - cycleStart);
       if (remaining > 0) await clock.sleep(remaining);

@@ -39,6 +39,10 @@ export interface LogTailOptions {
 export class LogTail {
   /** Whether every line of the finished task has been read. */
   done = false;
+  /** When the last GetLogEvents call was sent (the CLI's clock), if any. */
+  lastPollAt?: number;
+  /** Whether the last read found the stream up to date (its token came back). */
+  caughtUp = false;
   private token?: string;
   private readonly settleMs: number;
   private readonly clock: Clock;
@@ -56,6 +60,7 @@ export class LogTail {
   async poll(): Promise<{ lines: Extract<FollowEvent, { type: 'log' }>[]; caughtUp: boolean }> {
     const { logs, pacer, logGroup, task } = this.options;
     const sent = this.token;
+    this.lastPollAt = this.clock.now();
     let page: GetLogEventsCommandOutput;
     try {
       page = await pacer.call('GetLogEvents', () =>
@@ -71,6 +76,7 @@ export class LogTail {
     } catch (error) {
       // The stream appears with the container's first line; until then there is nothing to read.
       if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error;
+      this.caughtUp = true;
       this.markDoneIfSettled(true);
       return { lines: [], caughtUp: true };
     }
@@ -84,6 +90,7 @@ export class LogTail {
     }));
     const next = page.nextForwardToken;
     const caughtUp = next === undefined || next === sent;
+    this.caughtUp = caughtUp;
     if (next !== undefined) this.token = next;
     this.markDoneIfSettled(caughtUp);
     return { lines, caughtUp };
@@ -96,6 +103,18 @@ export class LogTail {
       for (const line of lines) onLine(line);
       if (caughtUp || this.done) return;
     }
+  }
+
+  /** Whether the task ended long enough ago for its stream to be complete once caught up. */
+  get settled(): boolean {
+    const { endedAt } = this.options.task;
+    return endedAt !== undefined && this.clock.now() - endedAt >= this.settleMs;
+  }
+
+  /** Whether lines written before the task ended may still be unread: not polled since it ended. */
+  get behindEnd(): boolean {
+    const { endedAt } = this.options.task;
+    return endedAt !== undefined && (this.lastPollAt === undefined || this.lastPollAt <= endedAt);
   }
 
   private markDoneIfSettled(caughtUp: boolean) {

@@ -49,6 +49,27 @@ describe('LogTail', () => {
     expect(logStreamName(PLAN_TASK_ARN)).toBe('runner/runner/plan0task1');
   });
 
+  it('knows whether it was read since its task ended, and when its stream has settled', async () => {
+    serveStream(['one'], 10);
+    const task: { state: string; taskArn: string; endedAt?: number } = {
+      state: 'Plan',
+      taskArn: PLAN_TASK_ARN,
+    };
+    const logTail = tail(task as RunnerTask, 3000);
+    expect(logTail.behindEnd).toBe(false);
+    await logTail.poll();
+    task.endedAt = clock.now() + 500;
+    // Read before the end: lines written up to the end may be unread, so one more read is due.
+    expect(logTail.behindEnd).toBe(true);
+    expect(logTail.settled).toBe(false);
+    await clock.sleep(1000);
+    await logTail.poll();
+    expect(logTail.behindEnd).toBe(false);
+    expect(logTail.settled).toBe(false);
+    await clock.sleep(3000);
+    expect(logTail.settled).toBe(true);
+  });
+
   it('follows nextForwardToken across pages and stops when the token repeats after the task ended', async () => {
     serveStream(['one', 'two', 'three', 'four', 'five'], 2);
     const logTail = tail({ state: 'Plan', taskArn: PLAN_TASK_ARN, endedAt: clock.now() - 10_000 });

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sesv2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { cachedSecret } from '../../handlers/shared/clients';
+import { cachedSecret } from '../../handlers/shared/clients/secrets';
 import { NotificationDeliveryError } from '../../handlers/shared/errors';
 import { AwsNotifier, OutboxNotifier } from '../../handlers/shared/notifier';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ArtifactLocation, artifactLocationFromEnv } from '../../../lib/artifacts/location';
 import { describeIssues } from '../../../lib/config';
 import { type Allowlist, allowlistSchema, knownHostsSchema } from '../../../lib/contracts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   changeKind,
   MAX_CHANGES_IN_RESULT,

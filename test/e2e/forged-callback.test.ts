@@ -111,8 +111,9 @@ describe('e2e: a forged SendTaskSuccess applies nothing', () => {
     const states = await statesEntered(h, arn);
     expect(states).toContain('Verify approval');
     expect(states).not.toContain('Apply');
-    expect(states.slice(-3)).toEqual([
+    expect(states.slice(-4)).toEqual([
       'Notify failure',
+      'Holds the lock after failure?',
       'Release lock after failure',
       'Run failed',
     ]);

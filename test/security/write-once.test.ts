@@ -206,8 +206,9 @@ describe('write-once run artifacts, end to end in local mode', () => {
     const states = await statesEntered(h, arn);
     expect(states).toContain('Inspect plan');
     expect(states).not.toContain('Request approval');
-    expect(states.slice(-3)).toEqual([
+    expect(states.slice(-4)).toEqual([
       'Notify failure',
+      'Holds the lock after failure?',
       'Release lock after failure',
       'Run failed',
     ]);

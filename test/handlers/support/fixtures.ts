@@ -76,6 +76,7 @@ export const settings: Settings = {
     infra: {
       url: 'https://github.com/acme/infra.git',
       allowedRefs: ['main', 'release/*'],
+      planOnlyRefs: [],
       allowedPaths: ['envs/*'],
       allowCommits: true,
       tool: 'terraform',

@@ -46,14 +46,17 @@ describe.concurrent('the allowlist, checked again by the runner', () => {
     ['an absolute path', { DR_PATH: '/etc' }, /is absolute/],
     ['a path with shell characters', { DR_PATH: 'envs/dev;touch x' }, /may only contain/],
     ['a path with a newline', { DR_PATH: 'envs/dev\nx' }, /may only contain/],
-  ])('refuses %s with exit 2, without running git', async (_what, env, message) => {
-    const outcome = await shared.runInProcess(env);
+  ])('refuses %s with exit 2, without running git', async (what, env, message) => {
+    // The cases run concurrently in one sandbox: each has its own run, so its error report (written
+    // once) is its own.
+    const runId = `refusal-${what.replace(/[^A-Za-z0-9]+/g, '-')}`;
+    const outcome = await shared.runInProcess({ DR_RUN_ID: runId, ...env });
     expect(outcome.code, outcome.stdout + outcome.stderr).toBe(2);
     expect(outcome.stderr).toMatch(message);
     expect(outcome.stderr).toContain('FAILED in phase "validate"');
     expect(shared.shim.calls()).toEqual([]);
     expect(shared.toolCalls()).toEqual([]);
-    expect(shared.artifact('runs/run-1/plan-error.json')).toMatchObject({
+    expect(shared.artifact(`runs/${runId}/plan-error.json`)).toMatchObject({
       phase: 'validate',
       exitCode: 2,
     });

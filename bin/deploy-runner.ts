@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { registerDoctor } from '../lib/cli/doctor';
 import { describeError } from '../lib/cli/pacer';
-import { type CliIo, processIo, run as runProgram } from '../lib/cli/program';
+import { type CliIo, exitWith, processIo, run as runProgram } from '../lib/cli/program';
 
 /**
  * `deploy-runner`: the CI client (start, wait, logs, status, list; lib/cli/program.ts) and
@@ -49,15 +49,7 @@ export function run(argv: readonly string[], io: CliIo = processIo()): Promise<n
 
 /** Runs the CLI as the process (used by bin/deploy-runner.js and the dist/cli.js bundle). */
 export function main(argv: readonly string[] = process.argv): void {
-  run(argv).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error) => {
-      process.stderr.write(`deploy-runner: ${describeError(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  exitWith(run(argv));
 }
 
 if (require.main === module) main();

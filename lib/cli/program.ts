@@ -504,3 +504,16 @@ export async function run(
 export function processIo(): CliIo {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, handleSignals: true };
 }
+
+/** Sets the process's exit code from a CLI run; an error that escaped it prints one line, exit 1. */
+export function exitWith(result: Promise<number>): void {
+  result.then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`deploy-runner: ${describeError(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import type { DeployRunnerProps } from './constructs/deploy-runner';
 import { foldIdentity } from './identity';
 
 /**
@@ -347,6 +348,19 @@ export const configSchema = z
           .default(90),
       })
       .prefault({}),
+    monitoring: z
+      .strictObject({
+        /**
+         * An alarm on failed and timed-out runs, published to a new encrypted SNS topic these
+         * addresses subscribe to. Off unless present: an alarm costs about $0.20 a month.
+         */
+        alarm: z
+          .strictObject({
+            emails: z.array(z.string().regex(EMAIL, { error: 'is not an email address' })),
+          })
+          .optional(),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     const { approvers, approvalsRequired } = config.approvals;
@@ -551,4 +565,20 @@ export function loadConfig(file: string): DeployRunnerConfig {
     throw new ConfigError(file, [`is not valid JSON: ${(error as Error).message}`]);
   }
   return parseConfig(json, file);
+}
+
+/**
+ * The construct props a config stands for: `bin/app.ts` reads the JSON file, this turns it into
+ * what {@link DeployRunnerProps} takes. The construct itself never reads `monitoring`.
+ */
+export function deployRunnerProps(
+  config: DeployRunnerConfig,
+  configSource?: string,
+): DeployRunnerProps {
+  const alarm = config.monitoring.alarm;
+  return {
+    config,
+    configSource,
+    ...(alarm ? { failedRunsAlarm: { emails: alarm.emails } } : {}),
+  };
 }

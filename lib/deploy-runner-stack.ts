@@ -1,6 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { DeployRunnerConfig } from './config';
+import { type DeployRunnerConfig, deployRunnerProps } from './config';
 import { DeployRunner } from './constructs/deploy-runner';
 
 /** Properties of {@link DeployRunnerStack}. */
@@ -23,10 +23,11 @@ export class DeployRunnerStack extends Stack {
       description: 'deploy-runner: CI starts a run, a human approves the plan, Fargate applies it',
       ...props,
     });
-    this.runner = new DeployRunner(this, 'DeployRunner', {
-      config: props.config,
-      configSource: props.configSource,
-    });
+    this.runner = new DeployRunner(
+      this,
+      'DeployRunner',
+      deployRunnerProps(props.config, props.configSource),
+    );
     const runner = this.runner;
 
     new CfnOutput(this, 'StateMachineArn', {
@@ -61,5 +62,11 @@ export class DeployRunnerStack extends Stack {
       description: 'Plan files, plan text and results, per run under runs/<runId>/',
       value: runner.artifacts.bucket.bucketName,
     });
+    if (runner.alarmTopic) {
+      new CfnOutput(this, 'AlarmTopicArn', {
+        description: 'Failed-run and cleanup alarms publish here (config monitoring.alarm)',
+        value: runner.alarmTopic.topicArn,
+      });
+    }
   }
 }

@@ -25,38 +25,53 @@ const separateS3Store: Plugin = {
   },
 };
 
+/** The terraform simulator: a tool for local mode, the demo, tests and the bench, never the image. */
+const SIMULATOR_ENTRY = join(ROOT, 'tools/terraform-sim/terraform-sim.ts');
+
+const COMMON = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  logLevel: 'warning',
+  legalComments: 'none',
+} as const;
+
 /**
- * Bundles the runner (and the terraform simulator used by tests and local mode) into `outDir`
- * with esbuild: platform node, target node20, CommonJS, one file each. The Dockerfile runs the
- * same build for the image.
+ * What the image runs: `runner.js` and `s3-store.js` in `outDir`, built with esbuild (platform
+ * node, target node20, CommonJS). The Dockerfile runs exactly this, so nothing outside the
+ * image's build context (lib, containers/runner) may be an entry point here.
  */
-export async function bundleRunner(outDir: string): Promise<RunnerBundle> {
+export async function bundleRunnerImage(outDir: string): Promise<{ runner: string }> {
   await mkdir(outDir, { recursive: true });
   const runner = join(outDir, 'runner.js');
-  const simulator = join(outDir, 'terraform-sim.js');
-  const common = {
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    logLevel: 'warning',
-    legalComments: 'none',
-  } as const;
   await Promise.all([
     build({
-      ...common,
+      ...COMMON,
       entryPoints: [join(ROOT, 'containers/runner/src/main.ts')],
       outfile: runner,
       plugins: [separateS3Store],
     }),
     build({
-      ...common,
+      ...COMMON,
       entryPoints: [join(ROOT, 'lib/artifacts/s3-store.ts')],
       outfile: join(outDir, 's3-store.js'),
     }),
+  ]);
+  return { runner };
+}
+
+/**
+ * The image's bundle plus the terraform simulator (`tools/terraform-sim`), for local mode, the
+ * demo, tests and the bench: the runner runs on this machine with the simulator as DR_TOOL_PATH.
+ */
+export async function bundleRunner(outDir: string): Promise<RunnerBundle> {
+  const simulator = join(outDir, 'terraform-sim.js');
+  const [{ runner }] = await Promise.all([
+    bundleRunnerImage(outDir),
     build({
-      ...common,
-      entryPoints: [join(ROOT, 'test/simulator/terraform-sim.ts')],
+      ...COMMON,
+      entryPoints: [SIMULATOR_ENTRY],
       outfile: simulator,
       banner: { js: '#!/usr/bin/env node' },
     }),
@@ -65,14 +80,15 @@ export async function bundleRunner(outDir: string): Promise<RunnerBundle> {
   return { runner, simulator };
 }
 
-// `tsx containers/runner/bundle.ts <outDir>`: how the Dockerfile builds the image's runner.
+// `tsx containers/runner/bundle.ts <outDir>`: how the Dockerfile builds the image's runner (no
+// simulator: tools/ is outside the image's build context).
 if (require.main === module) {
   const outDir = process.argv[2];
   if (!outDir) {
     process.stderr.write('usage: tsx containers/runner/bundle.ts <outDir>\n');
     process.exit(2);
   }
-  bundleRunner(outDir).then(
+  bundleRunnerImage(outDir).then(
     (files) => process.stdout.write(`${JSON.stringify(files)}\n`),
     (error: unknown) => {
       process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);

@@ -34,6 +34,12 @@ export interface ArtifactBucketProps {
   readonly retention: Duration;
   /** How long server access logs (and VPC flow logs) are kept. */
   readonly accessLogRetention: Duration;
+  /**
+   * What happens to both buckets when the stack is deleted. `DESTROY` fails on a bucket that
+   * still holds objects: empty it first.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -63,7 +69,7 @@ export class ArtifactBucket extends Construct {
       // Object ownership left to CDK: it depends on whether log delivery is granted by bucket
       // policy (the cdk.json default) or by ACL (apps without that feature flag).
       lifecycleRules: [{ id: 'ExpireLogs', expiration: props.accessLogRetention }],
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
@@ -84,7 +90,7 @@ export class ArtifactBucket extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     tagComponent(this.bucket, 'artifacts', 'AWS::S3::Bucket');
   }
@@ -184,23 +190,23 @@ export class ArtifactBucket extends Construct {
    * `Inspect plan`: read any version of run objects, with the checksums S3 recorded, and list the
    * versions under `runs/`; nothing else, and no write of any kind.
    */
-  grantInspectPlan(grantee: iam.IGrantable): void {
-    this.grantReadRunObjects(grantee, '*');
-    iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:ListBucketVersions'],
-      resourceArns: [this.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': 'runs/*' } },
-    });
+  grantInspectPlan(grantee: iam.IGrantable): iam.Grant {
+    return this.grantReadRunObjects(grantee, '*').combine(
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['s3:ListBucketVersions'],
+        resourceArns: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': 'runs/*' } },
+      }),
+    );
   }
 
   /** Read (any version of) the run objects matching `pattern`, and decrypt them. */
-  grantReadRunObjects(grantee: iam.IGrantable, pattern: string): void {
-    iam.Grant.addToPrincipal({
+  grantReadRunObjects(grantee: iam.IGrantable, pattern: string): iam.Grant {
+    return iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:GetObject', 's3:GetObjectVersion'],
       resourceArns: [this.runObjectsArn(pattern)],
-    });
-    this.encryptionKey.grantDecrypt(grantee);
+    }).combine(this.encryptionKey.grantDecrypt(grantee));
   }
 }

@@ -11,6 +11,16 @@ export interface RunnerNetworkProps {
    * @default - a new VPC with public subnets only and no NAT gateway
    */
   readonly network?: DeployRunnerConfig['network'];
+  /**
+   * A VPC of the caller's; takes precedence over `network`.
+   * @default - see `network`
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * The subnets of `vpc` the tasks use. Tasks get a public IP only in public subnets.
+   * @default - the private subnets with egress of `vpc`
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
   /** Bucket that receives the flow logs of the VPC this construct creates. */
   readonly flowLogBucket: s3.IBucket;
 }
@@ -33,7 +43,11 @@ export class RunnerNetwork extends Construct {
   constructor(scope: Construct, id: string, props: RunnerNetworkProps) {
     super(scope, id);
     const network = props.network;
-    if (network) {
+    if (props.vpc) {
+      this.vpc = props.vpc;
+      this.subnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+      this.assignPublicIp = this.subnets.subnetType === ec2.SubnetType.PUBLIC;
+    } else if (network) {
       // Only the VPC ID is needed (the security group's VPC); tasks go to the listed subnets.
       this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
         vpcId: network.vpcId,

@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -31,6 +31,16 @@ export interface RunnerTasksProps {
    * runs the latest revision of a family, so the prefix must be unique in the account and region.
    */
   readonly familyPrefix: string;
+  /**
+   * The cluster the tasks run in; it must be in `vpc`.
+   * @default - a new cluster with Container Insights
+   */
+  readonly cluster?: ecs.ICluster;
+  /**
+   * What happens to the runner's log group when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /** One of the two runner task definitions. */
@@ -52,8 +62,8 @@ export interface RunnerTask {
  * an approval bound to the plan's checksum.
  */
 export class RunnerTasks extends Construct {
-  /** The cluster both tasks run in (Container Insights on). */
-  readonly cluster: ecs.Cluster;
+  /** The cluster both tasks run in (a new one has Container Insights on). */
+  readonly cluster: ecs.ICluster;
   /** The runner's log group (KMS-encrypted, with retention); CI may read it. */
   readonly logGroup: logs.LogGroup;
   /** `DR_MODE=plan`, read-only role. */
@@ -65,15 +75,21 @@ export class RunnerTasks extends Construct {
     super(scope, id);
     const { config } = props;
 
-    this.cluster = new ecs.Cluster(this, 'Cluster', {
-      vpc: props.vpc,
-      containerInsightsV2: ecs.ContainerInsights.ENABLED,
-    });
-    tagComponent(this.cluster, 'cluster', 'AWS::ECS::Cluster');
+    if (props.cluster) {
+      this.cluster = props.cluster;
+    } else {
+      const cluster = new ecs.Cluster(this, 'Cluster', {
+        vpc: props.vpc,
+        containerInsightsV2: ecs.ContainerInsights.ENABLED,
+      });
+      tagComponent(cluster, 'cluster', 'AWS::ECS::Cluster');
+      this.cluster = cluster;
+    }
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       encryptionKey: props.encryptionKey,
       retention: config.logs.retentionDays as logs.RetentionDays,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
 
     const planRole = this.taskRole('PlanRole', 'plan', config.iam.plan);

@@ -1,4 +1,4 @@
-import { Duration, Fn, Stack } from 'aws-cdk-lib';
+import { Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -32,6 +32,11 @@ export interface WorkflowFunctionsProps {
   readonly consoleUrlTemplate: string;
   /** Seconds after the execution start when a lock is stale (the state machine timeout + 1h). */
   readonly lockTtl: Duration;
+  /**
+   * What happens to the decision key and the log groups when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -75,6 +80,7 @@ export class WorkflowFunctions extends Construct {
     const common = {
       encryptionKey: props.encryptionKey,
       logRetention: config.logs.retentionDays as logs.RetentionDays,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     };
     const slack = config.notifications.slack;
     const slackToken = slack
@@ -186,6 +192,7 @@ export class WorkflowFunctions extends Construct {
     this.decisionKey = createDecisionKey(this, 'DecisionKey', {
       signer: this.approvalPage.role as iam.IRole,
       verifier: this.verifyApproval.role as iam.IRole,
+      removalPolicy: common.removalPolicy,
     });
     for (const fn of [this.approvalPage, this.verifyApproval])
       fn.addEnvironment('DR_DECISION_KEY_ARN', this.decisionKey.keyArn);

@@ -72,6 +72,11 @@ export interface WorkflowProps {
   readonly artifacts: ArtifactBucket;
   /** Customer-managed key of artifacts and the execution log group. */
   readonly encryptionKey: kms.IKey;
+  /**
+   * What happens to the execution log group when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /** The timeouts of a run, from the config. */
@@ -416,7 +421,7 @@ export class Workflow extends Construct {
       logGroupName: stateMachineLogGroupName(this, props.stateMachineName),
       encryptionKey: props.encryptionKey,
       retention: config.logs.retentionDays as logs.RetentionDays,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,

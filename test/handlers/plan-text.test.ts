@@ -9,7 +9,7 @@ import {
   parsePlanText,
 } from '../../handlers/shared/plan-text';
 import { visibleHtml, visibleText } from '../../handlers/shared/visible';
-import { runSim } from '../simulator/sim';
+import { runSim } from '../../tools/terraform-sim/sim';
 
 /**
  * The plan text parser against Terraform's own output (`terraform show -no-color` of a real

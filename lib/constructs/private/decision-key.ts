@@ -9,6 +9,8 @@ export interface DecisionKeyProps {
   readonly signer: iam.IRole;
   /** `Verify approval`'s role: may verify and read the public key, never sign. */
   readonly verifier: iam.IRole;
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -40,7 +42,7 @@ export const DECISION_KEY_ADMIN_ACTIONS = [
 ];
 
 /**
- * The asymmetric key the approval page signs decisions with (DESIGN.md property 8). The key
+ * The asymmetric key the approval page signs decisions with (docs/architecture.md, "Signed decisions"). The key
  * policy is written out instead of CDK's default, which gives the account root `kms:*` and so
  * lets any IAM policy in the account grant `kms:Sign`: here only the page's role is named for
  * Sign (and everyone else is denied it), only the verify function's role for Verify.
@@ -87,7 +89,7 @@ export function createDecisionKey(scope: Construct, id: string, props: DecisionK
     keyUsage: kms.KeyUsage.SIGN_VERIFY,
     policy,
     pendingWindow: Duration.days(30),
-    removalPolicy: RemovalPolicy.RETAIN,
+    removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
   });
   return key;
 }

@@ -7,12 +7,16 @@ import type { Construct } from 'constructs';
  * The customer-managed key for plan files, logs and the page secret. Plan files hold what
  * Terraform needs to apply, secrets included, so they are never left to an AWS-owned key.
  */
-export function createEncryptionKey(scope: Construct, id: string): kms.Key {
+export function createEncryptionKey(
+  scope: Construct,
+  id: string,
+  removalPolicy: RemovalPolicy = RemovalPolicy.RETAIN,
+): kms.Key {
   const key = new kms.Key(scope, id, {
     description: 'deploy-runner: plan artifacts, run logs and the approval page secret',
     enableKeyRotation: true,
     pendingWindow: Duration.days(30),
-    removalPolicy: RemovalPolicy.RETAIN,
+    removalPolicy,
   });
   const stack = Stack.of(scope);
   // CloudWatch Logs encrypts with the key itself, so it needs a key policy grant; it is scoped to

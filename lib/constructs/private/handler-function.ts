@@ -1,4 +1,4 @@
-import type { Duration } from 'aws-cdk-lib';
+import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -27,6 +27,7 @@ export interface HandlerFunctionProps {
   readonly environment: Record<string, string>;
   readonly encryptionKey: kms.IKey;
   readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
 }
 
 /**
@@ -42,6 +43,7 @@ export function handlerFunction(
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     encryptionKey: props.encryptionKey,
     retention: props.logRetention,
+    removalPolicy: props.removalPolicy,
   });
   const role = new iam.Role(scope, `${id}Role`, {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

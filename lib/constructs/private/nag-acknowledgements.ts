@@ -9,7 +9,10 @@ import type { DeployRunner } from '../deploy-runner';
  * construct, so a new wildcard anywhere else still fails the nag test.
  */
 export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunnerConfig): void {
-  const { artifacts, functions, tasks, workflow, ciAccess } = runner;
+  const { artifacts, functions, tasks, workflow, ciAccess, cleanupDeadLetterQueue } = runner;
+
+  // The cleanup rule's dead-letter queue is itself the end of the line.
+  acknowledge(cleanupDeadLetterQueue, 'AwsSolutions-SQS3', REASONS.deadLetterQueue);
 
   // Lambda: X-Ray and the runtime.
   for (const fn of functions.all) {
@@ -105,6 +108,8 @@ export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunne
 }
 
 const REASONS = {
+  deadLetterQueue:
+    "This queue is the dead-letter queue of the cleanup rule's Lambda target (EventBridge sets it as the target's DeadLetterConfig, which cdk-nag does not see); a dead-letter queue has none of its own.",
   xray: 'X-Ray PutTraceSegments and PutTelemetryRecords do not support resource-level permissions; tracing is required on every function.',
   nodeRuntime:
     'Pinned to Node.js 22 (LTS, supported by Lambda until 2027-04), the version the handlers are built and tested for; moving to the next LTS is a deliberate change, not an automatic one.',

@@ -18,7 +18,6 @@ export const RUNNER_BUILD_CONTEXT_EXCLUDE = [
   '!tsconfig.json',
   '!lib',
   '!containers/runner',
-  '!test/simulator',
   '**/node_modules',
 ];
 

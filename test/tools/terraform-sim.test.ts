@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { getBundle } from '../runner/helpers';
-import { runSim } from './sim';
+import { runSim } from '../../tools/terraform-sim/sim';
 
 /** The simulator in-process: Terraform's commands, exit codes, JSON format and stale plans. */
 

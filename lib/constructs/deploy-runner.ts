@@ -338,7 +338,10 @@ export class DeployRunner extends Construct {
     const period = props.period ?? Duration.minutes(5);
     let topic = props.topic;
     if (!topic) {
+      // Named, so the key policy below can name it without a reference cycle (key -> topic -> key).
+      const topicName = `${this.stateMachineName}-alarms`;
       const created = new sns.Topic(this, 'AlarmTopic', {
+        topicName,
         displayName: `deploy-runner ${this.stateMachineName}: failed runs`,
         masterKey: this.encryptionKey,
         enforceSSL: true,
@@ -352,7 +355,12 @@ export class DeployRunner extends Construct {
           actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
           resources: ['*'],
           conditions: {
-            StringEquals: { 'kms:EncryptionContext:aws:sns:topicArn': created.topicArn },
+            StringEquals: {
+              'kms:EncryptionContext:aws:sns:topicArn': Stack.of(this).formatArn({
+                service: 'sns',
+                resource: topicName,
+              }),
+            },
           },
         }),
       );

@@ -87,6 +87,16 @@ describe('cdk-nag AwsSolutions', () => {
     },
   );
 
+  it('finds nothing unacknowledged with the alarms, their encrypted topic and an email on', () => {
+    const config = exampleConfig();
+    config.monitoring = { alarm: { emails: ['oncall@acme.example'] } };
+    const { findings, app } = synthWithNag(config);
+    expect(findings).toEqual([]);
+    const types = JSON.stringify(app.synth().getStackByName('DeployRunner').template);
+    expect(types).toContain('AWS::SNS::Topic');
+    expect(types).toContain('AWS::CloudWatch::Alarm');
+  });
+
   it('fails the synthesis when a new wildcard appears', () => {
     expect(() =>
       synthWithNag(exampleConfig(), (stack) => {

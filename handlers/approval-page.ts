@@ -56,12 +56,8 @@ import {
 import { formatTime, isDestructive } from './shared/messages';
 import { checkPlanText } from './shared/plan-check';
 import { parsePlanText } from './shared/plan-text';
-import {
-  consoleUrl,
-  REQUIRED_SETTINGS,
-  type SettingsWith,
-  settingsFromEnv,
-} from './shared/settings';
+import { lambdaEntry } from './shared/scaffold';
+import { consoleUrl, type SettingsWith } from './shared/settings';
 import {
   type ApprovalLink,
   type ApprovalRun,
@@ -857,32 +853,22 @@ function headerOf(event: APIGatewayProxyEventV2, name: string): string | undefin
   return undefined;
 }
 
-let lambdaHandler: ApprovalPageHandler | undefined;
-
 /** Lambda entry point (Function URL). A misconfigured function still answers with a page. */
-export const handler: ApprovalPageHandler = async (event) => {
-  if (!lambdaHandler) {
-    try {
-      // The bucket is required here: without it the page could not verify the plan text.
-      const settings = settingsFromEnv(process.env, [
-        ...REQUIRED_SETTINGS.approvalPage,
-        'artifactBucket',
-        'decisionKeyArn',
-      ]);
-      lambdaHandler = createApprovalPageHandler({
-        settings,
-        store: new DynamoApprovalStore(documentClient(), settings.tableName),
-        sfn: sfnClient(),
-        signer: new KmsDecisionSigner(kmsClient, settings.decisionKeyArn as string),
-        // Required above; `Settings` keeps it optional for the handlers that can do without.
-        artifacts: new S3ArtifactStore({
-          bucket: settings.artifactBucket as string,
-          client: s3Client(),
-        }),
-      });
-    } catch (error) {
+export const handler = lambdaEntry(
+  'approval-page',
+  (settings, logger): ApprovalPageHandler =>
+    createApprovalPageHandler({
+      settings,
+      logger,
+      store: new DynamoApprovalStore(documentClient(), settings.tableName),
+      sfn: sfnClient(),
+      signer: new KmsDecisionSigner(kmsClient, settings.decisionKeyArn),
+      artifacts: new S3ArtifactStore({ bucket: settings.artifactBucket, client: s3Client() }),
+    }),
+  {
+    onSetupError: (error, logger): FunctionUrlResult => {
       const reference = nodeRandomBytes(6).toString('hex');
-      createLogger('approval-page').error('the approval page is misconfigured', {
+      logger.error('the approval page is misconfigured', {
         reference,
         error: describeError(error),
       });
@@ -897,7 +883,6 @@ export const handler: ApprovalPageHandler = async (event) => {
         }),
         isBase64Encoded: false,
       };
-    }
-  }
-  return lambdaHandler(event);
-};
+    },
+  },
+);

@@ -1,9 +1,8 @@
 import * as z from 'zod';
 import { lockKeyFor } from '../lib/contracts';
 import { documentClient } from './shared/clients/dynamodb';
-import { InvalidPayloadError } from './shared/errors';
 import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
-import { REQUIRED_SETTINGS, settingsFromEnv } from './shared/settings';
+import { lambdaEntry, parsePayload } from './shared/scaffold';
 import { type ApprovalStore, DynamoApprovalStore } from './shared/store';
 
 /**
@@ -58,14 +57,12 @@ export function createCleanupHandler(deps: CleanupDeps): CleanupHandler {
   const logger = deps.logger ?? createLogger('cleanup');
 
   return async (event) => {
-    const parsed = executionStatusChangeSchema.safeParse(event);
-    if (!parsed.success)
-      throw new InvalidPayloadError(
-        `cleanup expects a "Step Functions Execution Status Change" event: ${parsed.error.issues
-          .map((i) => `${i.path.join('.')}: ${i.message}`)
-          .join('; ')}`,
-      );
-    const { executionArn, status, input } = parsed.data.detail;
+    // EventBridge's "Step Functions Execution Status Change" event.
+    const { executionArn, status, input } = parsePayload(
+      executionStatusChangeSchema,
+      event,
+      'cleanup',
+    ).detail;
     const log = invocationLogger(logger, executionArn);
     if (!CLEANUP_STATUSES.has(status)) {
       log.info('nothing to clean up for this status', { status });
@@ -109,15 +106,10 @@ export function createCleanupHandler(deps: CleanupDeps): CleanupHandler {
   };
 }
 
-let lambdaHandler: CleanupHandler | undefined;
-
 /** Lambda entry point (EventBridge rule on ABORTED, TIMED_OUT and FAILED executions). */
-export const handler: CleanupHandler = (event) => {
-  lambdaHandler ??= (() => {
-    const settings = settingsFromEnv(process.env, REQUIRED_SETTINGS.cleanup);
-    return createCleanupHandler({
-      store: new DynamoApprovalStore(documentClient(), settings.tableName),
-    });
-  })();
-  return lambdaHandler(event);
-};
+export const handler = lambdaEntry('cleanup', (settings, logger) =>
+  createCleanupHandler({
+    store: new DynamoApprovalStore(documentClient(), settings.tableName),
+    logger,
+  }),
+);

@@ -12,9 +12,9 @@ import {
 } from '../lib/contracts';
 import { ArtifactChecksumError as ReadChecksumError } from './shared/artifacts';
 import { s3Client } from './shared/clients/s3';
-import { ArtifactTamperedError, InvalidPayloadError, SettingsError } from './shared/errors';
+import { ArtifactTamperedError } from './shared/errors';
 import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
-import { REQUIRED_SETTINGS, settingsFromEnv } from './shared/settings';
+import { lambdaEntry, parsePayload } from './shared/scaffold';
 
 /**
  * `Inspect plan`: the step between the plan task and everyone who trusts its output. The plan
@@ -44,14 +44,7 @@ export function createInspectPlanHandler(deps: InspectPlanDeps): InspectPlanHand
   const logger = deps.logger ?? createLogger('inspect-plan');
 
   return async (event) => {
-    const parsed = inspectPlanEventSchema.safeParse(event);
-    if (!parsed.success)
-      throw new InvalidPayloadError(
-        `Inspect plan received a payload that does not match the workflow contract: ${parsed.error.issues
-          .map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`)
-          .join('; ')}`,
-      );
-    const { runId, executionArn } = parsed.data;
+    const { runId, executionArn } = parsePayload(inspectPlanEventSchema, event, 'Inspect plan');
     const log = invocationLogger(logger, executionArn);
     const keys = artifactKeys(runId);
     const tampered = (what: string) => {
@@ -148,17 +141,10 @@ export function createInspectPlanHandler(deps: InspectPlanDeps): InspectPlanHand
   }
 }
 
-let lambdaHandler: InspectPlanHandler | undefined;
-
 /** Lambda entry point (`Inspect plan`). */
-export const handler: InspectPlanHandler = (event) => {
-  lambdaHandler ??= (() => {
-    const { artifactBucket } = settingsFromEnv(process.env, REQUIRED_SETTINGS.inspectPlan);
-    // Required above; optional in the Settings type, which Pick keeps.
-    if (!artifactBucket) throw new SettingsError(['DR_ARTIFACT_BUCKET is not set']);
-    return createInspectPlanHandler({
-      artifacts: new S3ArtifactStore({ bucket: artifactBucket, client: s3Client() }),
-    });
-  })();
-  return lambdaHandler(event);
-};
+export const handler = lambdaEntry('inspect-plan', (settings, logger) =>
+  createInspectPlanHandler({
+    artifacts: new S3ArtifactStore({ bucket: settings.artifactBucket, client: s3Client() }),
+    logger,
+  }),
+);

@@ -5,21 +5,12 @@ import { artifactKeys, planResultSchema, RunErrors, runRequestSchema } from '../
 import { s3Client } from './shared/clients/s3';
 import { cachedSecret, secretsClient } from './shared/clients/secrets';
 import { sesClient } from './shared/clients/ses';
-import {
-  describeError,
-  errorName,
-  InvalidPayloadError,
-  NotificationDeliveryError,
-} from './shared/errors';
+import { describeError, errorName, NotificationDeliveryError } from './shared/errors';
 import { createLogger, type HandlerLogger, invocationLogger, redactText } from './shared/logger';
 import { type ResultInput, type ResultKind, resultEmail, resultSlack } from './shared/messages';
 import { AwsNotifier, type Notifier } from './shared/notifier';
-import {
-  consoleUrl,
-  REQUIRED_SETTINGS,
-  type SettingsWith,
-  settingsFromEnv,
-} from './shared/settings';
+import { lambdaEntry, parsePayload } from './shared/scaffold';
+import { consoleUrl, type SettingsWith } from './shared/settings';
 
 /**
  * `Notify result` and `Notify failure`: tells approvers, the requester (when `requestedBy` is an
@@ -313,15 +304,7 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
   }
 
   return async (event) => {
-    const parsed = notifyPayloadSchema.safeParse(event);
-    if (!parsed.success)
-      throw new InvalidPayloadError(
-        `Notify received a payload that does not match the workflow contract: ${parsed.error.issues
-          .slice(0, 10)
-          .map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`)
-          .join('; ')}`,
-      );
-    const { phase, executionArn, state } = parsed.data;
+    const { phase, executionArn, state } = parsePayload(notifyPayloadSchema, event, 'Notify');
     const log = invocationLogger(logger, executionArn);
     const plan = state.plan?.summary;
 
@@ -399,27 +382,20 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
   };
 }
 
-let lambdaHandler: NotifyHandler | undefined;
-
 /** Lambda entry point (`Notify result`, `Notify failure`). */
-export const handler: NotifyHandler = (event) => {
-  lambdaHandler ??= (() => {
-    const settings = settingsFromEnv(process.env, REQUIRED_SETTINGS.notify);
-    return createNotifyHandler({
-      settings,
-      notifier: new AwsNotifier({
-        ses: sesClient(),
-        fromEmail: settings.fromEmail,
-        ...(settings.slackTokenSecretArn
-          ? { slackToken: cachedSecret(secretsClient, settings.slackTokenSecretArn) }
-          : {}),
-      }),
-      ...(settings.artifactBucket
-        ? {
-            artifacts: new S3ArtifactStore({ bucket: settings.artifactBucket, client: s3Client() }),
-          }
+export const handler = lambdaEntry('notify', (settings, logger) =>
+  createNotifyHandler({
+    settings,
+    logger,
+    notifier: new AwsNotifier({
+      ses: sesClient(),
+      fromEmail: settings.fromEmail,
+      ...(settings.slackTokenSecretArn
+        ? { slackToken: cachedSecret(secretsClient, settings.slackTokenSecretArn) }
         : {}),
-    });
-  })();
-  return lambdaHandler(event);
-};
+    }),
+    ...(settings.artifactBucket
+      ? { artifacts: new S3ArtifactStore({ bucket: settings.artifactBucket, client: s3Client() }) }
+      : {}),
+  }),
+);

@@ -23,12 +23,8 @@ import {
   approvalRequestSlack,
 } from './shared/messages';
 import { AwsNotifier, type Notifier } from './shared/notifier';
-import {
-  consoleUrl,
-  REQUIRED_SETTINGS,
-  type SettingsWith,
-  settingsFromEnv,
-} from './shared/settings';
+import { lambdaEntry, parsePayload } from './shared/scaffold';
+import { consoleUrl, type SettingsWith } from './shared/settings';
 import {
   type ApprovalLink,
   type ApprovalRun,
@@ -96,14 +92,6 @@ export type RequestApprovalHandler = (event: unknown) => Promise<RequestApproval
 /** Links outlive their use by this long, so late visitors see "expired" rather than "unknown". */
 export const KEEP_AFTER_EXPIRY_SECONDS = 7 * 86_400;
 
-/** Describes zod issues by path and message only: a payload carries the task token. */
-function payloadProblems(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 10)
-    .map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`)
-    .join('; ');
-}
-
 /** The approvers as the run knows them, each once (by lowercased email, else Slack user ID). */
 export function approverRefs(approvers: readonly ApproverContract[]): ApproverRef[] {
   const seen = new Set<string>();
@@ -141,12 +129,7 @@ export function createRequestApprovalHandler(deps: RequestApprovalDeps): Request
   return async (event) => {
     const token = (event as { taskToken?: unknown } | null)?.taskToken;
     if (typeof token === 'string') registerSecret(token);
-    const parsed = requestApprovalPayloadSchema.safeParse(event);
-    if (!parsed.success)
-      throw new InvalidPayloadError(
-        `Request approval received a payload that does not match the workflow contract: ${payloadProblems(parsed.error)}`,
-      );
-    const payload = parsed.data;
+    const payload = parsePayload(requestApprovalPayloadSchema, event, 'Request approval');
     const log = invocationLogger(logger, payload.executionArn);
     const approvers = approverRefs(payload.approvers);
     if (payload.approvalsRequired > approvers.length)
@@ -286,23 +269,18 @@ export function createRequestApprovalHandler(deps: RequestApprovalDeps): Request
   };
 }
 
-let lambdaHandler: RequestApprovalHandler | undefined;
-
 /** Lambda entry point (`lambda:invoke.waitForTaskToken`). */
-export const handler: RequestApprovalHandler = (event) => {
-  lambdaHandler ??= (() => {
-    const settings = settingsFromEnv(process.env, REQUIRED_SETTINGS.requestApproval);
-    return createRequestApprovalHandler({
-      settings,
-      store: new DynamoApprovalStore(documentClient(), settings.tableName),
-      notifier: new AwsNotifier({
-        ses: sesClient(),
-        fromEmail: settings.fromEmail,
-        ...(settings.slackTokenSecretArn
-          ? { slackToken: cachedSecret(secretsClient, settings.slackTokenSecretArn) }
-          : {}),
-      }),
-    });
-  })();
-  return lambdaHandler(event);
-};
+export const handler = lambdaEntry('request-approval', (settings, logger) =>
+  createRequestApprovalHandler({
+    settings,
+    logger,
+    store: new DynamoApprovalStore(documentClient(), settings.tableName),
+    notifier: new AwsNotifier({
+      ses: sesClient(),
+      fromEmail: settings.fromEmail,
+      ...(settings.slackTokenSecretArn
+        ? { slackToken: cachedSecret(secretsClient, settings.slackTokenSecretArn) }
+        : {}),
+    }),
+  }),
+);

@@ -1,9 +1,10 @@
 import * as z from 'zod';
 import { checkExecutionInput, describeRejections } from '../lib/allowlist';
 import { lockHolderOf, lockKeyFor, type RunRequest } from '../lib/contracts';
-import { InvalidPayloadError, RequestRejectedError } from './shared/errors';
+import { RequestRejectedError } from './shared/errors';
 import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
-import { REQUIRED_SETTINGS, type SettingsWith, settingsFromEnv } from './shared/settings';
+import { lambdaEntry, parsePayload } from './shared/scaffold';
+import type { SettingsWith } from './shared/settings';
 
 /**
  * `Validate request`: checks CI's execution input against the allowlist and turns it into the
@@ -39,14 +40,11 @@ export function createValidateRequestHandler(deps: ValidateRequestDeps): Validat
   const logger = deps.logger ?? createLogger('validate-request');
 
   return async (event) => {
-    const parsed = validateRequestPayloadSchema.safeParse(event);
-    if (!parsed.success)
-      throw new InvalidPayloadError(
-        `Validate request received a payload that does not match the workflow contract: ${parsed.error.issues
-          .map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`)
-          .join('; ')}`,
-      );
-    const { input, execution } = parsed.data;
+    const { input, execution } = parsePayload(
+      validateRequestPayloadSchema,
+      event,
+      'Validate request',
+    );
     const log = invocationLogger(logger, execution.id);
     const verdict = checkExecutionInput(input, settings.allowlist);
     if (!verdict.ok) {
@@ -75,12 +73,7 @@ export function createValidateRequestHandler(deps: ValidateRequestDeps): Validat
   };
 }
 
-let lambdaHandler: ValidateRequestHandler | undefined;
-
 /** Lambda entry point (`Validate request`). */
-export const handler: ValidateRequestHandler = (event) => {
-  lambdaHandler ??= createValidateRequestHandler({
-    settings: settingsFromEnv(process.env, REQUIRED_SETTINGS.validateRequest),
-  });
-  return lambdaHandler(event);
-};
+export const handler = lambdaEntry('validate-request', (settings, logger) =>
+  createValidateRequestHandler({ settings, logger }),
+);

@@ -14,14 +14,9 @@ import {
   KmsDecisionVerifier,
   readAttestation,
 } from './shared/decision-signing';
-import { InvalidPayloadError } from './shared/errors';
 import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
-import {
-  REQUIRED_SETTINGS,
-  requireSettings,
-  type SettingsWith,
-  settingsFromEnv,
-} from './shared/settings';
+import { lambdaEntry, parsePayload } from './shared/scaffold';
+import { requireSettings, type SettingsWith } from './shared/settings';
 
 /**
  * `Verify approval`: the decision is the authority, not the callback (DESIGN.md property 8).
@@ -78,15 +73,8 @@ export function createVerifyApprovalHandler(deps: VerifyApprovalDeps): VerifyApp
   );
 
   return async (event) => {
-    const parsed = verifyApprovalPayloadSchema.safeParse(event);
-    if (!parsed.success)
-      throw new InvalidPayloadError(
-        `Verify approval received a payload that does not match the workflow contract: ${parsed.error.issues
-          .slice(0, 10)
-          .map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`)
-          .join('; ')}`,
-      );
-    const { executionArn, request, plan } = parsed.data;
+    const payload = parsePayload(verifyApprovalPayloadSchema, event, 'Verify approval');
+    const { executionArn, request, plan } = payload;
     const log = invocationLogger(logger, executionArn);
     const refuse = (problem: string): never => {
       log.warn('refused an approval that could not be verified', { problem });
@@ -95,7 +83,7 @@ export function createVerifyApprovalHandler(deps: VerifyApprovalDeps): VerifyApp
       );
     };
 
-    const approval = approvalDecisionSchema.safeParse(parsed.data.approval);
+    const approval = approvalDecisionSchema.safeParse(payload.approval);
     if (!approval.success) return refuse('the task output is not an approval decision');
     const attestation = approval.data.attestation;
     if (!attestation) return refuse('it carries no decision signed by the approval page');
@@ -151,19 +139,11 @@ export function createVerifyApprovalHandler(deps: VerifyApprovalDeps): VerifyApp
   };
 }
 
-let lambdaHandler: VerifyApprovalHandler | undefined;
-
 /** Lambda entry point (`Verify approval`). */
-export const handler: VerifyApprovalHandler = async (event) => {
-  if (!lambdaHandler) {
-    const settings = settingsFromEnv(process.env, [
-      ...REQUIRED_SETTINGS.verifyApproval,
-      'decisionKeyArn',
-    ]);
-    lambdaHandler = createVerifyApprovalHandler({
-      settings,
-      verifier: new KmsDecisionVerifier(kmsClient, settings.decisionKeyArn as string),
-    });
-  }
-  return lambdaHandler(event);
-};
+export const handler = lambdaEntry('verify-approval', (settings, logger) =>
+  createVerifyApprovalHandler({
+    settings,
+    logger,
+    verifier: new KmsDecisionVerifier(kmsClient, settings.decisionKeyArn),
+  }),
+);

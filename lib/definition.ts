@@ -31,6 +31,28 @@ export interface SynthesizedDefinition {
   readonly definition: AslDefinition;
   /** The state machine's physical name. */
   readonly stateMachineName: string;
+  /** The template it came from: local mode reads the functions' and tasks' environments there. */
+  readonly template: CfnTemplate;
+}
+
+/** Environment variables of each function and runner task, references resolved. */
+export interface SynthesizedEnvironments {
+  /** By the function's component tag (`validate-request`, `approval-page`, ...). */
+  readonly functions: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** The runner container's environment, by task definition ARN (its placeholder). */
+  readonly tasks: Readonly<Record<string, Readonly<Record<string, string>>>>;
+}
+
+/**
+ * What local mode has in place of a resource whose reference an environment holds; anything not
+ * named here resolves to its placeholder (for example the table and bucket names, which the
+ * local store and artifact folder stand behind).
+ */
+export interface LocalEquivalents {
+  /** The approval page's Function URL (`AWS::Lambda::Url` `FunctionUrl`), ending in "/". */
+  readonly functionUrl?: string;
+  /** The runner's log group (`AWS::Logs::LogGroup`). */
+  readonly logGroup?: string;
 }
 
 const REGION = 'us-east-1';
@@ -56,6 +78,11 @@ export const PLACEHOLDERS = {
   subnetId: (index: number) => `subnet-${String(index).padStart(17, '0')}`,
   keyId: '00000000-0000-0000-0000-000000000000',
   keyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/00000000-0000-0000-0000-000000000000`,
+  /** A Secrets Manager secret the stack creates, by logical ID. */
+  secretArn: (logicalId: string) =>
+    `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${logicalId}-AbCdEf`,
+  functionUrl: 'https://approval-page.lambda-url.us-east-1.on.aws/',
+  logGroup: 'deploy-runner-runner-logs',
 } as const;
 
 /** The feature flags of `cdk.json`, so in-memory apps synthesize what `cdk synth` does. */
@@ -139,7 +166,50 @@ export function definitionFromTemplate(template: CfnTemplate): SynthesizedDefini
   return {
     definition: withPlaceholderTaskDefinitions(JSON.parse(text) as AslDefinition, template),
     stateMachineName: name,
+    template,
   };
+}
+
+/**
+ * The environment of every function (by component tag) and runner task definition (by the ARN
+ * the definition names it with), with each reference resolved to its placeholder or, where
+ * given, its local equivalent. These are the environments the deployed code reads.
+ */
+export function environmentsFromTemplate(
+  template: CfnTemplate,
+  local: LocalEquivalents = {},
+): SynthesizedEnvironments {
+  const resolver = new PlaceholderResolver(template, local);
+  const text = (value: unknown): string => {
+    const resolved = resolver.resolve(value);
+    if (typeof resolved !== 'string' && typeof resolved !== 'number') throw unresolvable(value);
+    return String(resolved);
+  };
+  const functions: Record<string, Record<string, string>> = {};
+  const tasks: Record<string, Record<string, string>> = {};
+  for (const resource of Object.values(template.Resources)) {
+    const component = componentOf(resource);
+    if (resource.Type === 'AWS::Lambda::Function' && component) {
+      const variables = (resource.Properties?.Environment as { Variables?: object } | undefined)
+        ?.Variables;
+      functions[component] = Object.fromEntries(
+        Object.entries(variables ?? {}).map(([name, value]) => [name, text(value)]),
+      );
+    }
+    if (
+      resource.Type === 'AWS::ECS::TaskDefinition' &&
+      (component === 'plan-task' || component === 'apply-task')
+    ) {
+      const containers = (resource.Properties?.ContainerDefinitions ?? []) as {
+        Environment?: { Name: string; Value: unknown }[];
+      }[];
+      if (containers.length !== 1)
+        throw new Error(`the ${component} task definition has ${containers.length} containers`);
+      tasks[PLACEHOLDERS.taskDefinitionArn(component === 'plan-task' ? 'plan' : 'apply')] =
+        Object.fromEntries((containers[0]?.Environment ?? []).map((e) => [e.Name, text(e.Value)]));
+    }
+  }
+  return { functions, tasks };
 }
 
 /**
@@ -183,7 +253,10 @@ const PSEUDO: Record<string, string> = {
 class PlaceholderResolver {
   private readonly subnets: string[];
 
-  constructor(private readonly template: CfnTemplate) {
+  constructor(
+    private readonly template: CfnTemplate,
+    private readonly local: LocalEquivalents = {},
+  ) {
     this.subnets = Object.entries(template.Resources)
       .filter(([, r]) => r.Type === 'AWS::EC2::Subnet')
       .map(([id]) => id);
@@ -274,6 +347,14 @@ class PlaceholderResolver {
         });
       case 'AWS::KMS::Key':
         return want(PLACEHOLDERS.keyId, { Arn: PLACEHOLDERS.keyArn });
+      case 'AWS::SecretsManager::Secret':
+        return want(PLACEHOLDERS.secretArn(id), {});
+      case 'AWS::Lambda::Url':
+        return want(PLACEHOLDERS.functionUrl, {
+          FunctionUrl: this.local.functionUrl ?? PLACEHOLDERS.functionUrl,
+        });
+      case 'AWS::Logs::LogGroup':
+        return want(this.local.logGroup ?? PLACEHOLDERS.logGroup, {});
       default:
         throw new Error(`no placeholder for ${resource.Type} (${id}) in the definition`);
     }

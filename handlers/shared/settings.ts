@@ -4,8 +4,9 @@ import { type Allowlist, allowlistSchema, approverSchema } from '../../lib/contr
 import { SettingsError } from './errors';
 
 /**
- * What the handlers read from their environment (docs/workflow-contract.md). Local mode builds
- * a `Settings` object directly and passes it to the handler factories.
+ * What the handlers read from their environment (docs/workflow-contract.md). The stack writes each
+ * function's environment with `settingsToEnv`; the deployed function and local mode (which boots
+ * each handler from its function's synthesized environment) read it with `settingsFromEnv`.
  */
 export interface Settings {
   /** DynamoDB table holding the lock, approval runs and links. Env `DR_TABLE_NAME`. */
@@ -59,19 +60,31 @@ export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> 
   approvalsRequired: 'DR_APPROVALS_REQUIRED',
 };
 
-/** Settings each handler cannot run without. */
+/**
+ * Settings each Lambda entry cannot start without, by function (the component tag of its
+ * function, lib/constructs/workflow-functions.ts). The stack test feeds every function's
+ * synthesized environment through `settingsFromEnv` with these.
+ */
 export const REQUIRED_SETTINGS = {
-  validateRequest: ['allowlist', 'lockTtlSeconds'],
-  requestApproval: ['tableName', 'approvalBaseUrl', 'fromEmail', 'consoleUrlTemplate'],
-  approvalPage: ['tableName', 'consoleUrlTemplate'],
+  'validate-request': ['allowlist', 'lockTtlSeconds'],
+  'request-approval': ['tableName', 'approvalBaseUrl', 'fromEmail', 'consoleUrlTemplate'],
+  // The bucket is required: without it the page could not verify the plan text.
+  'approval-page': ['tableName', 'consoleUrlTemplate', 'artifactBucket', 'decisionKeyArn'],
   notify: ['fromEmail', 'consoleUrlTemplate'],
   cleanup: ['tableName'],
-  verifyApproval: ['approvers', 'approvalsRequired'],
-  inspectPlan: ['artifactBucket'],
+  'verify-approval': ['approvers', 'approvalsRequired', 'decisionKeyArn'],
+  'inspect-plan': ['artifactBucket'],
 } as const satisfies Record<string, readonly (keyof Settings)[]>;
+
+/** A Lambda function of the workflow, named as its component tag. */
+export type FunctionName = keyof typeof REQUIRED_SETTINGS;
 
 /** Settings with some fields guaranteed present. */
 export type SettingsWith<K extends keyof Settings> = Partial<Settings> & Pick<Settings, K>;
+
+/** Settings read from an environment: the required ones are there. */
+export type SettingsRead<K extends keyof Settings> = Partial<Settings> &
+  Required<Pick<Settings, K>>;
 
 const json = <T extends z.ZodType>(schema: T) =>
   z
@@ -121,7 +134,7 @@ const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
 export function settingsFromEnv<K extends keyof Settings>(
   env: Readonly<Record<string, string | undefined>>,
   required: readonly K[] = [],
-): SettingsWith<K> {
+): SettingsRead<K> {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(parsers) as (keyof Settings)[]) {
@@ -136,7 +149,58 @@ export function settingsFromEnv<K extends keyof Settings>(
     else problems.push(`${name}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
   if (problems.length > 0) throw new SettingsError(problems);
-  return out as SettingsWith<K>;
+  return out as SettingsRead<K>;
+}
+
+/** Settings as the stack writes them: values may be CDK tokens (strings that resolve at deploy). */
+export type SettingsInput = { readonly [K in keyof Settings]?: Settings[K] };
+
+const writers: { readonly [K in keyof Settings]-?: (value: Settings[K]) => string } = {
+  tableName: String,
+  allowlist: (value) => JSON.stringify(value),
+  lockTtlSeconds: String,
+  approvalBaseUrl: String,
+  fromEmail: String,
+  slackTokenSecretArn: String,
+  slackChannel: String,
+  pageSecretArn: String,
+  pageSecret: String,
+  artifactBucket: String,
+  consoleUrlTemplate: String,
+  sfnEndpoint: String,
+  approvers: (value) => JSON.stringify(value),
+  decisionKeyArn: String,
+  approvalsRequired: String,
+};
+
+/**
+ * Writes settings as the environment `settingsFromEnv` reads (the stack's function environments).
+ * A setting without an environment variable (`pageSecret`, local mode's own) cannot be written.
+ */
+export function settingsToEnv(settings: SettingsInput): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of Object.keys(settings) as (keyof Settings)[]) {
+    const value = settings[key];
+    if (value === undefined) continue;
+    const name = SETTINGS_ENV[key];
+    if (name === undefined) throw new SettingsError([`${key} has no environment variable`]);
+    env[name] = (writers[key] as (v: unknown) => string)(value);
+  }
+  return env;
+}
+
+/** Variables Lambda's runtime or the stack sets that are not settings. */
+const RUNTIME_ENV = new Set(['NODE_OPTIONS']);
+
+/**
+ * Variables of an environment that no setting reads: a name written on one side only. Looks at
+ * `DR_*` names and the stack's own; the Lambda runtime adds many others.
+ */
+export function unknownSettingsEnv(env: Readonly<Record<string, string | undefined>>): string[] {
+  const known = new Set(Object.values(SETTINGS_ENV).filter((n) => n !== undefined));
+  return Object.keys(env).filter(
+    (name) => name.startsWith('DR_') && !known.has(name) && !RUNTIME_ENV.has(name),
+  );
 }
 
 /** Checks at factory time that settings built in code (local mode) carry what a handler needs. */

@@ -6,8 +6,9 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { runnerTaskEnv } from '../../containers/runner/src/env';
 import type { DeployRunnerConfig } from '../config';
-import { allowlistOf, knownHostsEnv } from '../contracts';
+import { allowlistOf } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
 import { tagComponent } from './private/component-tag';
 
@@ -173,15 +174,18 @@ export class RunnerTasks extends Construct {
       essential: true,
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'runner', logGroup: this.logGroup }),
       // Not secret: what may run, where artifacts go. Secrets arrive through `secrets` only.
-      environment: {
-        DR_MODE: mode,
-        DR_ALLOWLIST: JSON.stringify(allowlistOf(config)),
-        ...knownHostsEnv(config),
-        DR_ARTIFACT_BUCKET: props.artifacts.bucket.bucketName,
-        DR_KMS_KEY_ARN: props.encryptionKey.keyArn,
-        DR_LOG_GROUP: this.logGroup.logGroupName,
-        AWS_REGION: Stack.of(this).region,
-      },
+      environment: runnerTaskEnv({
+        mode,
+        allowlist: allowlistOf(config),
+        gitKnownHosts: config.git.knownHosts,
+        artifacts: {
+          kind: 's3',
+          bucket: props.artifacts.bucket.bucketName,
+          kmsKeyArn: props.encryptionKey.keyArn,
+          region: Stack.of(this).region,
+        },
+        logGroup: this.logGroup.logGroupName,
+      }),
       secrets: props.secrets,
     });
     return { taskDefinition, container, ...roles };

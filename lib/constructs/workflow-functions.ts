@@ -7,6 +7,7 @@ import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { type SettingsInput, settingsToEnv } from '../../handlers/shared/settings';
 import type { DeployRunnerConfig } from '../config';
 import { allowlistOf } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
@@ -86,11 +87,11 @@ export class WorkflowFunctions extends Construct {
     const slackToken = slack
       ? secretsmanager.Secret.fromSecretNameV2(this, 'SlackToken', slack.botTokenSecretName)
       : undefined;
-    const messaging: Record<string, string> = {
-      DR_FROM_EMAIL: config.notifications.fromEmail,
-      DR_CONSOLE_URL_TEMPLATE: props.consoleUrlTemplate,
-      ...(slackToken ? { DR_SLACK_TOKEN_SECRET_ARN: slackToken.secretArn } : {}),
-      ...(slack?.channel ? { DR_SLACK_CHANNEL: slack.channel } : {}),
+    const messaging: SettingsInput = {
+      fromEmail: config.notifications.fromEmail,
+      consoleUrlTemplate: props.consoleUrlTemplate,
+      ...(slackToken ? { slackTokenSecretArn: slackToken.secretArn } : {}),
+      ...(slack?.channel ? { slackChannel: slack.channel } : {}),
     };
 
     this.pageSecret = new secretsmanager.Secret(this, 'PageSecret', {
@@ -104,10 +105,10 @@ export class WorkflowFunctions extends Construct {
       handler: 'validate-request',
       description: 'deploy-runner: checks a run request against the allowlist',
       timeout: Duration.seconds(10),
-      environment: {
-        DR_ALLOWLIST: JSON.stringify(allowlistOf(config)),
-        DR_LOCK_TTL_SECONDS: String(props.lockTtl.toSeconds()),
-      },
+      environment: settingsToEnv({
+        allowlist: allowlistOf(config),
+        lockTtlSeconds: props.lockTtl.toSeconds(),
+      }),
     });
 
     this.approvalPage = handlerFunction(this, 'ApprovalPage', {
@@ -115,12 +116,12 @@ export class WorkflowFunctions extends Construct {
       handler: 'approval-page',
       description: 'deploy-runner: the approval page (GET shows, POST decides)',
       timeout: Duration.seconds(15),
-      environment: {
-        DR_TABLE_NAME: table.tableName,
-        DR_PAGE_SECRET_ARN: this.pageSecret.secretArn,
-        DR_ARTIFACT_BUCKET: artifacts.bucket.bucketName,
-        DR_CONSOLE_URL_TEMPLATE: props.consoleUrlTemplate,
-      },
+      environment: settingsToEnv({
+        tableName: table.tableName,
+        pageSecretArn: this.pageSecret.secretArn,
+        artifactBucket: artifacts.bucket.bucketName,
+        consoleUrlTemplate: props.consoleUrlTemplate,
+      }),
     });
     table.grantReadWriteData(this.approvalPage);
     this.pageSecret.grantRead(this.approvalPage);
@@ -146,11 +147,11 @@ export class WorkflowFunctions extends Construct {
       handler: 'request-approval',
       description: 'deploy-runner: sends one approval link per approver',
       timeout: Duration.seconds(30),
-      environment: {
+      environment: settingsToEnv({
         ...messaging,
-        DR_TABLE_NAME: table.tableName,
-        DR_APPROVAL_BASE_URL: this.approvalBaseUrl,
-      },
+        tableName: table.tableName,
+        approvalBaseUrl: this.approvalBaseUrl,
+      }),
     });
     table.grantReadWriteData(this.requestApproval);
 
@@ -159,11 +160,11 @@ export class WorkflowFunctions extends Construct {
       handler: 'notify',
       description: 'deploy-runner: reports how a run ended',
       timeout: Duration.seconds(30),
-      environment: {
+      environment: settingsToEnv({
         ...messaging,
-        DR_ARTIFACT_BUCKET: artifacts.bucket.bucketName,
-        DR_APPROVERS: JSON.stringify(config.approvals.approvers),
-      },
+        artifactBucket: artifacts.bucket.bucketName,
+        approvers: config.approvals.approvers,
+      }),
     });
     artifacts.grantReadRunObjects(this.notify, '*-error.json');
 
@@ -183,10 +184,10 @@ export class WorkflowFunctions extends Construct {
       handler: 'verify-approval',
       description: 'deploy-runner: verifies the approval page signed the decision before Apply',
       timeout: Duration.seconds(10),
-      environment: {
-        DR_APPROVERS: JSON.stringify(config.approvals.approvers),
-        DR_APPROVALS_REQUIRED: String(config.approvals.approvalsRequired),
-      },
+      environment: settingsToEnv({
+        approvers: config.approvals.approvers,
+        approvalsRequired: config.approvals.approvalsRequired,
+      }),
     });
     // The key policy alone names who signs and who verifies; no IAM grant is involved.
     this.decisionKey = createDecisionKey(this, 'DecisionKey', {
@@ -195,7 +196,10 @@ export class WorkflowFunctions extends Construct {
       removalPolicy: common.removalPolicy,
     });
     for (const fn of [this.approvalPage, this.verifyApproval])
-      fn.addEnvironment('DR_DECISION_KEY_ARN', this.decisionKey.keyArn);
+      for (const [name, value] of Object.entries(
+        settingsToEnv({ decisionKeyArn: this.decisionKey.keyArn }),
+      ))
+        fn.addEnvironment(name, value);
     // The page reads how a run really ended before it says so (or offers to decide).
     this.executionsArn = `${props.stateMachineArn.replace(':stateMachine:', ':execution:')}:*`;
     this.approvalPage.addToRolePolicy(
@@ -211,7 +215,7 @@ export class WorkflowFunctions extends Construct {
       handler: 'cleanup',
       description: 'deploy-runner: releases the lock of a stopped, timed-out or failed run',
       timeout: Duration.seconds(30),
-      environment: { DR_TABLE_NAME: table.tableName },
+      environment: settingsToEnv({ tableName: table.tableName }),
     });
     table.grantReadWriteData(this.cleanup);
 
@@ -220,7 +224,7 @@ export class WorkflowFunctions extends Construct {
       handler: 'inspect-plan',
       description: "deploy-runner: verifies a run's plan artifacts and reads its plan result",
       timeout: Duration.seconds(30),
-      environment: { DR_ARTIFACT_BUCKET: artifacts.bucket.bucketName },
+      environment: settingsToEnv({ artifactBucket: artifacts.bucket.bucketName }),
     });
     artifacts.grantInspectPlan(this.inspectPlan);
   }

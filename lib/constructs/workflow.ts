@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { runnerRunEnv } from '../../containers/runner/src/env';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
 import { RunErrors } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
@@ -196,15 +197,15 @@ export class Workflow extends Construct {
     // 3. Plan: clone the pinned commit, plan, write the plan and its summary (read-only role).
     const plan = this.runnerTask('Plan', 'Plan', props, props.tasks.plan, {
       timeout: timeouts.plan,
-      environment: {
+      environment: runnerRunEnv({
         // plan-only: the runner plans without terraform's state lock (it holds no deploy lock).
-        DR_REQUEST_MODE: request('mode'),
-        DR_REPO: request('repo'),
-        DR_REF: request('ref'),
-        DR_PATH: request('path'),
-        DR_RUN_ID: request('runId'),
-        DR_EXECUTION_ARN: sfn.JsonPath.executionId,
-      },
+        requestMode: request('mode'),
+        repo: request('repo'),
+        ref: request('ref'),
+        path: request('path'),
+        runId: request('runId'),
+        executionArn: sfn.JsonPath.executionId,
+      }),
       resultPath: sfn.JsonPath.DISCARD,
     });
     const planNotStarted = this.retryTaskStart(plan, 'Plan', 'Nothing was planned.');
@@ -294,19 +295,21 @@ export class Workflow extends Construct {
     // 8. Apply exactly the approved plan (apply role).
     const apply = this.runnerTask('Apply', 'Apply', props, props.tasks.apply, {
       timeout: timeouts.apply,
-      environment: {
-        DR_REQUEST_MODE: request('mode'),
-        DR_REPO: request('repo'),
-        DR_REF: request('ref'),
-        DR_PATH: request('path'),
-        DR_RUN_ID: request('runId'),
-        DR_EXECUTION_ARN: sfn.JsonPath.executionId,
-        DR_COMMIT: sfn.JsonPath.stringAt('$.plan.summary.commit'),
-        DR_PLAN_KEY: sfn.JsonPath.stringAt('$.plan.summary.planKey'),
-        DR_PLAN_VERSION_ID: sfn.JsonPath.stringAt('$.plan.summary.planVersionId'),
-        // From the verified, signed decision: never from what the callback said.
-        DR_PLAN_SHA256: sfn.JsonPath.stringAt('$.verifiedApproval.planSha256'),
-      },
+      environment: runnerRunEnv({
+        requestMode: request('mode'),
+        repo: request('repo'),
+        ref: request('ref'),
+        path: request('path'),
+        runId: request('runId'),
+        executionArn: sfn.JsonPath.executionId,
+        apply: {
+          commit: sfn.JsonPath.stringAt('$.plan.summary.commit'),
+          planKey: sfn.JsonPath.stringAt('$.plan.summary.planKey'),
+          planVersionId: sfn.JsonPath.stringAt('$.plan.summary.planVersionId'),
+          // From the verified, signed decision: never from what the callback said.
+          planSha256: sfn.JsonPath.stringAt('$.verifiedApproval.planSha256'),
+        },
+      }),
       resultSelector: { taskArn: sfn.JsonPath.stringAt('$.TaskArn') },
       resultPath: '$.apply',
     });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { createApprovalPageHandler } from '../../handlers/approval-page';
+import { type ApprovalPageHandler, createApprovalPageHandler } from '../../handlers/approval-page';
 import { createCleanupHandler } from '../../handlers/cleanup';
 import { createInspectPlanHandler } from '../../handlers/inspect-plan';
 import { createNotifyHandler } from '../../handlers/notify';
@@ -10,15 +10,25 @@ import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { LocalDecisionKey } from '../../handlers/shared/decision-signing';
 import { toFunctionUrlEvent, writeFunctionUrlResult } from '../../handlers/shared/http-adapter';
 import { type Notifier, OutboxNotifier } from '../../handlers/shared/notifier';
-import type { Settings } from '../../handlers/shared/settings';
+import {
+  type FunctionName,
+  REQUIRED_SETTINGS,
+  SETTINGS_ENV,
+  settingsFromEnv,
+  unknownSettingsEnv,
+} from '../../handlers/shared/settings';
 import { MemoryApprovalStore } from '../../handlers/shared/store';
 import { createValidateRequestHandler } from '../../handlers/validate-request';
 import { createVerifyApprovalHandler } from '../../handlers/verify-approval';
 import type { ArtifactStore } from '../artifact-store';
 import { FolderArtifactStore } from '../artifacts/folder-store';
-import { type DeployRunnerConfig, durationSeconds } from '../config';
-import { allowlistOf, knownHostsEnv } from '../contracts';
-import { synthesizeDefinition } from '../definition';
+import { ARTIFACT_ENV, artifactLocationToEnv } from '../artifacts/location';
+import type { DeployRunnerConfig } from '../config';
+import {
+  environmentsFromTemplate,
+  type LocalEquivalents,
+  synthesizeDefinition,
+} from '../definition';
 import { lockDataDir } from './data-dir-lock';
 import { privateDir, writeFileAtomic } from './durable';
 import { type ExecutionRecord, type HistoryEvent, LocalEngine } from './engine';
@@ -96,7 +106,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const warn = (line: string) => echo(`! ${line}`);
   for (const dir of [dataDir, 'artifacts', 'outbox', 'logs', 'executions', 'tasks', 'work'])
     privateDir(resolve(dataDir, dir));
-  const { definition, stateMachineName } = synthesizeDefinition(options.config);
+  const { definition, stateMachineName, template } = synthesizeDefinition(options.config);
   const logs = new LocalLogService(join(dataDir, 'logs'), warn);
   const artifactDir = join(dataDir, 'artifacts');
   const artifacts = new FolderArtifactStore(artifactDir);
@@ -109,50 +119,48 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const notifier = options.wrapNotifier ? options.wrapNotifier(outbox) : outbox;
   const readArtifacts = options.wrapArtifacts ? options.wrapArtifacts(artifacts) : artifacts;
 
-  // The server's URL is known once it listens; handlers read it through settings at call time.
+  // The server's URL is known once it listens; the handlers boot on first use, after that.
   let baseUrl = '';
-  const settings = (): Settings => ({
-    tableName: 'deploy-runner-table',
-    allowlist: allowlistOf(options.config),
-    lockTtlSeconds:
-      durationSeconds(options.config.runner.planTimeout) +
-      durationSeconds(options.config.approvals.timeout) +
-      durationSeconds(options.config.runner.applyTimeout) +
-      2 * 3600,
-    approvalBaseUrl: baseUrl,
-    fromEmail: options.config.notifications.fromEmail,
-    ...(options.config.notifications.slack?.channel && {
-      slackChannel: options.config.notifications.slack.channel,
-    }),
-    pageSecret: pageSecret(dataDir),
-    consoleUrlTemplate: `${baseUrl}/executions/{executionArn}`,
-    sfnEndpoint: baseUrl,
-    approvers: options.config.approvals.approvers,
-    approvalsRequired: options.config.approvals.approvalsRequired,
-  });
   // KMS's stand-in: the page gets only the signing half, `Verify approval` only the public half.
   const decisionKey = LocalDecisionKey.inDataDir(dataDir);
   let sfn: SFNClient | undefined;
-  const deps = () => {
-    sfn ??= new SFNClient({
-      endpoint: baseUrl,
-      region: 'us-east-1',
-      credentials: DUMMY_CREDENTIALS,
-    });
-    return { settings: settings(), store, notifier, sfn, artifacts: readArtifacts };
+  let booted: LocalHandlers | undefined;
+  const handlers = (): LocalHandlers => {
+    if (booted) return booted;
+    if (!baseUrl) throw new Error('local mode boots its handlers once the server listens');
+    sfn = new SFNClient({ endpoint: baseUrl, region: 'us-east-1', credentials: DUMMY_CREDENTIALS });
+    const functions = environmentsFromTemplate(template, localEquivalents(baseUrl)).functions;
+    const env = (name: FunctionName) => settingsOf(name, functions[name], baseUrl);
+    const stores = { store, notifier, artifacts: readArtifacts };
+    booted = {
+      'validate-request': createValidateRequestHandler({ settings: env('validate-request') }),
+      'request-approval': createRequestApprovalHandler({
+        ...stores,
+        settings: env('request-approval'),
+      }),
+      notify: createNotifyHandler({ ...stores, settings: env('notify') }),
+      cleanup: createCleanupHandler({ store: stores.store }),
+      'verify-approval': createVerifyApprovalHandler({
+        settings: env('verify-approval'),
+        verifier: decisionKey.verifier(),
+      }),
+      'inspect-plan': createInspectPlanHandler({ artifacts: readArtifacts }),
+      'approval-page': createApprovalPageHandler({
+        ...stores,
+        sfn,
+        signer: decisionKey.signer(),
+        // Secrets Manager's stand-in: the page secret in the data folder, not DR_PAGE_SECRET_ARN.
+        settings: { ...env('approval-page'), pageSecret: pageSecret(dataDir) },
+      }),
+    };
+    return booted;
   };
-  const lambdas = {
-    'validate-request': (event: unknown) => createValidateRequestHandler(deps())(event as never),
-    'request-approval': (event: unknown) => createRequestApprovalHandler(deps())(event as never),
-    notify: (event: unknown) => createNotifyHandler(deps())(event as never),
-    cleanup: (event: unknown) => createCleanupHandler(deps())(event as never),
-    'verify-approval': (event: unknown) =>
-      createVerifyApprovalHandler({ settings: settings(), verifier: decisionKey.verifier() })(
-        event,
-      ),
-    'inspect-plan': (event: unknown) =>
-      createInspectPlanHandler({ artifacts: readArtifacts })(event as never),
-  };
+  // Built for every function of the template, so a function without a local handler fails here.
+  const lambdas: Record<string, (event: unknown) => Promise<unknown>> = Object.fromEntries(
+    Object.keys(REQUIRED_SETTINGS)
+      .filter((name) => name !== 'approval-page')
+      .map((name) => [name, (event: unknown) => handlers()[name as FunctionName](event as never)]),
+  );
 
   const taskImplementation = createTaskRuntime({
     lambdas,
@@ -170,12 +178,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       tasksDir: join(dataDir, 'tasks'),
       logDir: join(dataDir, 'logs'),
       dataDir,
+      taskDefinitions: localTaskEnvironments(
+        environmentsFromTemplate(template, localEquivalents('')).tasks,
+        artifactDir,
+      ),
+      // The host's part, beneath the task definition's: what a container image has built in.
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: process.env.HOME ?? dataDir,
-        DR_ALLOWLIST: JSON.stringify(allowlistOf(options.config)),
-        ...knownHostsEnv(options.config),
-        DR_ARTIFACT_DIR: artifactDir,
         DR_TOOL_PATH: options.toolPath,
         ...options.runnerEnv,
       },
@@ -214,9 +224,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
       const event = toFunctionUrlEvent(req, Buffer.concat(chunks));
-      const result = await createApprovalPageHandler({ ...deps(), signer: decisionKey.signer() })(
-        event,
-      );
+      const result = await handlers()['approval-page'](event);
       writeFunctionUrlResult(res, result);
     },
   }).catch((error: unknown) => {
@@ -259,6 +267,58 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       dataDirLock.release();
     },
   };
+}
+
+/** The handlers of local mode, by function, each built once as Lambda builds it per instance. */
+type LocalHandlers = {
+  readonly [F in FunctionName]: (event: never) => Promise<unknown>;
+} & { readonly 'approval-page': ApprovalPageHandler };
+
+/** What stands in locally for the resources the environments refer to. */
+function localEquivalents(baseUrl: string): LocalEquivalents {
+  return { functionUrl: `${baseUrl}/`, logGroup: LOCAL_LOG_GROUP };
+}
+
+/**
+ * Local mode's changes to a function's synthesized environment, both for want of TLS and of a
+ * console: the Step Functions console link becomes the local run page, and the approval base URL
+ * (the Function URL's host behind a literal "https://") keeps the local server's http scheme.
+ * Everything else is what the function reads in AWS, parsed by the same reader; a variable no
+ * setting reads fails the boot.
+ */
+function settingsOf(
+  name: FunctionName,
+  env: Readonly<Record<string, string>> | undefined,
+  baseUrl: string,
+) {
+  if (!env) throw new Error(`the synthesized template has no ${name} function`);
+  const unknown = unknownSettingsEnv(env);
+  if (unknown.length > 0)
+    throw new Error(
+      `the ${name} function's environment sets ${unknown.join(', ')}, which no setting reads`,
+    );
+  const local = { ...env };
+  const consoleName = SETTINGS_ENV.consoleUrlTemplate as string;
+  if (local[consoleName] !== undefined) local[consoleName] = `${baseUrl}/executions/{executionArn}`;
+  const approvalName = SETTINGS_ENV.approvalBaseUrl as string;
+  if (local[approvalName] === baseUrl.replace(/^http:/, 'https:')) local[approvalName] = baseUrl;
+  return settingsFromEnv(local, REQUIRED_SETTINGS[name]);
+}
+
+/**
+ * The runner tasks' environments as local mode runs them: the task definition's, with its
+ * artifact bucket (and key) replaced by the local artifact folder, the bucket's stand-in.
+ */
+function localTaskEnvironments(
+  tasks: Readonly<Record<string, Readonly<Record<string, string>>>>,
+  artifactDir: string,
+): Record<string, Record<string, string>> {
+  return Object.fromEntries(
+    Object.entries(tasks).map(([arn, env]) => {
+      const { [ARTIFACT_ENV.bucket]: _bucket, [ARTIFACT_ENV.kmsKeyArn]: _key, ...rest } = env;
+      return [arn, { ...rest, ...artifactLocationToEnv({ kind: 'folder', dir: artifactDir }) }];
+    }),
+  );
 }
 
 function eventBridgeEvent(execution: ExecutionRecord, stateMachineArn: string) {

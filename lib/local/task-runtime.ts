@@ -49,7 +49,15 @@ export interface LocalLockTable {
 export interface RunnerProcessOptions {
   /** The bundled runner script (run with this Node binary). */
   readonly script: string;
-  /** Environment every task gets (the task definition's part). */
+  /**
+   * The container environment of each task definition, by the ARN the definition names it with
+   * (lib/definition.ts `environmentsFromTemplate`, with local mode's stand-ins).
+   */
+  readonly taskDefinitions: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /**
+   * The host's part (PATH, HOME, the tool), beneath the task definition's: what the image has
+   * built in. A task definition variable of the same name wins.
+   */
   readonly env: Readonly<Record<string, string>>;
   /** Folder under which each task gets a work directory. */
   readonly workDir: string;
@@ -246,16 +254,23 @@ function findTaskToken(payload: unknown): string | undefined {
 async function runRunnerTask(options: TaskRuntimeOptions, invocation: TaskInvocation) {
   const { runner, logs } = options;
   const input = invocation.input as {
+    TaskDefinition?: string;
     Overrides?: {
       ContainerOverrides?: Array<{ Environment?: Array<{ Name: string; Value: string }> }>;
     };
   };
+  const taskEnv = runner.taskDefinitions[input.TaskDefinition ?? ''];
+  if (!taskEnv)
+    throw failure(
+      'ECS.InvalidParameterException',
+      `TaskDefinition not found: ${input.TaskDefinition ?? '(none)'} (state "${invocation.stateName}")`,
+    );
   const overrides = Object.fromEntries(
     (input.Overrides?.ContainerOverrides ?? [])
       .flatMap((o) => o.Environment ?? [])
       .map((e) => [e.Name, String(e.Value)]),
   );
-  const mode = invocation.stateName === 'Apply' ? 'apply' : 'plan';
+  const mode = taskEnv.DR_MODE === 'apply' ? 'apply' : 'plan';
   const taskId = randomUUID().replace(/-/g, '');
   const taskArn = `arn:aws:ecs:us-east-1:123456789012:task/deploy-runner-local/${taskId}`;
   const stream = `runner/runner/${taskId}`;
@@ -278,10 +293,12 @@ async function runRunnerTask(options: TaskRuntimeOptions, invocation: TaskInvoca
     [...(taskFile ? ['--require', WATCHDOG] : []), runner.script],
     {
       cwd: workDir,
+      // As Fargate: the task definition's environment, then the state's container overrides.
+      // Local mode adds only where the task works and, under the watchdog, its record and log.
       env: {
         ...runner.env,
+        ...taskEnv,
         ...overrides,
-        DR_MODE: mode,
         DR_WORK_DIR: workDir,
         ...(taskFile && { DR_LOCAL_TASK_FILE: taskFile }),
         ...(taskFile &&

@@ -1,13 +1,24 @@
 import * as z from 'zod';
-import { type ArtifactLocation, artifactLocationFromEnv } from '../../../lib/artifacts/location';
+import {
+  ARTIFACT_ENV,
+  type ArtifactLocation,
+  artifactLocationFromEnv,
+  artifactLocationToEnv,
+} from '../../../lib/artifacts/location';
 import { describeIssues } from '../../../lib/config';
-import { type Allowlist, allowlistSchema, knownHostsSchema } from '../../../lib/contracts';
+import {
+  type Allowlist,
+  allowlistSchema,
+  KNOWN_HOSTS_ENV,
+  knownHostsSchema,
+} from '../../../lib/contracts';
 import { InputRefusedError } from './errors';
 import type { LogUrlInputs } from './log';
 
 /**
  * The runner's inputs, all from the environment (docs/workflow-contract.md, "Runner"): the task
- * definition sets DR_MODE, DR_ALLOWLIST and storage; each run's container overrides set the rest.
+ * definition sets DR_MODE, DR_ALLOWLIST and storage (`runnerTaskEnv` writes them); each run's
+ * container overrides set the rest (`runnerRunEnv`). `parseRunnerEnv` reads both.
  */
 
 const allowlistJson = z
@@ -153,4 +164,75 @@ export function parseRunnerEnv(env: NodeJS.ProcessEnv): RunnerEnv {
 function redacted(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const { GIT_TOKEN: _t, GIT_SSH_KEY: _k, ...rest } = env;
   return rest;
+}
+
+/**
+ * The task definition's part of the environment (lib/constructs/runner-tasks.ts): not secret,
+ * what may run and where artifacts and logs go. Git credentials arrive as ECS secrets only.
+ */
+export interface RunnerTaskSettings {
+  readonly mode: 'plan' | 'apply';
+  readonly allowlist: Allowlist;
+  /** known_hosts lines (config `git.knownHosts`). @default - none */
+  readonly gitKnownHosts?: readonly string[];
+  readonly artifacts: ArtifactLocation;
+  readonly logGroup: string;
+}
+
+/** Writes the task definition's environment as `parseRunnerEnv` reads it. */
+export function runnerTaskEnv(settings: RunnerTaskSettings): Record<string, string> {
+  const hosts = settings.gitKnownHosts ?? [];
+  return {
+    DR_MODE: settings.mode,
+    DR_ALLOWLIST: JSON.stringify(settings.allowlist),
+    ...(hosts.length > 0 ? { [KNOWN_HOSTS_ENV]: hosts.join('\n') } : {}),
+    ...artifactLocationToEnv(settings.artifacts),
+    DR_LOG_GROUP: settings.logGroup,
+  };
+}
+
+/**
+ * One run's inputs, as a `Plan` or `Apply` state's container overrides set them
+ * (lib/constructs/workflow.ts). Values are JSONPath references to the state there.
+ */
+export interface RunnerRunSettings {
+  readonly requestMode: string;
+  readonly repo: string;
+  readonly ref: string;
+  readonly path: string;
+  readonly runId: string;
+  readonly executionArn: string;
+  /** Apply only: the approved plan's commit, key, version and SHA-256. */
+  readonly apply?: { readonly [K in keyof ApplyInputs]: string };
+}
+
+/** Writes a run's container overrides as `parseRunnerEnv` reads them. */
+export function runnerRunEnv(settings: RunnerRunSettings): Record<string, string> {
+  return {
+    DR_REQUEST_MODE: settings.requestMode,
+    DR_REPO: settings.repo,
+    DR_REF: settings.ref,
+    DR_PATH: settings.path,
+    DR_RUN_ID: settings.runId,
+    DR_EXECUTION_ARN: settings.executionArn,
+    ...(settings.apply && {
+      DR_COMMIT: settings.apply.commit,
+      DR_PLAN_KEY: settings.apply.planKey,
+      DR_PLAN_VERSION_ID: settings.apply.planVersionId,
+      DR_PLAN_SHA256: settings.apply.planSha256,
+    }),
+  };
+}
+
+/** Local mode's own variables (lib/local/task-runtime.ts, lib/local/runner-watchdog.cjs). */
+const LOCAL_ONLY_ENV = ['DR_LOCAL_TASK_FILE', 'DR_LOCAL_LOG_FILE'];
+
+/** `DR_*` variables of an environment that the runner does not read: a name written on one side only. */
+export function unknownRunnerEnv(env: Readonly<Record<string, string | undefined>>): string[] {
+  const known = new Set<string>([
+    ...Object.keys(baseSchema.shape),
+    ...Object.values(ARTIFACT_ENV),
+    ...LOCAL_ONLY_ENV,
+  ]);
+  return Object.keys(env).filter((name) => name.startsWith('DR_') && !known.has(name));
 }

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
+  ArtifactChecksumError,
   ArtifactNotFoundError,
   type ArtifactStore,
   ArtifactTooLargeError,
@@ -27,11 +28,7 @@ import {
   messagePage,
   type PlanTextView,
 } from './shared/approval-views';
-import {
-  ArtifactChecksumError,
-  MAX_PLAN_TEXT_READ_BYTES,
-  readVerifiedArtifact,
-} from './shared/artifacts';
+import { MAX_PLAN_TEXT_READ_BYTES, readVerifiedArtifact } from './shared/artifacts';
 import {
   CAPABILITY_PATTERN,
   hashCapability,

@@ -1,16 +1,16 @@
 import {
+  ArtifactChecksumError,
   ArtifactNotFoundError,
   type ArtifactStore,
   type ArtifactVersion,
 } from '../lib/artifact-store';
-import { ArtifactChecksumError, S3ArtifactStore } from '../lib/artifacts/s3-store';
+import { S3ArtifactStore } from '../lib/artifacts/s3-store';
 import {
   artifactKeys,
   inspectPlanEventSchema,
   type PlanResult,
   planResultSchema,
 } from '../lib/contracts';
-import { ArtifactChecksumError as ReadChecksumError } from './shared/artifacts';
 import { s3Client } from './shared/clients/s3';
 import { ArtifactTamperedError } from './shared/errors';
 import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
@@ -125,7 +125,7 @@ export function createInspectPlanHandler(deps: InspectPlanDeps): InspectPlanHand
     } catch (error) {
       if (error instanceof ArtifactNotFoundError)
         throw tampered(`${key} version ${versionId} is gone`);
-      if (error instanceof ArtifactChecksumError || error instanceof ReadChecksumError)
+      if (error instanceof ArtifactChecksumError)
         throw tampered(`${key} does not match its stored SHA-256`);
       throw error;
     }

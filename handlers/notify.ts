@@ -1,12 +1,22 @@
 import * as z from 'zod';
 import type { ArtifactStore } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
-import { artifactKeys, planResultSchema, RunErrors, runRequestSchema } from '../lib/contracts';
+import { artifactKeys, type RunnerErrorReport } from '../lib/contracts';
 import { s3Client } from './shared/clients/s3';
 import { cachedSecret, secretsClient } from './shared/clients/secrets';
 import { sesClient } from './shared/clients/ses';
 import { describeError, errorName, NotificationDeliveryError } from './shared/errors';
-import { createLogger, type HandlerLogger, invocationLogger, redactText } from './shared/logger';
+import {
+  MAX_CAUSE_LENGTH,
+  type NotifyState,
+  notifyStateSchema,
+  parseRunnerReport,
+  type ReadableError,
+  readableError,
+  reportMode,
+  reportTail,
+} from './shared/failure';
+import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
 import { type ResultInput, type ResultKind, resultEmail, resultSlack } from './shared/messages';
 import { AwsNotifier, type Notifier } from './shared/notifier';
 import { lambdaEntry, parsePayload } from './shared/scaffold';
@@ -34,249 +44,17 @@ export interface NotifyDeps {
   readonly logger?: HandlerLogger;
 }
 
-/** Error names `Notify failure` returns besides the `RunErrors` of the state machine. */
-export const NotifyErrors = {
-  PlanFailed: 'DeployRunner.PlanFailed',
-  ApplyFailed: 'DeployRunner.ApplyFailed',
-  PlanStale: 'DeployRunner.PlanStale',
-  PlanVerificationFailed: 'DeployRunner.PlanVerificationFailed',
-  LockFailed: 'DeployRunner.LockFailed',
-  ApprovalRequestFailed: 'DeployRunner.ApprovalRequestFailed',
-  NotificationFailed: 'DeployRunner.NotificationFailed',
-  Failed: 'DeployRunner.Failed',
-} as const;
-
-export const MAX_CAUSE_LENGTH = 1000;
-const MAX_TAIL_LINES = 20;
-const MAX_TAIL_CHARS = 2000;
-
-const errorSchema = z.object({ Error: z.string(), Cause: z.string().optional().default('') });
-
-const stateSchema = z.looseObject({
-  request: runRequestSchema,
-  plan: z.object({ summary: planResultSchema }).optional().catch(undefined),
-  approval: z
-    .looseObject({ approved: z.boolean(), approver: z.string().optional() })
-    .optional()
-    .catch(undefined),
-  apply: z.looseObject({}).optional(),
-  error: errorSchema.optional().catch(undefined),
-});
-
 export const notifyPayloadSchema = z.object({
   phase: z.enum(['finished', 'failed']),
   executionArn: z.string().min(1),
-  state: stateSchema,
+  state: notifyStateSchema,
 });
 export type NotifyPayload = z.input<typeof notifyPayloadSchema>;
-type ParsedState = z.output<typeof stateSchema>;
-
-/** What `Notify failure` returns (`$.error`). */
-export interface ReadableError {
-  readonly Error: string;
-  readonly Cause: string;
-}
 
 export type NotifyResult =
   | ReadableError
   | { readonly outcome: ResultKind; readonly notified: number };
 export type NotifyHandler = (event: unknown) => Promise<NotifyResult>;
-
-/** Masks credentials that might appear in an error text, then trims it to one paragraph. */
-export function scrub(text: string, max = MAX_CAUSE_LENGTH): string {
-  const masked = redactText(text)
-    .replace(/\b(AKIA|ASIA)[0-9A-Z]{16}\b/g, '[redacted]')
-    .replace(
-      /(password|passwd|secret|token|authorization)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|\S+)/gi,
-      '$1$2[redacted]',
-    )
-    .replace(/(https?:\/\/)[^\s/@]+@/g, '$1[redacted]@');
-  return masked.length > max ? `${masked.slice(0, max - 1)}…` : masked;
-}
-
-/** The message inside a Lambda-style Cause (`{"errorType","errorMessage",...}`), or the Cause itself. */
-export function causeMessage(cause: string): string {
-  const trimmed = cause.trim();
-  if (!trimmed.startsWith('{')) return trimmed;
-  try {
-    const parsed = JSON.parse(trimmed) as Record<string, unknown>;
-    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
-    // ECS .sync failures carry the DescribeTasks result.
-    const stopped = parsed.StoppedReason ?? parsed.stoppedReason;
-    const containers = (parsed.Containers ?? parsed.containers) as
-      | { ExitCode?: number; exitCode?: number; Reason?: string; reason?: string }[]
-      | undefined;
-    if (typeof stopped === 'string') {
-      const exit = containers?.find((c) => (c.ExitCode ?? c.exitCode) !== undefined);
-      const code = exit ? (exit.ExitCode ?? exit.exitCode) : undefined;
-      const reason = exit?.Reason ?? exit?.reason;
-      return `the runner task stopped: ${stopped}${code !== undefined ? ` (exit code ${code})` : ''}${reason ? `; ${reason}` : ''}`;
-    }
-    if (typeof parsed.message === 'string') return parsed.message;
-    if (typeof parsed.Message === 'string') return parsed.Message;
-  } catch {
-    // Not JSON: use it as it is.
-  }
-  return trimmed;
-}
-
-/** What notify uses of the runner's error report (`RunnerErrorReport` in containers/runner). */
-export interface RunnerReport {
-  readonly message?: string;
-  readonly code?: string;
-  /** Runner phase that failed (clone, init, plan, verify, apply, ...). */
-  readonly phase?: string;
-  /** What to do next, in the runner's words. */
-  readonly hint?: string;
-  readonly logUrl?: string;
-  readonly tail?: string;
-}
-
-/** Reads the runner's error report leniently: the runner owns its exact shape. */
-export function parseRunnerReport(body: string): RunnerReport {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body);
-  } catch {
-    return { tail: lastLines(body) };
-  }
-  if (doc === null || typeof doc !== 'object') return {};
-  const d = doc as Record<string, unknown>;
-  const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
-  const nested =
-    d.error !== null && typeof d.error === 'object' ? (d.error as Record<string, unknown>) : {};
-  const message =
-    str(d.message) ??
-    str(d.errorMessage) ??
-    str(nested.message) ??
-    str(d.error) ??
-    str(d.cause) ??
-    str(d.Cause);
-  const code = str(d.code) ?? str(d.name) ?? str(d.errorType) ?? str(nested.name) ?? str(d.Error);
-  const rawTail = d.tail ?? d.logTail ?? d.outputTail ?? d.stderr ?? d.output ?? d.lines;
-  const tail = Array.isArray(rawTail)
-    ? lastLines(rawTail.filter((l) => typeof l === 'string').join('\n'))
-    : typeof rawTail === 'string'
-      ? lastLines(rawTail)
-      : undefined;
-  const phase = str(d.phase);
-  const hint = str(d.hint);
-  const logUrl = str(d.logUrl);
-  return {
-    ...(message ? { message } : {}),
-    ...(code ? { code } : {}),
-    ...(phase ? { phase } : {}),
-    ...(hint ? { hint } : {}),
-    ...(logUrl ? { logUrl } : {}),
-    ...(tail ? { tail } : {}),
-  };
-}
-
-function lastLines(text: string): string {
-  const lines = text.replace(/\r\n?/g, '\n').replace(/\n+$/, '').split('\n').slice(-MAX_TAIL_LINES);
-  const joined = lines.join('\n');
-  return joined.length > MAX_TAIL_CHARS ? `…${joined.slice(-MAX_TAIL_CHARS)}` : joined;
-}
-
-const oneLine = (text: string) =>
-  text
-    .replace(/\s+/g, ' ')
-    .trim()
-    .replace(/[.\s]+$/, '');
-
-type Stage = 'lock' | 'plan' | 'approval' | 'apply' | 'unknown';
-
-function stageOf(state: ParsedState, error: string): Stage {
-  if (state.approval?.approved === true && state.apply === undefined) return 'apply';
-  if (state.plan === undefined) return error.startsWith('DynamoDB.') ? 'lock' : 'plan';
-  if (state.approval === undefined) return 'approval';
-  return 'unknown';
-}
-
-const STALE = /\b(stale|checksum mismatch|sha-?256 mismatch|does not match the approved)\b/i;
-
-/**
- * Turns the caught error (and the runner's report, if any) into a readable `{ Error, Cause }`.
- * Exported for tests and for local mode's console output.
- */
-export function readableError(
-  state: ParsedState,
-  report: RunnerReport | undefined,
-): { error: ReadableError; kind: ResultKind } {
-  const caught = state.error ?? { Error: 'States.Unknown', Cause: '' };
-  const detail = causeMessage(caught.Cause).replace(/\s+/g, ' ').trim();
-  if (caught.Error === RunErrors.Rejected)
-    return { kind: 'rejected', error: { Error: caught.Error, Cause: scrub(detail) } };
-  if (caught.Error === RunErrors.ApprovalExpired)
-    return { kind: 'expired', error: { Error: caught.Error, Cause: scrub(detail) } };
-  if (caught.Error.startsWith('DeployRunner.'))
-    return { kind: 'failed', error: { Error: caught.Error, Cause: scrub(detail || caught.Error) } };
-  if (caught.Error === 'NotificationDeliveryError')
-    return {
-      kind: 'failed',
-      error: { Error: NotifyErrors.NotificationFailed, Cause: scrub(detail) },
-    };
-
-  const stage = stageOf(state, caught.Error);
-  const what = oneLine(report?.message ?? '') || oneLine(detail) || caught.Error;
-  const inPhase = report?.phase ? ` (${report.phase})` : '';
-  const logUrl = report?.logUrl ?? state.plan?.summary.logUrl;
-  const log = logUrl ? ` Log: ${logUrl}` : '';
-  const todo = (fallback: string) => (report?.hint ? `${oneLine(report.hint)}.` : fallback);
-  const timedOut = caught.Error === 'States.Timeout';
-  const stale =
-    stage === 'apply' &&
-    (report?.code === 'PlanStale' ||
-      report?.code === NotifyErrors.PlanStale ||
-      STALE.test(report?.message ?? '') ||
-      STALE.test(detail));
-  let error: ReadableError;
-  if (stale) {
-    error = {
-      Error: NotifyErrors.PlanStale,
-      Cause: `Apply refused the saved plan: ${what}. Nothing was applied; start a new run to plan again.`,
-    };
-  } else if (stage === 'apply' && (report?.phase === 'verify' || report?.phase === 'download')) {
-    error = {
-      Error: NotifyErrors.PlanVerificationFailed,
-      Cause: `Apply refused the plan file${inPhase}: ${what}. ${todo('Nothing was applied: start a new run so a fresh plan is made and approved.')}`,
-    };
-  } else if (stage === 'apply' && /^the runner task stopped: Task failed to start\b/.test(detail)) {
-    // The runner never ran, so nothing can have been applied: say so rather than "may".
-    error = {
-      Error: NotifyErrors.ApplyFailed,
-      Cause: `Apply did not start: ${what}. Nothing was applied.`,
-    };
-  } else if (stage === 'apply') {
-    error = {
-      Error: NotifyErrors.ApplyFailed,
-      Cause: `Apply failed${inPhase}${timedOut ? ', it did not finish within the apply timeout' : ''}: ${what}. ${todo('Some changes may already be applied: read the runner log, fix the cause, then start a new run to plan again.')}${log}`,
-    };
-  } else if (stage === 'plan') {
-    error = {
-      Error: NotifyErrors.PlanFailed,
-      Cause: caught.Error.startsWith('S3.')
-        ? `The plan result could not be read (${caught.Error}): ${what}. The runner probably stopped before writing it: read its log, then start a new run.${log}`
-        : `Plan failed${inPhase}${timedOut ? ', it did not finish within the plan timeout' : ''}: ${what}. ${todo('Nothing was applied: read the runner log, fix the code or configuration, then start a new run.')}${log}`,
-    };
-  } else if (stage === 'lock') {
-    error = {
-      Error: NotifyErrors.LockFailed,
-      Cause: `The repo+path lock could not be taken (${caught.Error}): ${what}. Nothing ran; start the run again.`,
-    };
-  } else if (stage === 'approval') {
-    error = {
-      Error: NotifyErrors.ApprovalRequestFailed,
-      Cause: `Approval could not be requested (${caught.Error}): ${what}. Nothing was applied; start a new run.`,
-    };
-  } else {
-    error = {
-      Error: NotifyErrors.Failed,
-      Cause: `The run failed (${caught.Error}): ${what}. Check the execution in the console.`,
-    };
-  }
-  return { kind: 'failed', error: { Error: error.Error, Cause: scrub(error.Cause) } };
-}
 
 const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 
@@ -285,17 +63,21 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
   const logger = deps.logger ?? createLogger('notify');
 
   async function runnerReport(
-    state: ParsedState,
+    state: NotifyState,
     log: HandlerLogger,
-  ): Promise<RunnerReport | undefined> {
-    if (!artifacts || !state.error || state.error.Error.startsWith('DeployRunner.'))
-      return undefined;
-    const stage = stageOf(state, state.error.Error);
-    if (stage !== 'plan' && stage !== 'apply') return undefined;
-    const key = artifactKeys(state.request.runId).error(stage);
+  ): Promise<RunnerErrorReport | undefined> {
+    const mode = reportMode(state);
+    if (!artifacts || !mode) return undefined;
+    const key = artifactKeys(state.request.runId).error(mode);
     try {
       const object = await artifacts.get(key);
-      return parseRunnerReport(object.body.toString('utf8'));
+      const read = parseRunnerReport(object.body.toString('utf8'));
+      if (!read.report)
+        log.warn('the runner error report does not match its contract', {
+          key,
+          problem: read.problem,
+        });
+      return read.report;
     } catch (error) {
       if (errorName(error) !== 'ArtifactNotFoundError')
         log.warn('could not read the runner error report', { key, error: describeError(error) });
@@ -325,7 +107,7 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
       const result = readableError(state, report);
       kind = result.kind;
       readable = result.error;
-      tail = report?.tail ? scrub(report.tail, MAX_TAIL_CHARS) : undefined;
+      tail = reportTail(report);
     }
 
     const input: ResultInput = {

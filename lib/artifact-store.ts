@@ -84,6 +84,26 @@ export class ArtifactExistsError extends Error {
   }
 }
 
+/**
+ * A stored artifact whose bytes do not hash to the SHA-256 recorded for them: the checksum the
+ * store kept (S3's full-object `ChecksumSHA256`) or the one the workflow recorded when the run
+ * wrote it. One class for both, so every reader tells a checksum failure from an unreadable store.
+ */
+export class ArtifactChecksumError extends Error {
+  override readonly name = 'ArtifactChecksumError';
+  constructor(
+    readonly key: string,
+    readonly versionId: string | undefined,
+    /** Lowercase hex, or base64 when S3's stored checksum was the reference. */
+    readonly expectedSha256: string,
+    readonly actualSha256: string,
+  ) {
+    super(
+      `artifact ${key}${versionId ? ` (version ${versionId})` : ''} has sha256 ${actualSha256}, but ${expectedSha256} was recorded`,
+    );
+  }
+}
+
 /** How to read an artifact. */
 export interface ArtifactGetOptions {
   /**

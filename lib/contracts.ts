@@ -258,6 +258,56 @@ export function executionName(parts: {
   return `${head}${tail}`.replace(/^-+/, '');
 }
 
+/** Where in a run the runner failed; shown in its log and in its error report. */
+export const runnerPhaseSchema = z.enum([
+  'validate',
+  'clone',
+  'init',
+  'plan',
+  'show',
+  'upload',
+  'download',
+  'verify',
+  'apply',
+  'result',
+]);
+export type RunnerPhase = z.infer<typeof runnerPhaseSchema>;
+
+/**
+ * What failed, as the runner detected it: one per error class of containers/runner/src/errors.ts.
+ * `StalePlan` is the only way `Notify failure` learns that Terraform refused a stale saved plan.
+ */
+export const runnerErrorCodeSchema = z.enum([
+  'InputRefused',
+  'ToolFailed',
+  'StalePlan',
+  'ArtifactVerification',
+  'ArtifactExists',
+  'GitFailure',
+  'Unexpected',
+]);
+export type RunnerErrorCode = z.infer<typeof runnerErrorCodeSchema>;
+
+/**
+ * The runner's error report, `runs/<runId>/<mode>-error.json` (`artifactKeys(runId).error`):
+ * written by the runner when a run fails, read by `Notify failure`. Messages and tail are masked
+ * by the runner.
+ */
+export const runnerErrorReportSchema = z.object({
+  mode: z.enum(['plan', 'apply']),
+  code: runnerErrorCodeSchema,
+  phase: runnerPhaseSchema,
+  message: z.string(),
+  /** What to do next, in the runner's words. */
+  hint: z.string(),
+  /** The last lines the runner printed. */
+  tail: z.array(z.string()),
+  exitCode: z.int(),
+  /** Empty when the runner has no log link. */
+  logUrl: z.string(),
+});
+export type RunnerErrorReport = z.infer<typeof runnerErrorReportSchema>;
+
 /** Error names the workflow fails with; the CLI maps them to exit codes. */
 export const RunErrors = {
   RequestRejected: 'DeployRunner.RequestRejected',
@@ -282,26 +332,35 @@ export const inspectPlanEventSchema = z.strictObject({
 });
 export type InspectPlanEvent = z.infer<typeof inspectPlanEventSchema>;
 
+/** What a Catch writes (`{ Error, Cause }`), and what `Record rejection` / `Record expiry` write. */
+export const caughtErrorSchema = z.object({
+  Error: z.string(),
+  Cause: z.string().optional().default(''),
+});
+
 /**
  * The execution state as it flows through the workflow (`$` in the definition). Each state adds
  * its facts under its own key, so a reader of the console sees the whole story in the output.
+ * `Notify result` and `Notify failure` read it.
  */
-export interface WorkflowState {
+export const workflowStateSchema = z.looseObject({
   /** Set by `Validate request`. */
-  readonly request: RunRequest;
+  request: runRequestSchema,
   /** Set by `Inspect plan`: the runner's plan result. */
-  readonly plan?: { readonly summary: PlanResult };
+  plan: z.object({ summary: planResultSchema }).optional(),
   /** Set by `Request approval`: the decision the approval page sent. */
-  readonly approval?: ApprovalDecision;
+  approval: approvalDecisionSchema.optional(),
   /** Set by `Verify approval`: the facts of the signed decision `Apply` uses. */
-  readonly verifiedApproval?: VerifiedApproval;
-  /** Set by `Apply`. */
-  readonly apply?: { readonly taskArn: string };
-  /** Set by a Catch (`{ Error, Cause }`), or by `Record rejection` / `Record expiry`. */
-  readonly error?: { readonly Error: string; readonly Cause: string };
+  verifiedApproval: verifiedApprovalSchema.optional(),
+  /** Set by `Apply` (its ResultSelector). */
+  apply: z.object({ taskArn: z.string() }).optional(),
+  /** Set by a Catch, or by `Record rejection` / `Record expiry`. */
+  error: caughtErrorSchema.optional(),
   /** Set when a notification could not be delivered; the run still ends as it would have. */
-  readonly notifyError?: { readonly Error: string; readonly Cause: string };
-}
+  notifyError: caughtErrorSchema.optional(),
+});
+export type WorkflowState = z.input<typeof workflowStateSchema>;
+export type ParsedWorkflowState = z.output<typeof workflowStateSchema>;
 
 /**
  * Local mode: the record of a runner process that runs, `<dataDir>/tasks/<taskId>.json`. Written

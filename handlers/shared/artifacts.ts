@@ -1,20 +1,9 @@
 import { createHash } from 'node:crypto';
-import { type ArtifactStore, ArtifactTooLargeError } from '../../lib/artifact-store';
-
-/** A stored artifact whose bytes do not hash to the SHA-256 recorded when it was written. */
-export class ArtifactChecksumError extends Error {
-  override readonly name = 'ArtifactChecksumError';
-  constructor(
-    readonly key: string,
-    readonly versionId: string,
-    readonly expectedSha256: string,
-    readonly actualSha256: string,
-  ) {
-    super(
-      `artifact ${key} (version ${versionId}) has sha256 ${actualSha256}, but ${expectedSha256} was recorded`,
-    );
-  }
-}
+import {
+  ArtifactChecksumError,
+  type ArtifactStore,
+  ArtifactTooLargeError,
+} from '../../lib/artifact-store';
 
 /**
  * Most plan text the approval page reads (8 MiB): its 256 MB function parses it with room to

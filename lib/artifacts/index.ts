@@ -3,10 +3,10 @@ import { FolderArtifactStore } from './folder-store';
 import type { ArtifactLocation } from './location';
 import { S3ArtifactStore } from './s3-store';
 
+export { ArtifactChecksumError } from '../artifact-store';
 export { FolderArtifactStore, folderKeyProblem, InvalidArtifactKeyError } from './folder-store';
 export { type ArtifactLocation, artifactLocationFromEnv } from './location';
 export {
-  ArtifactChecksumError,
   BucketNotVersionedError,
   S3ArtifactStore,
   type S3ArtifactStoreProps,

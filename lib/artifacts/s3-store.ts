@@ -11,6 +11,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import {
+  ArtifactChecksumError,
   ArtifactExistsError,
   type ArtifactGetOptions,
   type ArtifactHead,
@@ -48,11 +49,6 @@ export interface S3ArtifactStoreProps {
 /** The bucket answered a put without a version ID: versioning is off, so nothing can be pinned. */
 export class BucketNotVersionedError extends Error {
   override readonly name = 'BucketNotVersionedError';
-}
-
-/** The bytes S3 returned do not match the checksum it stored for them. */
-export class ArtifactChecksumError extends Error {
-  override readonly name = 'ArtifactChecksumError';
 }
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NoSuchVersion', 'NotFound']);
@@ -167,7 +163,10 @@ export class S3ArtifactStore implements ArtifactStore {
     const stored = result.ChecksumSHA256;
     if (stored && !stored.includes('-') && stored !== digest.toString('base64'))
       throw new ArtifactChecksumError(
-        `s3://${this.bucket}/${key} (version ${result.VersionId ?? versionId ?? 'latest'}) does not match its stored SHA-256`,
+        key,
+        result.VersionId ?? versionId,
+        stored,
+        digest.toString('base64'),
       );
     return {
       key,

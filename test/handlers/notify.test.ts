@@ -1,11 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
-  causeMessage,
   createNotifyHandler,
   handler as lambdaHandler,
   type NotifyResult,
-  parseRunnerReport,
-  scrub,
 } from '../../handlers/notify';
 import { NotificationDeliveryError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
@@ -171,6 +168,7 @@ describe('notify: failed returns a readable { Error, Cause }', () => {
       artifactKeys(request.runId).error('plan'),
       JSON.stringify({
         mode: 'plan',
+        code: 'ToolFailed',
         phase: 'plan',
         message: 'terraform plan exited with code 1: Error: Unsupported argument',
         hint: 'fix the configuration in envs/prod and push; then start a new run',
@@ -240,10 +238,13 @@ describe('notify: failed returns a readable { Error, Cause }', () => {
       key,
       JSON.stringify({
         mode: 'apply',
+        code: 'ToolFailed',
         phase: 'apply',
         message: 'terraform apply exited with code 1',
         hint: '',
         tail: ['Error: creating S3 bucket: BucketAlreadyExists'],
+        exitCode: 1,
+        logUrl: '',
       }),
     );
     expect(
@@ -258,9 +259,13 @@ describe('notify: failed returns a readable { Error, Cause }', () => {
       key,
       JSON.stringify({
         mode: 'apply',
+        code: 'StalePlan',
         phase: 'apply',
         message: 'plan is stale: state changed since it was approved, start a new run',
+        hint: 'another run or a person changed the state after this plan was made; nothing was applied',
         tail: [],
+        exitCode: 3,
+        logUrl: '',
       }),
     );
     expect(
@@ -270,10 +275,13 @@ describe('notify: failed returns a readable { Error, Cause }', () => {
       key,
       JSON.stringify({
         mode: 'apply',
+        code: 'ArtifactVerification',
         phase: 'verify',
         message: 'sha256 of the plan file differs',
         hint: 'nothing was applied: start a new run so a fresh plan is made and approved',
         tail: [],
+        exitCode: 4,
+        logUrl: '',
       }),
     );
     expect(
@@ -365,27 +373,6 @@ describe('notify: failed returns a readable { Error, Cause }', () => {
 });
 
 describe('notify helpers', () => {
-  it('reads Lambda and ECS causes, and plain text', () => {
-    expect(causeMessage(lambdaCause('E', 'boom'))).toBe('boom');
-    expect(causeMessage('plain words')).toBe('plain words');
-    expect(causeMessage('{not json')).toBe('{not json');
-  });
-
-  it('reads runner reports leniently', () => {
-    expect(parseRunnerReport('not json\nlast line')).toEqual({ tail: 'not json\nlast line' });
-    expect(
-      parseRunnerReport(JSON.stringify({ error: { message: 'm', name: 'N' }, logTail: 'a\nb' })),
-    ).toEqual({ message: 'm', code: 'N', tail: 'a\nb' });
-    const long = parseRunnerReport(
-      JSON.stringify({ tail: Array.from({ length: 50 }, (_, i) => `line ${i}`) }),
-    );
-    expect(long.tail?.split('\n')).toHaveLength(20);
-  });
-
-  it('scrubs tokens', () => {
-    expect(scrub('token: xoxb-123-abc and secret="s3cr3t"')).not.toMatch(/xoxb-123|s3cr3t/);
-  });
-
   it('exports a Lambda entry', () => {
     expect(typeof lambdaHandler).toBe('function');
   });

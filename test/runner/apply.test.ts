@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { notifyStateSchema, parseRunnerReport, readableError } from '../../handlers/shared/failure';
 import type { PlanResult } from '../../lib/contracts';
+import { planResult, request } from '../handlers/support/fixtures';
 import { getBundle, itWithSandbox, Sandbox, simModule } from './helpers';
 
 /**
@@ -20,6 +22,26 @@ const MODULE = JSON.stringify({
   ],
   outputs: { bucket: { value: 'logs' }, db_password: { value: 'x', sensitive: true } },
 });
+
+/**
+ * How `Notify failure` explains the error report the runner wrote for a failed apply: the
+ * written bytes go through notify's own parser and classifier, so a drift on either side fails.
+ */
+function notifyReadsApplyError(written: unknown) {
+  const read = parseRunnerReport(JSON.stringify(written));
+  const state = notifyStateSchema.parse({
+    request,
+    plan: { summary: planResult() },
+    approval: {
+      approved: true,
+      approver: 'Alice',
+      decidedAt: '2025-11-25T10:05:00.000Z',
+      planSha256: planResult().planSha256,
+    },
+    error: { Error: 'States.TaskFailed', Cause: '{}' },
+  });
+  return { read, readable: readableError(state, read.report).error };
+}
 
 const test = itWithSandbox(() => ({ 'envs/dev/resources.json': MODULE, 'README.md': 'infra' }));
 
@@ -68,11 +90,19 @@ describe.concurrent('apply', () => {
     expect(outcome.stderr).toContain(
       'plan is stale: state changed since it was approved, start a new run',
     );
-    expect(sandbox.artifact('runs/run-1/apply-error.json')).toMatchObject({
+    const written = sandbox.artifact('runs/run-1/apply-error.json');
+    expect(written).toMatchObject({
       mode: 'apply',
+      code: 'StalePlan',
       phase: 'apply',
       message: 'plan is stale: state changed since it was approved, start a new run',
       exitCode: 3,
+    });
+    const { read, readable } = notifyReadsApplyError(written);
+    expect(read).toEqual({ report: written });
+    expect(readable).toMatchObject({
+      Error: 'DeployRunner.PlanStale',
+      Cause: expect.stringContaining('Apply refused the saved plan: plan is stale'),
     });
   });
 
@@ -88,6 +118,8 @@ describe.concurrent('apply', () => {
     expect(outcome.code).toBe(1);
     expect(outcome.stderr).toContain('AccessDenied: not allowed to create bucket');
     expect(outcome.stderr).toContain('some changes may have been made');
+    const { readable } = notifyReadsApplyError(sandbox.artifact('runs/run-1/apply-error.json'));
+    expect(readable.Error).toBe('DeployRunner.ApplyFailed');
   });
 });
 
@@ -151,10 +183,15 @@ describe('apply refuses anything but the approved plan, applying nothing', () =>
     expect(outcome.stderr).toContain('FAILED in phase "verify"');
     expect(outcome.stderr).toContain(`is not the approved ${plan.planSha256}`);
     expect(shared.toolCalls().filter((c) => c.argv[0] === 'apply')).toEqual([]);
-    expect(shared.artifact('runs/run-1/apply-error.json')).toMatchObject({
+    const written = shared.artifact('runs/run-1/apply-error.json');
+    expect(written).toMatchObject({
       mode: 'apply',
+      code: 'ArtifactVerification',
       phase: 'verify',
       exitCode: 4,
     });
+    expect(notifyReadsApplyError(written).readable.Error).toBe(
+      'DeployRunner.PlanVerificationFailed',
+    );
   });
 });

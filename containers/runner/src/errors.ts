@@ -1,3 +1,5 @@
+import type { RunnerErrorCode, RunnerPhase } from '../../../lib/contracts';
+
 /**
  * The runner's failures. Each names the phase it happened in, what to do next (`hint`) and the
  * process exit code, so the workflow's `Notify failure` state and a human reading the log both
@@ -24,21 +26,13 @@ export const ExitCode = {
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** Where in a run a failure happened; shown in logs and in the error artifact. */
-export type Phase =
-  | 'validate'
-  | 'clone'
-  | 'init'
-  | 'plan'
-  | 'show'
-  | 'upload'
-  | 'download'
-  | 'verify'
-  | 'apply'
-  | 'result';
+export type Phase = RunnerPhase;
 
 /** Base class: every failure the runner explains itself. */
 export abstract class RunnerError extends Error {
   abstract readonly exitCode: ExitCode;
+  /** What failed, in the error report: `Notify failure` classifies by it. */
+  abstract readonly code: RunnerErrorCode;
   constructor(
     readonly phase: Phase,
     message: string,
@@ -53,24 +47,28 @@ export abstract class RunnerError extends Error {
 /** The environment, the allowlist check, the ref or the path refused the run. */
 export class InputRefusedError extends RunnerError {
   override readonly name = 'InputRefusedError';
+  readonly code = 'InputRefused';
   readonly exitCode = ExitCode.Refused;
 }
 
 /** terraform/tofu exited with an error, or could not be started. */
 export class ToolFailedError extends RunnerError {
   override readonly name = 'ToolFailedError';
+  readonly code = 'ToolFailed';
   readonly exitCode = ExitCode.ToolFailure;
 }
 
 /** The state changed after the plan was made, so the saved plan cannot be applied. */
 export class StalePlanError extends RunnerError {
   override readonly name = 'StalePlanError';
+  readonly code = 'StalePlan';
   readonly exitCode = ExitCode.StalePlan;
 }
 
 /** The plan artifact, its checksum, version or commit did not match what was approved. */
 export class ArtifactVerificationError extends RunnerError {
   override readonly name = 'ArtifactVerificationError';
+  readonly code = 'ArtifactVerification';
   readonly exitCode = ExitCode.ArtifactVerification;
 }
 
@@ -80,18 +78,21 @@ export class ArtifactVerificationError extends RunnerError {
  */
 export class ArtifactExistsRunnerError extends RunnerError {
   override readonly name = 'ArtifactExists';
+  readonly code = 'ArtifactExists';
   readonly exitCode = ExitCode.ArtifactExists;
 }
 
 /** git failed to fetch or check out. */
 export class GitError extends RunnerError {
   override readonly name = 'GitError';
+  readonly code = 'GitFailure';
   readonly exitCode = ExitCode.GitFailure;
 }
 
 /** Something the runner did not expect (a bug, the store being unreachable...). */
 export class UnexpectedError extends RunnerError {
   override readonly name = 'UnexpectedError';
+  readonly code = 'Unexpected';
   readonly exitCode = ExitCode.ToolFailure;
 }
 

@@ -1,7 +1,11 @@
 import type { ArtifactStore } from '../../../lib/artifact-store';
 import { FolderArtifactStore } from '../../../lib/artifacts/folder-store';
 import { type ArtifactLocation, artifactLocationFromEnv } from '../../../lib/artifacts/location';
-import { artifactKeys } from '../../../lib/contracts';
+import {
+  artifactKeys,
+  type RunnerErrorReport,
+  runnerErrorReportSchema,
+} from '../../../lib/contracts';
 import { runApply } from './apply';
 import { PhaseTracker, type RunDeps } from './context';
 import { parseRunnerEnv, RUN_ID, type RunnerEnv } from './env';
@@ -21,18 +25,6 @@ export interface RunnerIo {
   readonly fetch?: typeof fetch;
   /** @default - S3 or folder store, from the environment */
   readonly createStore?: (location: ArtifactLocation) => Promise<ArtifactStore>;
-}
-
-/** The JSON written to `runs/<runId>/<mode>-error.json` when a run fails. */
-export interface RunnerErrorReport {
-  readonly mode: 'plan' | 'apply';
-  readonly phase: string;
-  readonly message: string;
-  readonly hint: string;
-  /** The last lines the runner printed, masked. */
-  readonly tail: string[];
-  readonly exitCode: number;
-  readonly logUrl: string;
 }
 
 /** The S3 client is loaded only when a bucket is used, so local runs start fast. */
@@ -108,6 +100,7 @@ async function reportError(
 ): Promise<void> {
   const report: RunnerErrorReport = {
     mode,
+    code: error.code,
     phase: error.phase,
     message: masker.mask(error.message),
     hint: masker.mask(error.hint),
@@ -118,7 +111,8 @@ async function reportError(
   try {
     await store.put(
       artifactKeys(runId).error(mode),
-      JSON.stringify(report, null, 2),
+      // Parsed as notify parses it, so a report notify cannot read is never written.
+      JSON.stringify(runnerErrorReportSchema.parse(report), null, 2),
       'application/json',
       { ifNoneMatch: '*' },
     );

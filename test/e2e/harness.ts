@@ -9,6 +9,7 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { inject } from 'vitest';
 import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
 import { type DeployRunnerConfig, parseConfig } from '../../lib/config';
 import { type ExecutionInput, lockKeyFor } from '../../lib/contracts';
@@ -71,9 +72,14 @@ export const resources = (...names: string[]): SimResource[] =>
   names.map((name) => ({ type: 'sim_thing', name, attributes: { name } }));
 
 let bundle: Promise<RunnerBundle> | undefined;
-/** The runner and simulator bundles, built once per test file. */
+/**
+ * The runner and simulator bundles: built once per run by test/global-setup.ts, or once per file
+ * under a config without that setup (vitest.load.config.ts).
+ */
 export function runnerBundle(): Promise<RunnerBundle> {
-  bundle ??= bundleRunner(mkdtempSync(join(tmpdir(), 'dr-bundle-')));
+  bundle ??= Promise.resolve(inject('runnerBundle')).then(
+    (built) => built ?? bundleRunner(mkdtempSync(join(tmpdir(), 'dr-bundle-'))),
+  );
   return bundle;
 }
 

@@ -1,0 +1,22 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { bundleRunner, type RunnerBundle } from '../containers/runner/bundle';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The runner and simulator bundles, built once for the whole run (test/e2e/harness.ts). */
+    runnerBundle: RunnerBundle;
+  }
+}
+
+/**
+ * Work every worker would otherwise repeat: each test file runs in its own process, so a bundle
+ * memoised in the harness was rebuilt by every file that starts a local server.
+ */
+export default async function setup(project: TestProject): Promise<() => void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dr-bundle-'));
+  project.provide('runnerBundle', await bundleRunner(dir));
+  return () => rmSync(dir, { recursive: true, force: true });
+}

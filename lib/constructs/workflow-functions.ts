@@ -157,6 +157,7 @@ export class WorkflowFunctions extends Construct {
         ...messaging,
         DR_ARTIFACT_BUCKET: artifacts.bucket.bucketName,
         DR_APPROVERS: JSON.stringify(config.approvals.approvers),
+        DR_RESULT_ROUTING: JSON.stringify(config.notifications.results),
       },
     });
     artifacts.grantReadRunObjects(this.notify, '*-error.json');

@@ -128,6 +128,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     consoleUrlTemplate: `${baseUrl}/executions/{executionArn}`,
     sfnEndpoint: baseUrl,
     approvers: options.config.approvals.approvers,
+    resultRouting: options.config.notifications.results,
     approvalsRequired: options.config.approvals.approvalsRequired,
   });
   // KMS's stand-in: the page gets only the signing half, `Verify approval` only the public half.

@@ -40,5 +40,12 @@ for (const name of ['state-machine-arn', 'log-group', 'region']) {
   if (input(name)) args.push(`--${name}`, input(name));
 }
 
-const result = spawnSync(process.execPath, [bundle, ...args], { stdio: 'inherit' });
+// The token travels in the environment: argv is visible to every process on the runner.
+const env = { ...process.env };
+if (input('pr-comment') === 'true') {
+  env.DEPLOY_RUNNER_PR_COMMENT = 'true';
+  if (input('github-token')) env.GITHUB_TOKEN = input('github-token');
+}
+
+const result = spawnSync(process.execPath, [bundle, ...args], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);

@@ -19,12 +19,13 @@ import {
 import { createLogger, type HandlerLogger, invocationLogger } from './shared/logger';
 import { type ResultInput, type ResultKind, resultEmail, resultSlack } from './shared/messages';
 import { AwsNotifier, type Notifier } from './shared/notifier';
+import { routeResult } from './shared/routing';
 import { lambdaEntry, parsePayload } from './shared/scaffold';
 import { consoleUrl, type SettingsWith } from './shared/settings';
 
 /**
- * `Notify result` and `Notify failure`: tells approvers, the requester (when `requestedBy` is an
- * email address) and the Slack channel how the run ended, with the console link.
+ * `Notify result` and `Notify failure`: tells how the run ended, with the console link, to whom
+ * handlers/shared/routing.ts says (config `notifications.results`).
  *
  * For `failed` it also returns a readable `{ Error, Cause }` that the `Run failed` state shows:
  * the Error names what failed (`DeployRunner.PlanFailed`, ...), the Cause says why in a line or
@@ -55,8 +56,6 @@ export type NotifyResult =
   | ReadableError
   | { readonly outcome: ResultKind; readonly notified: number };
 export type NotifyHandler = (event: unknown) => Promise<NotifyResult>;
-
-const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 
 export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
   const { settings, notifier, artifacts } = deps;
@@ -120,25 +119,20 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
       ...(tail ? { tail } : {}),
     };
 
-    const emails = new Map<string, string>();
-    for (const approver of settings.approvers ?? []) {
-      if (approver.email) emails.set(approver.email.toLowerCase(), approver.email);
-    }
-    const requester = state.request.requestedBy?.trim();
-    if (requester && EMAIL.test(requester)) emails.set(requester.toLowerCase(), requester);
-    const slackTargets = settings.slackChannel
-      ? [settings.slackChannel]
-      : [
-          ...new Set(
-            (settings.approvers ?? []).flatMap((a) => (a.slackUserId ? [a.slackUserId] : [])),
-          ),
-        ];
-
+    const route = routeResult({
+      routing: settings.resultRouting,
+      mode: state.request.mode,
+      phase,
+      requestedBy: state.request.requestedBy,
+      approvers: settings.approvers ?? [],
+      slackChannel: settings.slackChannel,
+      fromEmail: settings.fromEmail,
+    });
     const email = resultEmail(input);
     const slack = resultSlack(input);
     const deliveries = [
-      ...[...emails.values()].map((to) => notifier.sendEmail({ to, ...email })),
-      ...slackTargets.map((channel) => notifier.sendSlack({ channel, ...slack })),
+      ...route.emails.map((to) => notifier.sendEmail({ to, ...email })),
+      ...route.slack.map((channel) => notifier.sendSlack({ channel, ...slack })),
     ];
     const settled = await Promise.allSettled(deliveries);
     const failures = settled.flatMap((s) =>
@@ -147,9 +141,19 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
     const notified = settled.length - failures.length;
     if (failures.length > 0)
       log.warn('some result notifications could not be delivered', { failures, notified });
-    if (settled.length === 0)
-      log.warn('nobody to notify: no approver emails, requester email or Slack target');
-    log.info('run outcome notified', { phase, outcome: kind, notified, ...(readable ?? {}) });
+    if (settled.length === 0 && route.audience !== 'none')
+      log.warn(
+        `nobody to notify: no ${route.audience === 'requester' ? 'requester email or Slack channel' : 'approver emails, requester email or Slack target'}`,
+      );
+    log.info('run outcome notified', {
+      phase,
+      outcome: kind,
+      notified,
+      audience: route.audience,
+      rule: route.rule,
+      ...(route.fellBack ? { fellBack: true } : {}),
+      ...(readable ?? {}),
+    });
 
     if (readable) return readable;
     if (settled.length > 0 && notified === 0)

@@ -17,6 +17,7 @@ const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
 const CI_LOGIN = /^[^\s\p{Cc}\p{Cf}]{1,100}$/u;
 const SLACK_CHANNEL_ID = /^[CG][A-Z0-9]{2,20}$/;
 const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+const EMAIL_DOMAIN = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 /** One known_hosts line: optional marker, host patterns, key type, base64 key, optional comment. */
 const KNOWN_HOSTS_LINE =
   /^(@cert-authority |@revoked )?[^\s#@][^\s]* (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\x00-\x1f\x7f]*)?$/;
@@ -211,6 +212,46 @@ export const configSchema = z
             .optional(),
         })
         .optional(),
+      /**
+       * Who hears how a run ended, besides CI (which always prints it). An applied run's result
+       * always goes to the approvers, the requester and the channel. "The requester's channel"
+       * is the Slack channel (or, without one, the requester's own Slack DM when the requester
+       * is a listed approver) and the requester's email when it is allowed (see
+       * `requesterEmailDomains`, or the email of the listed approver the requester is).
+       */
+      results: z
+        .strictObject({
+          /** Plan-only runs (pull requests): "requester", "approvers" (everyone, as an apply) or "none". */
+          planOnly: z
+            .enum(['requester', 'approvers', 'none'], {
+              error:
+                'must be "requester" (the requester\'s channel), "approvers" (also email every approver) or "none"',
+            })
+            .default('requester'),
+          /**
+           * Failed, rejected and expired apply runs: "requester" or "approvers". When the
+           * requester's channel is empty, a failure goes to the approvers so it is never silent.
+           */
+          failures: z
+            .enum(['requester', 'approvers'], {
+              error:
+                'must be "requester" (the requester\'s channel) or "approvers" (also email every approver)',
+            })
+            .default('requester'),
+          /**
+           * Email domains a requester's address (CI's requestedBy) may be in to be emailed: CI
+           * names the requester, so it must not make the stack mail any address it likes.
+           * @default - the domains of the approvers' emails and of fromEmail
+           */
+          requesterEmailDomains: z
+            .array(
+              z.string().regex(EMAIL_DOMAIN, {
+                error: 'is not an email domain (like "example.com", without "@")',
+              }),
+            )
+            .optional(),
+        })
+        .prefault({}),
     }),
     git: z
       .strictObject({

@@ -407,6 +407,17 @@ export const approverSchema = z.object({
 export type ApproverContract = z.infer<typeof approverSchema>;
 
 /**
+ * Who hears how a run ended (config `notifications.results`), as it travels in the notify
+ * function's environment (`DR_RESULT_ROUTING`). handlers/shared/routing.ts applies it.
+ */
+export const resultRoutingSchema = z.object({
+  planOnly: z.enum(['requester', 'approvers', 'none']).default('requester'),
+  failures: z.enum(['requester', 'approvers']).default('requester'),
+  requesterEmailDomains: z.array(z.string().min(1)).optional(),
+});
+export type ResultRouting = z.input<typeof resultRoutingSchema>;
+
+/**
  * The SSH host keys the runner trusts (config `git.knownHosts`), as they travel in the runner's
  * environment: known_hosts lines joined by newlines. Set by the task definition and by local
  * mode; empty when the config lists none.

@@ -1,6 +1,12 @@
 import * as z from 'zod';
 import type { Approver } from '../../lib/config';
-import { type Allowlist, allowlistSchema, approverSchema } from '../../lib/contracts';
+import {
+  type Allowlist,
+  allowlistSchema,
+  approverSchema,
+  type ResultRouting,
+  resultRoutingSchema,
+} from '../../lib/contracts';
 import { SettingsError } from './errors';
 
 /**
@@ -35,6 +41,8 @@ export interface Settings {
   readonly sfnEndpoint?: string;
   /** Who receives result notifications (the config's approvers). Env `DR_APPROVERS` (JSON array). @default [] */
   readonly approvers: readonly Approver[];
+  /** Who hears how a run ended (config `notifications.results`). Env `DR_RESULT_ROUTING` (JSON). @default - the config's defaults */
+  readonly resultRouting?: ResultRouting;
   /** KMS key that signs approval decisions (approval page) and verifies them (`Verify approval`). Env `DR_DECISION_KEY_ARN`. */
   readonly decisionKeyArn?: string;
   /** How many distinct approvers must approve (the config's). Env `DR_APPROVALS_REQUIRED`. */
@@ -56,6 +64,7 @@ export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> 
   consoleUrlTemplate: 'DR_CONSOLE_URL_TEMPLATE',
   sfnEndpoint: 'DR_SFN_ENDPOINT',
   approvers: 'DR_APPROVERS',
+  resultRouting: 'DR_RESULT_ROUTING',
   decisionKeyArn: 'DR_DECISION_KEY_ARN',
   approvalsRequired: 'DR_APPROVALS_REQUIRED',
 };
@@ -121,6 +130,7 @@ const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
   }),
   sfnEndpoint: httpUrl,
   approvers: json(z.array(approverSchema)),
+  resultRouting: json(resultRoutingSchema),
   decisionKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/, {
     error: 'is not a KMS key ARN',
   }),
@@ -169,6 +179,7 @@ const writers: { readonly [K in keyof Settings]-?: (value: Settings[K]) => strin
   consoleUrlTemplate: String,
   sfnEndpoint: String,
   approvers: (value) => JSON.stringify(value),
+  resultRouting: (value) => JSON.stringify(value),
   decisionKeyArn: String,
   approvalsRequired: String,
 };

@@ -3,6 +3,12 @@ import { posix } from 'node:path';
 import type { Outcome } from './exit-codes';
 import type { FollowEvent, PlanSummary } from './history';
 import { neutraliseLine } from './neutralise';
+import {
+  commentMarker,
+  type PrCommentTarget,
+  prCommentTarget,
+  upsertPrComment,
+} from './pr-comment';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -25,6 +31,8 @@ export interface CiReportOptions {
   readonly terraformReport?: string;
   /** @default loadActionsCore */
   readonly core?: () => Promise<ActionsCore>;
+  /** For the sticky pull request comment. @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
 }
 
 /** A Terraform diagnostic from the runner's log: `Error: ...` and its `on <file> line <n>`. */
@@ -51,9 +59,14 @@ export class CiReport {
   private readonly diagnostics: Diagnostic[] = [];
   private pending?: { summary: string };
   private core?: Promise<ActionsCore>;
+  /** The sticky pull request comment (lib/cli/pr-comment.ts), when DEPLOY_RUNNER_PR_COMMENT asks. */
+  private readonly pr: PrCommentTarget | { problem: string } | undefined;
+  private prUpdates: Promise<void> = Promise.resolve();
+  private prError?: unknown;
 
   constructor(private readonly options: CiReportOptions) {
     this.github = options.env.GITHUB_ACTIONS === 'true';
+    this.pr = prCommentTarget(options.env);
   }
 
   /** The run was started (or attached to). */
@@ -79,6 +92,13 @@ export class CiReport {
         return;
       case 'approval-requested':
         this.approvers = event.approvers;
+        if (this.started)
+          this.comment(this.started.consoleUrl, {
+            status: 'RUNNING',
+            result: 'running',
+            exitCode: 0,
+            message: 'Waiting for approval',
+          });
         return;
       case 'approval-decided':
         this.decision = event;
@@ -95,7 +115,38 @@ export class CiReport {
   /** Writes the outputs, the summary and the annotations once the run ended or follow stopped. */
   async finish(consoleUrl: string, outcome?: Outcome): Promise<void> {
     const result = this.result ?? outcome;
-    if (!this.github || !result) return;
+    if (!result) return;
+    if (this.github) await this.finishGithub(consoleUrl, result);
+    if (this.pr === undefined) return;
+    if ('problem' in this.pr) throw new Error(`no pull request comment: ${this.pr.problem}`);
+    this.comment(consoleUrl, result);
+    await this.prUpdates;
+    if (this.prError !== undefined)
+      throw new Error(
+        `could not write the pull request comment: ${this.prError instanceof Error ? this.prError.message : String(this.prError)}`,
+      );
+  }
+
+  /** Creates or edits the sticky comment, one update after another. */
+  private comment(consoleUrl: string, result: Outcome): void {
+    const target = this.pr;
+    if (target === undefined || 'problem' in target) return;
+    // The summary is escaped for Markdown and HTML already; "@" would still notify people.
+    const body = this.summaryMarkdown(consoleUrl, result).replace(/@/g, '&#64;');
+    const marker = commentMarker(this.options.path ?? this.started?.name ?? 'run');
+    this.prUpdates = this.prUpdates.then(() =>
+      upsertPrComment(target, marker, body, this.options.fetch).then(
+        () => {
+          this.prError = undefined;
+        },
+        (error: unknown) => {
+          this.prError = error;
+        },
+      ),
+    );
+  }
+
+  private async finishGithub(consoleUrl: string, result: Outcome): Promise<void> {
     const { env } = this.options;
     const core = await this.actionsCore();
     if (env.GITHUB_OUTPUT) {
@@ -136,7 +187,7 @@ export class CiReport {
     const e = (text: string) => escapeHtml(neutraliseLine(text));
     const name = this.started?.name ?? this.result?.executionArn ?? '';
     const lines = [
-      `### deploy-runner: ${e(this.options.path ?? name)} — ${result.exitCode === 0 ? '✅' : '❌'} ${e(result.message)}`,
+      `### deploy-runner: ${e(this.options.path ?? name)} — ${result.result === 'running' ? '⏳' : result.exitCode === 0 ? '✅' : '❌'} ${e(result.message)}`,
       '',
     ];
     const plan = this.plan;

@@ -164,6 +164,7 @@ export class WorkflowFunctions extends Construct {
         ...messaging,
         artifactBucket: artifacts.bucket.bucketName,
         approvers: config.approvals.approvers,
+        resultRouting: config.notifications.results,
       }),
     });
     artifacts.grantReadRunObjects(this.notify, '*-error.json');

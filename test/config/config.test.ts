@@ -301,6 +301,34 @@ const badConfigs: Case[] = [
     },
     /repos: \{\}: declare at least one repo/,
   ],
+  [
+    'plan-only results routed to an unknown audience',
+    (c) => {
+      c.notifications.results = { planOnly: 'everyone' };
+    },
+    /notifications\.results\.planOnly: "everyone": must be "requester" \(the requester's channel\), "approvers" \(also email every approver\) or "none"/,
+  ],
+  [
+    'failures routed to nobody',
+    (c) => {
+      c.notifications.results = { failures: 'none' };
+    },
+    /notifications\.results\.failures: "none": must be "requester" \(the requester's channel\) or "approvers"/,
+  ],
+  [
+    'a requester email domain written as an address',
+    (c) => {
+      c.notifications.results = { requesterEmailDomains: ['@acme.example'] };
+    },
+    /notifications\.results\.requesterEmailDomains\.0: "@acme\.example": is not an email domain \(like "example\.com", without "@"\)/,
+  ],
+  [
+    'an unknown routing key',
+    (c) => {
+      c.notifications.results = { planOnlyRuns: 'none' };
+    },
+    /notifications\.results\.planOnlyRuns: unknown key/,
+  ],
 ];
 
 describe('deploy-runner.config.json validation', () => {
@@ -349,6 +377,23 @@ describe('deploy-runner.config.json validation', () => {
     expect(minimal.iam.plan.managedPolicyArns).toEqual(['arn:aws:iam::aws:policy/ReadOnlyAccess']);
     expect(minimal.iam.apply).toEqual({ managedPolicyArns: [], statements: [] });
     expect(minimal.approvals).toMatchObject({ approvalsRequired: 1, timeout: '24h' });
+  });
+
+  it('routes plan-only and failed results to the requester unless configured', () => {
+    const config = example();
+    expect(parseConfig(config).notifications.results).toEqual({
+      planOnly: 'requester',
+      failures: 'requester',
+    });
+    config.notifications.results = {
+      planOnly: 'approvers',
+      requesterEmailDomains: ['acme.example'],
+    };
+    expect(parseConfig(config).notifications.results).toEqual({
+      planOnly: 'approvers',
+      failures: 'requester',
+      requesterEmailDomains: ['acme.example'],
+    });
   });
 
   it('has no plan-only refs unless configured, and carries them into the allowlist', () => {

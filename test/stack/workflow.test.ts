@@ -5,7 +5,7 @@ import {
   STATE_MACHINE_LOG_GROUP_PREFIX,
   taskStartRetryWindowSeconds,
 } from '../../lib/constructs/workflow';
-import { RunErrors } from '../../lib/contracts';
+import { RunErrors, resultRoutingSchema } from '../../lib/contracts';
 import {
   type AslDefinition,
   type AslState,
@@ -561,6 +561,15 @@ describe('the state machine resource', () => {
     const env = built.template.toJSON().Resources[fn].Properties.Environment.Variables;
     expect(env.DR_LOCK_TTL_SECONDS).toBe(String((asl.TimeoutSeconds ?? 0) + 3600));
     expect(JSON.parse(env.DR_ALLOWLIST)).toHaveProperty('infra.allowedPaths', ['envs/*']);
+  });
+
+  it('gives notify the result routing of notifications.results (defaults: the requester)', () => {
+    const fn = built.id(built.stack.runner.functions.notify);
+    const env = built.template.toJSON().Resources[fn].Properties.Environment.Variables;
+    expect(resultRoutingSchema.parse(JSON.parse(env.DR_RESULT_ROUTING))).toEqual({
+      planOnly: 'requester',
+      failures: 'requester',
+    });
   });
 
   it('the cleanup rule catches aborted, timed-out and failed executions of this state machine', () => {

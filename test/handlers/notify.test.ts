@@ -2,7 +2,6 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import {
   causeMessage,
   createNotifyHandler,
-  handler as lambdaHandler,
   type NotifyResult,
   parseRunnerReport,
   scrub,
@@ -384,9 +383,5 @@ describe('notify helpers', () => {
 
   it('scrubs tokens', () => {
     expect(scrub('token: xoxb-123-abc and secret="s3cr3t"')).not.toMatch(/xoxb-123|s3cr3t/);
-  });
-
-  it('exports a Lambda entry', () => {
-    expect(typeof lambdaHandler).toBe('function');
   });
 });

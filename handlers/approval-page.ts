@@ -86,7 +86,7 @@ export interface ApprovalPageDeps {
   /** Largest plan text the page reads; larger blocks approval. @default MAX_PLAN_TEXT_READ_BYTES */
   readonly maxPlanTextBytes?: number;
   /**
-   * Signs approvals (DESIGN.md property 8): `Verify approval` applies nothing without the page's
+   * Signs approvals (docs/architecture.md, property 8): `Verify approval` applies nothing without the page's
    * signature. The Lambda entry signs with the KMS key, local mode with its local key pair.
    * @default - approvals are sent unsigned, and every run fails at `Verify approval`
    */

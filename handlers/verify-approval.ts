@@ -19,7 +19,7 @@ import { lambdaEntry, parsePayload } from './shared/scaffold';
 import { requireSettings, type SettingsWith } from './shared/settings';
 
 /**
- * `Verify approval`: the decision is the authority, not the callback (DESIGN.md property 8).
+ * `Verify approval`: the decision is the authority, not the callback (docs/architecture.md, property 8).
  * The task token is in the execution history, so anyone who can read the history and call
  * `SendTaskSuccess` can complete `Request approval`. Before `Apply`, this checks that the task
  * output carries a decision signed by the approval page's key, for this execution, this plan and

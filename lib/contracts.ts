@@ -2,7 +2,7 @@ import * as z from 'zod';
 import type { DeployRunnerConfig, RepoConfig } from './config';
 
 /**
- * The data contracts of DESIGN.md, shared by the stack, the handlers, the runner, local mode
+ * The data contracts (docs/workflow-contract.md), shared by the stack, the handlers, the runner, local mode
  * and the CLI. Everything that crosses a process boundary is parsed with one of these schemas.
  */
 
@@ -129,7 +129,7 @@ export type PlanResult = z.infer<typeof planResultSchema>;
 export const MAX_CHANGES_IN_RESULT = 500;
 
 /**
- * What the approval page signs when a run is approved (DESIGN.md property 8): the run, the exact
+ * What the approval page signs when a run is approved (docs/architecture.md, property 8): the run, the exact
  * plan and commit, and the distinct approvers who agreed. `Verify approval` checks it before
  * `Apply`; a callback without it, or with one for another run or plan, applies nothing.
  */

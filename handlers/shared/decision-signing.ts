@@ -18,7 +18,7 @@ import {
 import { errorName } from './errors';
 
 /**
- * Signed approval decisions (DESIGN.md property 8). The approval page signs a
+ * Signed approval decisions (docs/architecture.md, property 8). The approval page signs a
  * {@link SignedDecision} with a key only it may use; `Verify approval` checks the signature
  * before `Apply`. In AWS the key is a KMS ECC_NIST_P256 key; in local mode a P-256 key pair in
  * the data folder. Both produce the same DER-encoded ECDSA-SHA-256 signature over the same bytes.

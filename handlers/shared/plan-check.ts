@@ -5,7 +5,7 @@ import type { ParsedPlanText, PlanTextAction } from './plan-text';
  * Checks the plan text the approver reads against the JSON plan the runner summarized (`show
  * -json`, containers/runner/src/summary.ts). Both come from the same plan file, so any
  * difference means the text was made to say something the plan does not do: approval is
- * blocked (DESIGN.md property 10). Small pure functions; the page renders their findings.
+ * blocked (docs/architecture.md, property 10). Small pure functions; the page renders their findings.
  */
 
 /** The actions both sides can name; reads, moves, imports and drift are not decided on. */

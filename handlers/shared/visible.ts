@@ -5,7 +5,7 @@ import { escapeHtml, SafeHtml } from './html';
  * NUL, ESC, NEL…), format characters (bidi overrides and isolates, zero-width spaces and joiners,
  * the BOM, tag characters), line and paragraph separators, spaces other than U+0020, and every
  * other default-ignorable code point (variation selectors, Hangul fillers, the soft hyphen). In plan text any of them can make a value look like
- * a different line, a different address or a different order (DESIGN.md property 10), so the
+ * a different line, a different address or a different order (docs/architecture.md, property 10), so the
  * approval page and the messages show each one as a visible escape and never as layout.
  * `\n` is not among them only where a caller splits lines on it first.
  */

@@ -94,7 +94,7 @@ export function workflowTimeouts(config: DeployRunnerConfig) {
 }
 
 /**
- * The deploy workflow: the Standard state machine of DESIGN.md, state for state, with the names
+ * The deploy workflow: the Standard state machine of docs/architecture.md, state for state, with the names
  * and payloads of docs/workflow-contract.md. Read top to bottom it is the diagram: validate,
  * lock, plan, inspect, ask, apply, notify, release; every failure notifies and releases too.
  */

@@ -17,7 +17,7 @@ import {
 } from './harness';
 
 /**
- * DESIGN.md property 8: the decision is the authority, not the callback. The task token is in
+ * docs/architecture.md, property 8: the decision is the authority, not the callback. The task token is in
  * the execution history; whoever reads it and calls SendTaskSuccess (any local process, in local
  * mode) completes `Request approval`. These runs show that such a callback applies nothing:
  * `Verify approval` fails the run, which notifies and releases its lock.

@@ -14,7 +14,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type * as ApprovalPageModule from '../../handlers/approval-page';
 import {
   createApprovalPageHandler,
   crossSiteProblem,
@@ -968,8 +969,27 @@ describe('secrets', () => {
 });
 
 describe('wiring', () => {
-  it('exports a Lambda entry that builds nothing on import', () => {
-    expect(typeof lambdaHandler).toBe('function');
+  it('exports a Lambda entry that builds nothing on import', async () => {
+    // Built on import, the entry would read its settings then and throw without them.
+    const saved = { ...process.env };
+    for (const name of Object.keys(process.env))
+      if (name.startsWith('DR_') || name.startsWith('AWS_')) delete process.env[name];
+    vi.resetModules();
+    const out = captureOutput();
+    try {
+      const fresh = await vi.importActual<typeof ApprovalPageModule>(
+        '../../handlers/approval-page',
+      );
+      expect(fresh.handler).not.toBe(lambdaHandler);
+      expect(out.text()).toBe('');
+      // The first call is what builds it, and says what is missing.
+      const res = await fresh.handler(pageEvent('GET', '/a/x'));
+      expect(res.statusCode).toBe(500);
+      expect(out.text()).toContain('DR_TABLE_NAME is not set');
+    } finally {
+      out.restore();
+      process.env = saved;
+    }
   });
 });
 

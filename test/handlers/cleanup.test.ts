@@ -1,7 +1,7 @@
 import { DeleteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createCleanupHandler, handler as lambdaHandler } from '../../handlers/cleanup';
+import { createCleanupHandler } from '../../handlers/cleanup';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { InvalidPayloadError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
@@ -148,9 +148,5 @@ describe('cleanup', () => {
       ConditionExpression: 'executionArn = :arn',
       ExpressionAttributeValues: { ':arn': EXECUTION_ARN },
     });
-  });
-
-  it('exports a Lambda entry', () => {
-    expect(typeof lambdaHandler).toBe('function');
   });
 });

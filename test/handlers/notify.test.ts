@@ -1,9 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  createNotifyHandler,
-  handler as lambdaHandler,
-  type NotifyResult,
-} from '../../handlers/notify';
+import { createNotifyHandler, type NotifyResult } from '../../handlers/notify';
 import { NotificationDeliveryError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
 import { ArtifactNotFoundError, type ArtifactStore } from '../../lib/artifact-store';
@@ -369,11 +365,5 @@ describe('notify: failed returns a readable { Error, Cause }', () => {
     ).finally(() => out.restore());
     expect(result).toEqual({ Error: 'DeployRunner.Rejected', Cause: 'Rejected by Bob: no' });
     expect(out.text()).toContain('some result notifications could not be delivered');
-  });
-});
-
-describe('notify helpers', () => {
-  it('exports a Lambda entry', () => {
-    expect(typeof lambdaHandler).toBe('function');
   });
 });

@@ -1,9 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  createRequestApprovalHandler,
-  handler as lambdaHandler,
-  linkValidUntil,
-} from '../../handlers/request-approval';
+import { createRequestApprovalHandler, linkValidUntil } from '../../handlers/request-approval';
 import { hashCapability } from '../../handlers/shared/capability';
 import { InvalidPayloadError, NotificationDeliveryError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
@@ -211,9 +207,5 @@ describe('request-approval', () => {
     expect(text).not.toContain(TASK_TOKEN);
     for (const recipient of ['alice@example.com', 'U0BOB1234', 'carol@example.com'])
       expect(text).not.toContain(notifier.linkFor(recipient).split('/a/')[1]);
-  });
-
-  it('exports a Lambda entry', () => {
-    expect(typeof lambdaHandler).toBe('function');
   });
 });

@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidPayloadError, RequestRejectedError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
-import {
-  createValidateRequestHandler,
-  handler as lambdaHandler,
-} from '../../handlers/validate-request';
+import { createValidateRequestHandler } from '../../handlers/validate-request';
 import { runRequestSchema } from '../../lib/contracts';
 import { captureOutput, EXECUTION_ARN, settings } from './support/fixtures';
 
@@ -131,9 +128,5 @@ describe('validate-request', () => {
     await expect(
       validate({ input: {}, execution: { ...execution, startTime: 'yesterday' } }),
     ).rejects.toThrow('startTime');
-  });
-
-  it('exports a Lambda entry', () => {
-    expect(typeof lambdaHandler).toBe('function');
   });
 });

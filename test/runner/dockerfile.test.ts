@@ -29,13 +29,14 @@ const args = Object.fromEntries(
     .map((l) => l.slice(4).split('=') as [string, string]),
 );
 
-/** The sums published in each release's SHA256SUMS file. */
-const PUBLISHED = {
-  terraform_1_11_4_linux_arm64: 'a43d1d0da9b9bab214a8305a39db0e40869572594ccf50c416a7756499143633',
-  terraform_1_11_4_linux_amd64: '1ce994251c00281d6845f0f268637ba50c0005657eb3cf096b92f753b42ef4dc',
-  tofu_1_10_1_linux_arm64: '102ca3c409da379f13baf272d0301afcd4f5e4a558970b7bc4473f2f286d4598',
-  tofu_1_10_1_linux_amd64: 'e90b948d2606d7c69653ddbb9319c2edb8c229f091950a21f3e198f621d888a9',
-};
+/**
+ * `containers/runner/SHA256SUMS`: lines copied from each release's published SHA256SUMS file
+ * (`<sha256>  <file>`, two spaces), the only place the sums live. The versions live only in the
+ * Dockerfile's ARGs; the file names a version implies are what the build looks up.
+ */
+const pinnedSums = readFileSync(join(DIR, 'SHA256SUMS'), 'utf8');
+const PUBLISHED_LINE =
+  /^([0-9a-f]{64}) {2}((terraform|tofu)_(\d+\.\d+\.\d+)_linux_(arm64|amd64)\.zip)$/;
 
 describe('containers/runner/Dockerfile', () => {
   it('is multi-stage: build (esbuild bundle), tools, accounts, node, runtime', () => {
@@ -73,33 +74,65 @@ describe('containers/runner/Dockerfile', () => {
     expect(instructions.some((l) => /^ARG TARGETARCH$/.test(l))).toBe(true);
   });
 
-  it('pins the published SHA-256 of each download', () => {
-    const key = (tool: string, version: string, arch: string) =>
-      `${tool}_${version.replace(/\./g, '_')}_linux_${arch}` as keyof typeof PUBLISHED;
-    for (const arch of ['arm64', 'amd64']) {
-      const tf = key('terraform', args.TERRAFORM_VERSION ?? '', arch);
-      const tofu = key('tofu', args.TOFU_VERSION ?? '', arch);
-      expect(args[`TERRAFORM_SHA256_${arch.toUpperCase()}`]).toBe(PUBLISHED[tf]);
-      expect(args[`TOFU_SHA256_${arch.toUpperCase()}`]).toBe(PUBLISHED[tofu]);
+  it('keeps the sums in the published SHA256SUMS format, one line per file', () => {
+    const lines = pinnedSums.split('\n').filter((l) => l !== '');
+    expect(pinnedSums.endsWith('\n')).toBe(true);
+    for (const line of lines) expect(line, line).toMatch(PUBLISHED_LINE);
+    const files = lines.map((l) => l.slice(66));
+    expect(new Set(files).size).toBe(files.length);
+  });
+
+  it('has a pinned sum for every download the pinned versions imply, and no other', () => {
+    const expected = ['arm64', 'amd64'].flatMap((arch) => [
+      `terraform_${args.TERRAFORM_VERSION}_linux_${arch}.zip`,
+      `tofu_${args.TOFU_VERSION}_linux_${arch}.zip`,
+    ]);
+    const files = pinnedSums
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.slice(66));
+    // Bumping a version without pasting its sums (or leaving old sums behind) fails here.
+    expect(files.sort()).toEqual(expected.sort());
+  });
+
+  it('keeps versions and sums in one place each', () => {
+    // No sum in the Dockerfile: it reads them from containers/runner/SHA256SUMS.
+    expect(dockerfile).not.toMatch(/[0-9a-f]{64}/);
+    expect(Object.keys(args).filter((name) => /SHA256/.test(name))).toEqual([]);
+    expect(stages[1]).toContain('COPY containers/runner/SHA256SUMS ./SHA256SUMS.pinned');
+    // No version outside the Dockerfile's ARGs and the sums file.
+    for (const version of [args.TERRAFORM_VERSION, args.TOFU_VERSION]) {
+      expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(readme).not.toContain(version);
+      expect(dockerfile.split(version as string)).toHaveLength(2);
     }
   });
 
-  it('verifies the downloads with sha256sum -c before unpacking them', () => {
+  it('verifies the downloads with sha256sum -c --strict before unpacking them', () => {
     const tools = stages[1]?.join('\n') ?? '';
     // Docker build arguments, not JavaScript placeholders.
     const arg = (name: string) => `\${${name}}`;
     expect(tools).toContain(
-      `https://releases.hashicorp.com/terraform/${arg('TERRAFORM_VERSION')}/terraform_${arg('TERRAFORM_VERSION')}_linux_${arg('TARGETARCH')}.zip`,
+      `tf_zip="terraform_${arg('TERRAFORM_VERSION')}_linux_${arg('TARGETARCH')}.zip"`,
     );
     expect(tools).toContain(
-      `https://github.com/opentofu/opentofu/releases/download/v${arg('TOFU_VERSION')}/tofu_${arg('TOFU_VERSION')}_linux_${arg('TARGETARCH')}.zip`,
+      `tofu_zip="tofu_${arg('TOFU_VERSION')}_linux_${arg('TARGETARCH')}.zip"`,
     );
-    expect(tools).toMatch(
-      /printf '%s {2}terraform\.zip\\n%s {2}tofu\.zip\\n' "\$\{tf_sum\}" "\$\{tofu_sum\}"/,
+    expect(tools).toContain(
+      `https://releases.hashicorp.com/terraform/${arg('TERRAFORM_VERSION')}/${arg('tf_zip')}`,
     );
-    const check = tools.indexOf('sha256sum -c SHA256SUMS');
+    expect(tools).toContain(
+      `https://github.com/opentofu/opentofu/releases/download/v${arg('TOFU_VERSION')}/${arg('tofu_zip')}`,
+    );
+    // Exactly the two lines of these files, or the build stops: a missing sum is no pass.
+    expect(tools).toContain(
+      `grep -E "^[0-9a-f]{64}  (${arg('tf_zip')}|${arg('tofu_zip')})\\$" SHA256SUMS.pinned > SHA256SUMS`,
+    );
+    expect(tools).toContain('[ "$(wc -l < SHA256SUMS)" -eq 2 ] ||');
+    const check = tools.indexOf('sha256sum -c --strict SHA256SUMS');
     expect(check).toBeGreaterThan(0);
-    expect(tools.indexOf('unzip -q terraform.zip')).toBeGreaterThan(check);
+    expect(tools.indexOf(`unzip -q "${arg('tf_zip')}"`)).toBeGreaterThan(check);
+    expect(tools.indexOf(`unzip -q "${arg('tofu_zip')}"`)).toBeGreaterThan(check);
     expect(tools.indexOf('set -eu')).toBeGreaterThan(0);
     // Nothing fetched without verification.
     expect(dockerfile).not.toMatch(/^ADD\s+https?:/im);

@@ -24,7 +24,12 @@ import type { PlanResult } from '../../lib/contracts';
 let bundle: Promise<RunnerBundle> | undefined;
 
 const ROOT = join(__dirname, '..', '..');
-const SOURCES = ['containers/runner/src', 'containers/runner/bundle.ts', 'lib', 'tools/terraform-sim'];
+const SOURCES = [
+  'containers/runner/src',
+  'containers/runner/bundle.ts',
+  'lib',
+  'tools/terraform-sim',
+];
 
 /** A hash of every source file the bundle is built from. */
 function sourceHash(): string {

@@ -19,7 +19,7 @@ import {
 } from '../e2e/harness';
 
 /**
- * DESIGN.md security property 9 in local mode: no run can write another run's plan. A hostile
+ * docs/architecture.md, security property 9, in local mode: no run can write another run's plan. A hostile
  * writer stands in for code running in another plan (the plan role may create any run's plan
  * artifacts, but only with If-None-Match, which the folder store enforces as S3 does). It
  * writes a consistent fake (harmless text, a harmful plan file, a plan result naming both) into

@@ -11,7 +11,7 @@ import { DeployRunnerStack } from '../../lib/deploy-runner-stack';
 import { type Draft, ENV, exampleConfig, ROOT } from './helpers';
 
 /**
- * DESIGN.md property 7: cdk-nag AwsSolutions passes, and every acknowledged finding says why.
+ * docs/architecture.md, property 7: cdk-nag AwsSolutions passes, and every acknowledged finding says why.
  * cdk-nag 3 is a policy-validation plugin: synthesis fails on error findings, and the report
  * (validation-report.json) lists warnings too, CDK's own annotations included; all must be empty.
  */

@@ -13,7 +13,7 @@ import {
 } from './helpers';
 
 /**
- * DESIGN.md's security properties that live in IAM and resource settings. Each test names the
+ * the security properties of docs/architecture.md that live in IAM and resource settings. Each test names the
  * property; each fails when the property breaks.
  */
 

@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { getBundle } from '../runner/helpers';
 import { runSim } from '../../tools/terraform-sim/sim';
+import { getBundle } from '../runner/helpers';
 
 /** The simulator in-process: Terraform's commands, exit codes, JSON format and stale plans. */
 

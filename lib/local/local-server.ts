@@ -17,7 +17,7 @@ import { createVerifyApprovalHandler } from '../../handlers/verify-approval';
 import type { ArtifactStore } from '../artifact-store';
 import { FolderArtifactStore } from '../artifacts/folder-store';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
-import { allowlistOf, knownHostsEnv } from '../contracts';
+import { allowlistOf, knownHostsEnv, runTimeoutSeconds } from '../contracts';
 import { synthesizeDefinition } from '../definition';
 import { lockDataDir } from './data-dir-lock';
 import { privateDir, writeFileAtomic } from './durable';
@@ -26,7 +26,7 @@ import { startHttpServer } from './http-server';
 import { LOCAL_LOG_GROUP, LocalLogService } from './log-service';
 import { prepareDataDir } from './preflight';
 import { recoverInterrupted } from './recovery';
-import { createTaskRuntime, type LockItem } from './task-runtime';
+import { createTaskRuntime } from './task-runtime';
 
 /**
  * Local mode, assembled: the state machine synthesized from the CDK stack, run by the local
@@ -114,11 +114,11 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const settings = (): Settings => ({
     tableName: 'deploy-runner-table',
     allowlist: allowlistOf(options.config),
-    lockTtlSeconds:
-      durationSeconds(options.config.runner.planTimeout) +
-      durationSeconds(options.config.approvals.timeout) +
-      durationSeconds(options.config.runner.applyTimeout) +
-      2 * 3600,
+    lockTtlSeconds: runTimeoutSeconds({
+      plan: durationSeconds(options.config.runner.planTimeout),
+      approval: durationSeconds(options.config.approvals.timeout),
+      apply: durationSeconds(options.config.runner.applyTimeout),
+    }).lock,
     approvalBaseUrl: baseUrl,
     fromEmail: options.config.notifications.fromEmail,
     ...(options.config.notifications.slack?.channel && {
@@ -157,8 +157,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const taskImplementation = createTaskRuntime({
     lambdas,
     locks: {
-      acquire: (item) => store.acquireLock(item as never),
-      get: async (lockKey) => (await store.getLock(lockKey)) as LockItem | undefined,
+      acquire: (item) => store.acquireLock(item),
+      get: (lockKey) => store.getLock(lockKey),
       release: (lockKey, executionArn) => store.releaseLock(lockKey, executionArn),
     },
     artifacts: readArtifacts,

@@ -1,5 +1,6 @@
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoApprovalStore, MemoryApprovalStore } from '../../handlers/shared/store';
 import { durationSeconds, parseConfig } from '../../lib/config';
@@ -95,5 +96,26 @@ describe('store reads are parsed with the item schemas', () => {
     expect(await store.acquireLock(lock)).toBe(true);
     expect(await store.getLock(lock.pk)).toEqual(lock);
     expect(store.locks()).toEqual([lock]);
+  });
+});
+
+describe('the allowlist travels without the config schema', () => {
+  it.each([
+    ['the validate function', 'handlers/validate-request.ts'],
+    ['the runner', 'containers/runner/src/main.ts'],
+  ])('%s does not bundle lib/config.ts', async (_what, entry) => {
+    const result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      write: false,
+      metafile: true,
+      external: ['@aws-sdk/*', '@smithy/*'],
+      logLevel: 'error',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs).toContain('lib/allowlist.ts');
+    expect(inputs).not.toContain('lib/config.ts');
   });
 });

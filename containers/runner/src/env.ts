@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { type ArtifactLocation, artifactLocationFromEnv } from '../../../lib/artifacts/location';
-import { describeIssues } from '../../../lib/config';
 import { type Allowlist, allowlistSchema, knownHostsSchema } from '../../../lib/contracts';
+import { describeIssues } from '../../../lib/zod-issues';
 import { InputRefusedError } from './errors';
 import type { LogUrlInputs } from './log';
 

@@ -59,20 +59,13 @@ export interface RequestApprovalDeps {
   readonly logger?: HandlerLogger;
 }
 
-const requestedApproverSchema = approverSchema.refine(
-  (a) => a.email !== undefined || a.slackUserId !== undefined,
-  {
-    error: 'an approver needs an email or a slackUserId',
-  },
-);
-
 /** The payload `Request approval` sends (docs/workflow-contract.md, state 6). */
 export const requestApprovalPayloadSchema = z.object({
   taskToken: z.string().min(1),
   executionArn: z.string().min(1),
   request: runRequestSchema,
   plan: planResultSchema,
-  approvers: z.array(requestedApproverSchema).min(1),
+  approvers: z.array(approverSchema).min(1),
   approvalsRequired: z.int().min(1),
   timeoutSeconds: z.int().min(1),
 });

@@ -1,5 +1,5 @@
-import { pathPatternProblem, refPatternProblem } from './config';
 import { type Allowlist, executionInputSchema, type ParsedExecutionInput } from './contracts';
+import { pathPatternProblem, refPatternProblem } from './patterns';
 
 /** What a run may do: plan and apply, or only plan. */
 export type RunMode = ParsedExecutionInput['mode'];

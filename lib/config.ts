@@ -2,6 +2,12 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import type { DeployRunnerProps } from './constructs/deploy-runner';
 import { foldIdentity } from './identity';
+import { pathPatternProblem, refPatternProblem } from './patterns';
+import { describeIssues } from './zod-issues';
+
+// Kept importable from here; they live apart so the allowlist and the runner do not bundle the
+// config schema.
+export { describeIssues, pathPatternProblem, refPatternProblem };
 
 /**
  * The deploy-runner configuration file (`deploy-runner.config.json`).
@@ -47,45 +53,6 @@ const duration = (what: string, minSeconds: number, maxSeconds: number) =>
         error: `the ${what} must be between ${minSeconds < 60 ? `${minSeconds} seconds` : `${minSeconds / 60} minutes`} and ${maxSeconds / 86_400} days`,
       },
     );
-
-/**
- * A branch name or pattern. `*` matches within one path segment, `**` across segments.
- * The rules are git's own (`git check-ref-format`), so a pattern can never match something
- * git would refuse, and nothing that looks like a command-line option.
- */
-export function refPatternProblem(pattern: string): string | undefined {
-  if (pattern.length === 0) return 'is empty';
-  if (pattern.length > 200) return 'is longer than 200 characters';
-  if (pattern.startsWith('-')) return 'starts with "-" (it would read as a command-line option)';
-  if (pattern.startsWith('refs/'))
-    return 'starts with "refs/": give the branch name only, e.g. "main" or "release/*"';
-  if (/[\s~^:?[\\\x00-\x1f\x7f]/.test(pattern))
-    return 'contains a character git does not allow in branch names (space, ~ ^ : ? [ \\ or a control character)';
-  if (pattern.includes('..')) return 'contains ".."';
-  if (pattern.includes('@{')) return 'contains "@{"';
-  if (pattern.includes('//') || pattern.startsWith('/') || pattern.endsWith('/'))
-    return 'has an empty path segment (a leading, trailing or double "/")';
-  if (pattern.endsWith('.') || pattern.endsWith('.lock')) return 'ends with "." or ".lock"';
-  if (pattern.split('/').some((segment) => segment.startsWith('.')))
-    return 'has a path segment starting with "."';
-  return undefined;
-}
-
-/** A path glob inside the repository: relative, no `..`, plain characters only. */
-export function pathPatternProblem(pattern: string): string | undefined {
-  if (pattern.length === 0) return 'is empty';
-  if (pattern.length > 200) return 'is longer than 200 characters';
-  if (pattern.startsWith('/')) return 'is absolute: give a path relative to the repository root';
-  if (pattern.split('/').some((segment) => segment === '..' || segment === '.'))
-    return 'contains a "." or ".." segment';
-  if (!/^[A-Za-z0-9._*/-]+$/.test(pattern))
-    return 'may only contain letters, digits, ".", "_", "-", "/" and "*"';
-  if (pattern.includes('//') || pattern.endsWith('/'))
-    return 'has an empty path segment (a trailing or double "/")';
-  if (pattern.startsWith('-') || pattern.includes('/-'))
-    return 'has a segment starting with "-" (it would read as a command-line option)';
-  return undefined;
-}
 
 const refPattern = z.string().superRefine((value, ctx) => {
   const problem = refPatternProblem(value);
@@ -544,39 +511,6 @@ export class ConfigError extends Error {
   ) {
     super(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-}
-
-function truncate(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let current = input;
-  for (const key of path) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<PropertyKey, unknown>)[key];
-  }
-  return current;
-}
-
-/** Formats zod issues as `field: value: problem` lines. */
-export function describeIssues(error: z.ZodError, input: unknown): string[] {
-  return error.issues.flatMap((issue) => {
-    const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map(
-        (key) =>
-          `${issue.path.length > 0 ? `${path}.` : ''}${key}: unknown key: remove it or check its spelling`,
-      );
-    }
-    const value = valueAt(input, issue.path);
-    const shown = value === undefined ? 'missing' : truncate(value);
-    // A bad record key (a repo name) carries the key schema's own message one level down.
-    const message =
-      issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
-    return [`${path}: ${shown}: ${message}`];
-  });
 }
 
 /** Validates a parsed config object. */

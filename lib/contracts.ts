@@ -221,6 +221,17 @@ export const artifactKeys = (runId: string) => ({
   error: (mode: 'plan' | 'apply') => `runs/${runId}/${mode}-error.json`,
 });
 
+/**
+ * The names of what a plan writes under `runs/<runId>/`, from the key function itself: the
+ * stack's IAM patterns and bucket policy list exactly these.
+ */
+export const PLAN_ARTIFACT_NAMES: readonly string[] = (() => {
+  const keys = artifactKeys('_');
+  return [keys.plan, keys.planText, keys.planResult, keys.error('plan')].map((key) =>
+    key.slice(key.lastIndexOf('/') + 1),
+  );
+})();
+
 /** One lock per repo and path: two runs never plan or apply the same root module at once. */
 export const lockKeyFor = (repo: string, path: string) => `lock#${repo}#${path}`;
 
@@ -307,6 +318,25 @@ export const runnerErrorReportSchema = z.object({
   logUrl: z.string(),
 });
 export type RunnerErrorReport = z.infer<typeof runnerErrorReportSchema>;
+
+/**
+ * Names of the workflow's states that other code refers to: the workflow construct names them,
+ * local mode runs the runner for the task states, the CLI follows them.
+ */
+export const StateNames = {
+  ValidateRequest: 'Validate request',
+  AcquireLock: 'Acquire lock',
+  Plan: 'Plan',
+  InspectPlan: 'Inspect plan',
+  RequestApproval: 'Request approval',
+  VerifyApproval: 'Verify approval',
+  Apply: 'Apply',
+  NotifyResult: 'Notify result',
+  ReleaseLock: 'Release lock',
+  NotifyFailure: 'Notify failure',
+  ReleaseLockAfterFailure: 'Release lock after failure',
+  RunFailed: 'Run failed',
+} as const;
 
 /** Error names the workflow fails with; the CLI maps them to exit codes. */
 export const RunErrors = {
@@ -398,13 +428,126 @@ export type LocalTaskExit = z.infer<typeof localTaskExitSchema>;
  * approval` payload and in `DR_APPROVERS`. Every identity is kept, `ciLogins` included: the
  * approval page refuses self-approval when any of them is the requester.
  */
-export const approverSchema = z.object({
-  name: z.string().min(1).optional(),
-  email: z.string().min(3).optional(),
-  slackUserId: z.string().min(1).optional(),
-  ciLogins: z.array(z.string().min(1)).optional(),
-});
+export const approverSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    email: z.string().min(3).optional(),
+    slackUserId: z.string().min(1).optional(),
+    ciLogins: z.array(z.string().min(1)).optional(),
+  })
+  .refine((a) => a.email !== undefined || a.slackUserId !== undefined, {
+    error: 'an approver needs an email or a slackUserId',
+  });
 export type ApproverContract = z.infer<typeof approverSchema>;
+
+/*
+ * The approval store's items (DynamoDB in AWS, memory or a JSON file in local mode): written by
+ * `Request approval` and the approval page, read by the page and `Cleanup`, and, for the lock,
+ * written by the state machine's `Acquire lock`. Table key `pk`, TTL attribute `expiresAt`
+ * (epoch seconds). Readers parse them with these schemas.
+ */
+
+/** One approver as the run knows them. `id` is their identity for counting distinct approvals. */
+export const approverRefSchema = z.object({
+  /** Lowercased email, else the Slack user ID. */
+  id: z.string().min(1),
+  /** Display name: configured name, else email, else Slack user ID. */
+  name: z.string(),
+  email: z.string().optional(),
+  slackUserId: z.string().optional(),
+  /** Their logins on CI systems (config `ciLogins`): identities that may appear as `requestedBy`. */
+  ciLogins: z.array(z.string()).optional(),
+});
+export type ApproverRef = z.infer<typeof approverRefSchema>;
+
+export const decisionRecordSchema = z.object({
+  approverId: z.string(),
+  approverName: z.string(),
+  decision: z.enum(['approve', 'reject']),
+  /** What the approver wrote; "" when nothing. */
+  reason: z.string(),
+  decidedAt: z.string(),
+});
+export type DecisionRecord = z.infer<typeof decisionRecordSchema>;
+
+/** `pending` until decided; `approved`/`rejected` once the task was completed; `ended` when the execution ended first. */
+export const runStatusSchema = z.enum(['pending', 'approved', 'rejected', 'ended']);
+export type RunStatus = z.infer<typeof runStatusSchema>;
+
+/** `run#<executionArn>`: a run waiting for approval. */
+export const approvalRunSchema = z.object({
+  executionArn: z.string(),
+  runId: z.string(),
+  /** The Step Functions task token: a bearer credential, never shown or logged. */
+  taskToken: z.string(),
+  request: runRequestSchema,
+  plan: planResultSchema,
+  approvers: z.array(approverRefSchema),
+  approvalsRequired: z.int().min(1),
+  linkHashes: z.array(z.string()),
+  createdAt: z.string(),
+  /** Epoch seconds after which no decision is accepted. */
+  validUntil: z.number(),
+  /** TTL (epoch seconds): kept a while after `validUntil` so late visitors get a clear page. */
+  expiresAt: z.number(),
+  status: runStatusSchema,
+  /** By approver id; at most one decision per approver. */
+  decisions: z.record(z.string(), decisionRecordSchema),
+  /** The decision sent to Step Functions, once sent. */
+  outcome: approvalDecisionSchema.optional(),
+  endedAt: z.string().optional(),
+  endedReason: z.string().optional(),
+});
+export type ApprovalRun = z.infer<typeof approvalRunSchema>;
+
+export const linkStatusSchema = z.enum(['open', 'used', 'void']);
+export type LinkStatus = z.infer<typeof linkStatusSchema>;
+
+/** `link#<sha256(capability)>`: one approver's capability link. */
+export const approvalLinkSchema = z.object({
+  /** SHA-256 (hex) of the capability. */
+  hash: z.string(),
+  executionArn: z.string(),
+  approverId: z.string(),
+  approverName: z.string(),
+  validUntil: z.number(),
+  expiresAt: z.number(),
+  status: linkStatusSchema,
+  usedAt: z.string().optional(),
+  decision: z.enum(['approve', 'reject']).optional(),
+});
+export type ApprovalLink = z.infer<typeof approvalLinkSchema>;
+
+/**
+ * `lock#<repo>#<path>`: the lock item the state machine's `Acquire lock` writes (its attributes
+ * are these keys, test/stack/workflow.test.ts checks it) and `Cleanup` and local mode read.
+ */
+export const lockItemSchema = z.object({
+  pk: z.string(),
+  executionArn: z.string(),
+  runId: z.string(),
+  repo: z.string(),
+  path: z.string(),
+  /** Who holds it, in words (`RunRequest.lockHolder`); absent on locks of older versions. */
+  holder: z.string().optional(),
+  acquiredAt: z.string(),
+  /** Epoch seconds (the table's TTL attribute). */
+  expiresAt: z.number(),
+});
+export type LockItem = z.infer<typeof lockItemSchema>;
+
+/**
+ * How long a run may last, and its lock (seconds): one formula for the stack (the state
+ * machine's timeout, `DR_LOCK_TTL_SECONDS`) and local mode.
+ */
+export function runTimeoutSeconds(t: { plan: number; approval: number; apply: number }): {
+  execution: number;
+  lock: number;
+} {
+  const execution = t.plan + t.approval + t.apply + 3600;
+  // A lock outlives the longest possible run by an hour, then DynamoDB TTL may drop it.
+  return { execution, lock: execution + 3600 };
+}
 
 /**
  * Who hears how a run ended (config `notifications.results`), as it travels in the notify

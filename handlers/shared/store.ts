@@ -8,7 +8,20 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ApprovalDecision, PlanResult, RunRequest } from '../../lib/contracts';
+import type * as z from 'zod';
+import {
+  type ApprovalDecision,
+  type ApprovalLink,
+  type ApprovalRun,
+  type ApproverRef,
+  approvalLinkSchema,
+  approvalRunSchema,
+  type DecisionRecord,
+  type LinkStatus,
+  type LockItem,
+  lockItemSchema,
+  type RunStatus,
+} from '../../lib/contracts';
 import { privateDir, writeFileAtomic } from '../../lib/local/durable';
 import { errorName, isConditionalCheckFailed } from './errors';
 
@@ -24,82 +37,16 @@ import { errorName, isConditionalCheckFailed } from './errors';
  * - `lock#<repo>#<path>`: LockItem (docs/workflow-contract.md, `Acquire lock`).
  */
 
-/** One approver as the run knows them. `id` is their identity for counting distinct approvals. */
-export interface ApproverRef {
-  /** Lowercased email, else the Slack user ID. */
-  readonly id: string;
-  /** Display name: configured name, else email, else Slack user ID. */
-  readonly name: string;
-  readonly email?: string;
-  readonly slackUserId?: string;
-  /** Their logins on CI systems (config `ciLogins`): identities that may appear as `requestedBy`. */
-  readonly ciLogins?: readonly string[];
-}
-
-export interface DecisionRecord {
-  readonly approverId: string;
-  readonly approverName: string;
-  readonly decision: 'approve' | 'reject';
-  /** What the approver wrote; "" when nothing. */
-  readonly reason: string;
-  readonly decidedAt: string;
-}
-
-/** `pending` until decided; `approved`/`rejected` once the task was completed; `ended` when the execution ended first. */
-export type RunStatus = 'pending' | 'approved' | 'rejected' | 'ended';
-
-export interface ApprovalRun {
-  readonly executionArn: string;
-  readonly runId: string;
-  /** The Step Functions task token: a bearer credential, never shown or logged. */
-  readonly taskToken: string;
-  readonly request: RunRequest;
-  readonly plan: PlanResult;
-  readonly approvers: readonly ApproverRef[];
-  readonly approvalsRequired: number;
-  readonly linkHashes: readonly string[];
-  readonly createdAt: string;
-  /** Epoch seconds after which no decision is accepted. */
-  readonly validUntil: number;
-  /** TTL (epoch seconds): kept a while after `validUntil` so late visitors get a clear page. */
-  readonly expiresAt: number;
-  readonly status: RunStatus;
-  /** By approver id; at most one decision per approver. */
-  readonly decisions: Readonly<Record<string, DecisionRecord>>;
-  /** The decision sent to Step Functions, once sent. */
-  readonly outcome?: ApprovalDecision;
-  readonly endedAt?: string;
-  readonly endedReason?: string;
-}
-
-export type LinkStatus = 'open' | 'used' | 'void';
-
-export interface ApprovalLink {
-  /** SHA-256 (hex) of the capability. */
-  readonly hash: string;
-  readonly executionArn: string;
-  readonly approverId: string;
-  readonly approverName: string;
-  readonly validUntil: number;
-  readonly expiresAt: number;
-  readonly status: LinkStatus;
-  readonly usedAt?: string;
-  readonly decision?: 'approve' | 'reject';
-}
-
-/** The lock item of the `Acquire lock` state. */
-export interface LockItem {
-  readonly pk: string;
-  readonly executionArn: string;
-  readonly runId: string;
-  readonly repo: string;
-  readonly path: string;
-  /** Who holds it, in words (`RunRequest.lockHolder`); absent on locks of older versions. */
-  readonly holder?: string;
-  readonly acquiredAt: string;
-  /** Epoch seconds (the table's TTL attribute). */
-  readonly expiresAt: number;
-}
+// The item shapes are contracts (lib/contracts.ts): the state machine writes the lock item too.
+export type {
+  ApprovalLink,
+  ApprovalRun,
+  ApproverRef,
+  DecisionRecord,
+  LinkStatus,
+  LockItem,
+  RunStatus,
+};
 
 /** `link-closed`: the link was used, voided or expired. `run-closed`: the run is decided or ended, or this approver already decided. */
 export type RecordDecisionResult = 'recorded' | 'link-closed' | 'run-closed';
@@ -142,10 +89,26 @@ function plain<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
-function withoutPk<T>(item: Record<string, unknown> | undefined): T | undefined {
+/** A stored item that does not match its contract: read as an error, never used. */
+export class StoredItemInvalidError extends Error {
+  override readonly name = 'StoredItemInvalidError';
+}
+
+/** Parses a stored item with the schema of its kind (which drops `pk`, unless it names it). */
+function parseItem<S extends z.ZodType>(
+  schema: S,
+  item: Record<string, unknown> | undefined,
+): z.output<S> | undefined {
   if (item === undefined) return undefined;
-  const { pk: _pk, ...rest } = item;
-  return rest as T;
+  const parsed = schema.safeParse(item);
+  if (!parsed.success)
+    throw new StoredItemInvalidError(
+      `the stored item ${String(item.pk).split('#')[0]}#… does not match its contract: ${parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ')}`,
+    );
+  return parsed.data;
 }
 
 /** DynamoDB implementation (DocumentClient). */
@@ -189,7 +152,7 @@ export class DynamoApprovalStore implements ApprovalStore {
         ConsistentRead: true,
       }),
     );
-    return withoutPk<ApprovalRun>(out.Item);
+    return parseItem(approvalRunSchema, out.Item);
   }
 
   async getLink(hash: string): Promise<ApprovalLink | undefined> {
@@ -200,7 +163,7 @@ export class DynamoApprovalStore implements ApprovalStore {
         ConsistentRead: true,
       }),
     );
-    return withoutPk<ApprovalLink>(out.Item);
+    return parseItem(approvalLinkSchema, out.Item);
   }
 
   async recordDecision(
@@ -335,7 +298,7 @@ export class DynamoApprovalStore implements ApprovalStore {
     const out = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { pk: lockKey }, ConsistentRead: true }),
     );
-    return out.Item as LockItem | undefined;
+    return parseItem(lockItemSchema, out.Item);
   }
 
   async releaseLock(lockKey: string, executionArn: string): Promise<boolean> {
@@ -406,7 +369,7 @@ export class MemoryApprovalStore implements ApprovalStore {
       .filter((pk) => pk.startsWith('lock#'))
       .map((pk) => this.liveLock(pk))
       .filter((lock): lock is Item => lock !== undefined)
-      .map((lock) => plain(lock) as unknown as LockItem);
+      .flatMap((lock) => parseItem(lockItemSchema, plain(lock)) ?? []);
   }
 
   /** Writes what a failed write left in memory only; called on close. */
@@ -428,7 +391,7 @@ export class MemoryApprovalStore implements ApprovalStore {
       if (this.items.has(linkKey(link.hash)))
         throw conditionalCheckFailed(`link ${link.hash.slice(0, 8)}... exists`);
     }
-    const previous = this.read<ApprovalRun>(runKey(run.executionArn));
+    const previous = parseItem(approvalRunSchema, this.plainItem(runKey(run.executionArn)));
     this.items.set(runKey(run.executionArn), { pk: runKey(run.executionArn), ...plain(run) });
     for (const link of links)
       this.items.set(linkKey(link.hash), { pk: linkKey(link.hash), ...plain(link) });
@@ -437,11 +400,11 @@ export class MemoryApprovalStore implements ApprovalStore {
   }
 
   async getRun(executionArn: string): Promise<ApprovalRun | undefined> {
-    return this.read<ApprovalRun>(runKey(executionArn));
+    return parseItem(approvalRunSchema, this.plainItem(runKey(executionArn)));
   }
 
   async getLink(hash: string): Promise<ApprovalLink | undefined> {
-    return this.read<ApprovalLink>(linkKey(hash));
+    return parseItem(approvalLinkSchema, this.plainItem(linkKey(hash)));
   }
 
   async recordDecision(
@@ -501,7 +464,7 @@ export class MemoryApprovalStore implements ApprovalStore {
   }
 
   async voidLinks(executionArn: string): Promise<number> {
-    const run = this.read<ApprovalRun>(runKey(executionArn));
+    const run = parseItem(approvalRunSchema, this.plainItem(runKey(executionArn)));
     if (!run) return 0;
     const count = this.voidHashes(run.linkHashes);
     if (count > 0) this.persist();
@@ -517,7 +480,7 @@ export class MemoryApprovalStore implements ApprovalStore {
 
   async getLock(lockKey: string): Promise<LockItem | undefined> {
     const lock = this.liveLock(lockKey);
-    return lock ? (plain(lock) as unknown as LockItem) : undefined;
+    return lock ? parseItem(lockItemSchema, plain(lock)) : undefined;
   }
 
   async releaseLock(lockKey: string, executionArn: string): Promise<boolean> {
@@ -552,9 +515,9 @@ export class MemoryApprovalStore implements ApprovalStore {
     return count;
   }
 
-  private read<T>(pk: string): T | undefined {
+  private plainItem(pk: string): Item | undefined {
     const item = this.items.get(pk);
-    return item ? withoutPk<T>(plain(item)) : undefined;
+    return item ? plain(item) : undefined;
   }
 
   private load(file: string): void {

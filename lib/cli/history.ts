@@ -4,15 +4,16 @@ import {
   type HistoryEvent,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
+import { StateNames } from '../contracts';
 import type { Outcome } from './exit-codes';
 import type { ApiPacer, RetryNotice } from './pacer';
 
 /** The states that run the runner on Fargate, whose logs the CLI streams. */
-export const TASK_STATES = ['Plan', 'Apply'] as const;
+export const TASK_STATES = [StateNames.Plan, StateNames.Apply] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
-export const APPROVAL_STATE = 'Request approval';
-export const INSPECT_STATE = 'Inspect plan';
+export const APPROVAL_STATE = StateNames.RequestApproval;
+export const INSPECT_STATE = StateNames.InspectPlan;
 
 /** The part of the plan result the CLI prints. */
 export interface PlanSummary {

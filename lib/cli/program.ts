@@ -14,7 +14,7 @@ import {
   outcomeOf,
 } from './exit-codes';
 import { describeExecution, followExecution, type PollIntervals } from './follow';
-import { type FollowEvent, HistoryTracker, readHistory } from './history';
+import { APPROVAL_STATE, type FollowEvent, HistoryTracker, readHistory } from './history';
 import { LogTail } from './logs';
 import { neutraliseLines } from './neutralise';
 import { ApiPacer, type Clock, describeError, systemClock } from './pacer';
@@ -396,7 +396,7 @@ export function createProgram(
       if (execution.stopDate) out.line(`   stopped ${execution.stopDate.toISOString()}`);
       if (outcome.result === 'running' && tracker.currentState) {
         out.line(`   now at: ${tracker.currentState}`);
-        if (tracker.currentState === 'Request approval' && approval) out.event(approval);
+        if (tracker.currentState === APPROVAL_STATE && approval) out.event(approval);
       }
       if (plan) out.event(plan);
       if (outcome.result !== 'running') out.event({ type: 'result', executionArn, ...outcome });

@@ -3,13 +3,14 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { PLAN_ARTIFACT_NAMES } from '../contracts';
 import { tagComponent } from './private/component-tag';
 
 /** The condition key of S3's `If-None-Match` header: present only on a conditional (create-only) put. */
 const IF_NONE_MATCH = 's3:if-none-match';
 
 /** What a plan writes under `runs/<runId>/` (artifactKeys in lib/contracts.ts). */
-const PLAN_ARTIFACTS = ['plan.tfplan', 'plan.txt', 'plan-result.json', 'plan-error.json'];
+const PLAN_ARTIFACTS = PLAN_ARTIFACT_NAMES;
 
 /** Bucket and object actions the plan role must never have, whatever its other policies say. */
 const PLAN_DENIED_BUCKET_ACTIONS = [

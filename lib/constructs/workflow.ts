@@ -8,7 +8,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { runnerRunEnv } from '../../containers/runner/src/env';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
-import { RunErrors } from '../contracts';
+import { RunErrors, runTimeoutSeconds, StateNames } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
 import { tagComponent } from './private/component-tag';
 import type { RunnerNetwork } from './runner-network';
@@ -85,11 +85,13 @@ export function workflowTimeouts(config: DeployRunnerConfig) {
   const plan = Duration.seconds(durationSeconds(config.runner.planTimeout));
   const approval = Duration.seconds(durationSeconds(config.approvals.timeout));
   const apply = Duration.seconds(durationSeconds(config.runner.applyTimeout));
-  const execution = Duration.seconds(
-    plan.toSeconds() + approval.toSeconds() + apply.toSeconds() + 3600,
-  );
-  // A lock outlives the longest possible run by an hour, then DynamoDB TTL may drop it.
-  const lock = Duration.seconds(execution.toSeconds() + 3600);
+  const seconds = runTimeoutSeconds({
+    plan: plan.toSeconds(),
+    approval: approval.toSeconds(),
+    apply: apply.toSeconds(),
+  });
+  const execution = Duration.seconds(seconds.execution);
+  const lock = Duration.seconds(seconds.lock);
   return { plan, approval, apply, execution, lock };
 }
 
@@ -113,7 +115,7 @@ export class Workflow extends Construct {
 
     // 1. Validate request
     const validateRequest = new tasks.LambdaInvoke(this, 'ValidateRequest', {
-      stateName: 'Validate request',
+      stateName: StateNames.ValidateRequest,
       lambdaFunction: functions.validateRequest,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({
@@ -143,7 +145,7 @@ export class Workflow extends Construct {
     const planOnly = sfn.Condition.stringEquals('$.request.mode', 'plan-only');
     const needsLock = new sfn.Choice(this, 'PlanOnly', { stateName: 'Plan only?' });
     const acquireLock = new tasks.DynamoPutItem(this, 'AcquireLock', {
-      stateName: 'Acquire lock',
+      stateName: StateNames.AcquireLock,
       table,
       item: {
         pk: tasks.DynamoAttributeValue.fromString(request('lockKey')),
@@ -195,7 +197,7 @@ export class Workflow extends Construct {
     });
 
     // 3. Plan: clone the pinned commit, plan, write the plan and its summary (read-only role).
-    const plan = this.runnerTask('Plan', 'Plan', props, props.tasks.plan, {
+    const plan = this.runnerTask('Plan', StateNames.Plan, props, props.tasks.plan, {
       timeout: timeouts.plan,
       environment: runnerRunEnv({
         // plan-only: the runner plans without terraform's state lock (it holds no deploy lock).
@@ -214,7 +216,7 @@ export class Workflow extends Construct {
     // were written once, under its own prefix, with the recorded versions and SHA-256 values;
     // only then does the summary (addresses and actions, never values) enter the state.
     const inspectPlan = new tasks.LambdaInvoke(this, 'InspectPlan', {
-      stateName: 'Inspect plan',
+      stateName: StateNames.InspectPlan,
       lambdaFunction: functions.inspectPlan,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({
@@ -229,7 +231,7 @@ export class Workflow extends Construct {
 
     // 6. Request approval: waits for the approval page's SendTaskSuccess, at most the timeout.
     const requestApproval = new tasks.LambdaInvoke(this, 'RequestApproval', {
-      stateName: 'Request approval',
+      stateName: StateNames.RequestApproval,
       lambdaFunction: functions.requestApproval,
       integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
       payload: sfn.TaskInput.fromObject({
@@ -280,7 +282,7 @@ export class Workflow extends Construct {
     // 7b. Verify approval: the callback alone never applies. Only a decision the approval page
     // signed, for this execution, plan and commit and enough approvers, lets Apply run.
     const verifyApproval = new tasks.LambdaInvoke(this, 'VerifyApproval', {
-      stateName: 'Verify approval',
+      stateName: StateNames.VerifyApproval,
       lambdaFunction: functions.verifyApproval,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({
@@ -293,7 +295,7 @@ export class Workflow extends Construct {
     });
 
     // 8. Apply exactly the approved plan (apply role).
-    const apply = this.runnerTask('Apply', 'Apply', props, props.tasks.apply, {
+    const apply = this.runnerTask('Apply', StateNames.Apply, props, props.tasks.apply, {
       timeout: timeouts.apply,
       environment: runnerRunEnv({
         requestMode: request('mode'),
@@ -317,27 +319,39 @@ export class Workflow extends Construct {
     const applyNotStarted = this.retryTaskStart(apply, 'Apply', 'Nothing was applied.');
 
     // 9.-10. Notify result, release lock, done.
-    const notifyResult = this.notify('NotifyResult', 'Notify result', functions, 'finished', {
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    const releaseLock = this.releaseLock('ReleaseLock', 'Release lock', table);
+    const notifyResult = this.notify(
+      'NotifyResult',
+      StateNames.NotifyResult,
+      functions,
+      'finished',
+      {
+        resultPath: sfn.JsonPath.DISCARD,
+      },
+    );
+    const releaseLock = this.releaseLock('ReleaseLock', StateNames.ReleaseLock, table);
     const holdsLock = new sfn.Choice(this, 'HoldsLock', { stateName: 'Holds the lock?' });
     const done = new sfn.Succeed(this, 'Done', { stateName: 'Done' });
 
     // 11.-12. The failure path: notify, release the lock, fail with a readable cause.
-    const notifyFailure = this.notify('NotifyFailure', 'Notify failure', functions, 'failed', {
-      resultPath: '$.error',
-    });
+    const notifyFailure = this.notify(
+      'NotifyFailure',
+      StateNames.NotifyFailure,
+      functions,
+      'failed',
+      {
+        resultPath: '$.error',
+      },
+    );
     const releaseLockAfterFailure = this.releaseLock(
       'ReleaseLockAfterFailure',
-      'Release lock after failure',
+      StateNames.ReleaseLockAfterFailure,
       table,
     );
     const holdsLockAfterFailure = new sfn.Choice(this, 'HoldsLockAfterFailure', {
       stateName: 'Holds the lock after failure?',
     });
     const runFailed = new sfn.Fail(this, 'RunFailed', {
-      stateName: 'Run failed',
+      stateName: StateNames.RunFailed,
       errorPath: '$.error.Error',
       causePath: '$.error.Cause',
     });

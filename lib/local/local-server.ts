@@ -36,7 +36,7 @@ import { startHttpServer } from './http-server';
 import { LOCAL_LOG_GROUP, LocalLogService } from './log-service';
 import { prepareDataDir } from './preflight';
 import { recoverInterrupted } from './recovery';
-import { createTaskRuntime, type LockItem } from './task-runtime';
+import { createTaskRuntime } from './task-runtime';
 
 /**
  * Local mode, assembled: the state machine synthesized from the CDK stack, run by the local
@@ -165,8 +165,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const taskImplementation = createTaskRuntime({
     lambdas,
     locks: {
-      acquire: (item) => store.acquireLock(item as never),
-      get: async (lockKey) => (await store.getLock(lockKey)) as LockItem | undefined,
+      acquire: (item) => store.acquireLock(item),
+      get: (lockKey) => store.getLock(lockKey),
       release: (lockKey, executionArn) => store.releaseLock(lockKey, executionArn),
     },
     artifacts: readArtifacts,

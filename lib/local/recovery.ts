@@ -7,6 +7,7 @@ import {
   localTaskExitSchema,
   localTaskRecordSchema,
   RunErrors,
+  StateNames,
 } from '../contracts';
 import { processAlive } from './durable';
 import { currentStateOf, type ExecutionRecord, type LocalEngine } from './engine';
@@ -190,7 +191,7 @@ export async function recoverInterrupted(options: RecoveryOptions): Promise<Reco
       forget(task);
     }
     const applyTask = own.find((t) => t.record.mode === 'apply');
-    if (applyTask || current?.name === 'Apply') {
+    if (applyTask || current?.name === StateNames.Apply) {
       const pid = applyTask ? ` (pid ${applyTask.record.pid})` : '';
       let cause: string;
       if (applyTask?.alive) {
@@ -217,9 +218,9 @@ export async function recoverInterrupted(options: RecoveryOptions): Promise<Reco
       await options.ended(record);
       continue;
     }
-    if (current?.name === 'Request approval') {
+    if (current?.name === StateNames.RequestApproval) {
       const run = await store.getRun(record.executionArn);
-      const timeout = definitionStates['Request approval']?.TimeoutSeconds;
+      const timeout = definitionStates[StateNames.RequestApproval]?.TimeoutSeconds;
       const deadline =
         run?.validUntil !== undefined
           ? run.validUntil * 1000

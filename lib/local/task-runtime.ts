@@ -4,7 +4,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ArtifactNotFoundError, type ArtifactStore } from '../artifact-store';
-import type { LocalTaskRecord } from '../contracts';
+import { type LocalTaskRecord, type LockItem, lockItemSchema } from '../contracts';
 import {
   diskFullAdvice,
   freeBytes,
@@ -29,12 +29,8 @@ import { type LocalLogService, streamFile } from './log-service';
 /** Lambda handlers by name (`validate-request`, `request-approval`, `notify`, ...). */
 export type LocalLambdas = Readonly<Record<string, (event: unknown) => Promise<unknown>>>;
 
-/** The lock item the state machine writes, as plain values. */
-export interface LockItem {
-  readonly pk: string;
-  readonly executionArn: string;
-  readonly [attribute: string]: string | number;
-}
+/** The lock item the state machine writes (lib/contracts.ts). */
+export type { LockItem };
 
 /** The local lock table: the same conditional semantics as the DynamoDB calls it replaces. */
 export interface LocalLockTable {
@@ -149,7 +145,7 @@ export function createTaskRuntime(options: TaskRuntimeOptions) {
         ConditionExpression?: string;
       };
       expectCondition(ConditionExpression, 'attribute_not_exists(pk)');
-      const item = fromAttributeMap(Item) as LockItem;
+      const item = lockItemSchema.parse(fromAttributeMap(Item));
       if (!(await options.locks.acquire(item)))
         throw failure(
           'DynamoDB.ConditionalCheckFailedException',
@@ -228,9 +224,13 @@ function fromAttributeMap(map: Record<string, AttributeValue>): Record<string, s
   );
 }
 
-function toAttributeMap(item: Record<string, string | number>): Record<string, AttributeValue> {
+function toAttributeMap(
+  item: Readonly<Record<string, string | number | undefined>>,
+): Record<string, AttributeValue> {
   return Object.fromEntries(
-    Object.entries(item).map(([k, v]) => [k, typeof v === 'number' ? { N: String(v) } : { S: v }]),
+    Object.entries(item).flatMap(([k, v]) =>
+      v === undefined ? [] : [[k, typeof v === 'number' ? { N: String(v) } : { S: v }]],
+    ),
   );
 }
 

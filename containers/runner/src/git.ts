@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { COMMIT_SHA, matchesAny } from '../../../lib/allowlist';
-import { refPatternProblem } from '../../../lib/config';
+import { refPatternProblem } from '../../../lib/patterns';
 import { GitError, InputRefusedError } from './errors';
 import type { RunLog } from './log';
 import { basicAuthValue } from './mask';

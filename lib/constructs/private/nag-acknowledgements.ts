@@ -1,6 +1,7 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import type { DeployRunnerConfig } from '../../config';
+import { PLAN_ARTIFACT_NAMES } from '../../contracts';
 import type { DeployRunner } from '../deploy-runner';
 
 /**
@@ -23,7 +24,7 @@ export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunne
 
   // Per-run artifact keys: runs/<runId>/... is only known at run time.
   const runObjects = (pattern: string) => ({ resource: artifacts.runObjectsArn(pattern) });
-  for (const artifact of ['plan.tfplan', 'plan.txt', 'plan-result.json', 'plan-error.json'])
+  for (const artifact of PLAN_ARTIFACT_NAMES)
     acknowledge(tasks.plan.role, 'AwsSolutions-IAM5', REASONS.planPuts, runObjects(artifact));
   acknowledge(tasks.apply.role, 'AwsSolutions-IAM5', REASONS.applyReads, runObjects('*'));
   for (const outcome of ['apply-result.json', 'apply-error.json'])

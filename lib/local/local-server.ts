@@ -8,8 +8,7 @@ import { createInspectPlanHandler } from '../../handlers/inspect-plan';
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { LocalDecisionKey } from '../../handlers/shared/decision-signing';
-import { toFunctionUrlEvent, writeFunctionUrlResult } from '../../handlers/shared/http-adapter';
-import { type Notifier, OutboxNotifier } from '../../handlers/shared/notifier';
+import type { Notifier } from '../../handlers/shared/notifier';
 import {
   type FunctionName,
   REQUIRED_SETTINGS,
@@ -17,7 +16,6 @@ import {
   settingsFromEnv,
   unknownSettingsEnv,
 } from '../../handlers/shared/settings';
-import { MemoryApprovalStore } from '../../handlers/shared/store';
 import { createValidateRequestHandler } from '../../handlers/validate-request';
 import { createVerifyApprovalHandler } from '../../handlers/verify-approval';
 import type { ArtifactStore } from '../artifact-store';
@@ -32,8 +30,11 @@ import {
 import { lockDataDir } from './data-dir-lock';
 import { privateDir, writeFileAtomic } from './durable';
 import { type ExecutionRecord, type HistoryEvent, LocalEngine } from './engine';
+import { toFunctionUrlEvent, writeFunctionUrlResult } from './http-adapter';
 import { startHttpServer } from './http-server';
 import { LOCAL_LOG_GROUP, LocalLogService } from './log-service';
+import { MemoryApprovalStore } from './memory-store';
+import { OutboxNotifier } from './outbox-notifier';
 import { prepareDataDir } from './preflight';
 import { recoverInterrupted } from './recovery';
 import { createTaskRuntime } from './task-runtime';

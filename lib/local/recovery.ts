@@ -1,6 +1,5 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MemoryApprovalStore } from '../../handlers/shared/store';
 import {
   type LocalTaskExit,
   type LocalTaskRecord,
@@ -12,6 +11,7 @@ import {
 import { processAlive } from './durable';
 import { currentStateOf, type ExecutionRecord, type LocalEngine } from './engine';
 import type { LocalLogService } from './log-service';
+import type { MemoryApprovalStore } from './memory-store';
 
 /**
  * What a local server does at start about the runs the last one left in flight (it crashed, or

@@ -7,11 +7,11 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApprovalPageHandler } from '../../handlers/approval-page';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
-import { type FunctionUrlServer, serveFunctionUrl } from '../../handlers/shared/http-adapter';
 import { createLogger } from '../../handlers/shared/logger';
-import { MemoryApprovalStore } from '../../handlers/shared/store';
 import { FolderArtifactStore } from '../../lib/artifacts/folder-store';
 import { artifactKeys, type PlanResult } from '../../lib/contracts';
+import { type FunctionUrlServer, serveFunctionUrl } from '../../lib/local/http-adapter';
+import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import {
   counterBytes,
   planResult,

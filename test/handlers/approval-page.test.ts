@@ -33,11 +33,7 @@ import {
 } from '../../handlers/shared/decision-signing';
 import { SettingsError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
-import {
-  type ApprovalStore,
-  DynamoApprovalStore,
-  MemoryApprovalStore,
-} from '../../handlers/shared/store';
+import { type ApprovalStore, DynamoApprovalStore } from '../../handlers/shared/store';
 import { createVerifyApprovalHandler } from '../../handlers/verify-approval';
 import {
   ArtifactNotFoundError,
@@ -54,6 +50,7 @@ import {
   type PlanResult,
   type RunRequest,
 } from '../../lib/contracts';
+import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
 import {
   approvers,

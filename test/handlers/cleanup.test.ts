@@ -5,8 +5,9 @@ import { createCleanupHandler } from '../../handlers/cleanup';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { InvalidPayloadError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
-import { DynamoApprovalStore, MemoryApprovalStore } from '../../handlers/shared/store';
+import { DynamoApprovalStore } from '../../handlers/shared/store';
 import { lockKeyFor } from '../../lib/contracts';
+import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
 import {
   counterBytes,

@@ -2,7 +2,7 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DynamoApprovalStore, MemoryApprovalStore } from '../../handlers/shared/store';
+import { DynamoApprovalStore } from '../../handlers/shared/store';
 import { durationSeconds, parseConfig } from '../../lib/config';
 import {
   artifactKeys,
@@ -12,6 +12,7 @@ import {
   StateNames,
 } from '../../lib/contracts';
 import { type AslDefinition, synthesizeDefinition } from '../../lib/definition';
+import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import { exampleConfig } from '../stack/helpers';
 import { testDocumentClient } from './support/fake-dynamo';
 

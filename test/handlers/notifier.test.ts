@@ -12,7 +12,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cachedSecret } from '../../handlers/shared/clients/secrets';
 import { NotificationDeliveryError } from '../../handlers/shared/errors';
-import { AwsNotifier, OutboxNotifier } from '../../handlers/shared/notifier';
+import { AwsNotifier } from '../../handlers/shared/notifier';
+import { OutboxNotifier } from '../../lib/local/outbox-notifier';
 
 const ses = mockClient(SESv2Client);
 const secrets = mockClient(SecretsManagerClient);

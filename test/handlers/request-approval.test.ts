@@ -3,7 +3,7 @@ import { createRequestApprovalHandler, linkValidUntil } from '../../handlers/req
 import { hashCapability } from '../../handlers/shared/capability';
 import { InvalidPayloadError, NotificationDeliveryError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
-import { MemoryApprovalStore } from '../../handlers/shared/store';
+import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import {
   captureOutput,
   counterBytes,

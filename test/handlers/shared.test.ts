@@ -9,7 +9,6 @@ import {
 } from '../../handlers/shared/capability';
 import { SettingsError } from '../../handlers/shared/errors';
 import { escapeHtml, html, safeHref } from '../../handlers/shared/html';
-import { type FunctionUrlServer, serveFunctionUrl } from '../../handlers/shared/http-adapter';
 import {
   createLogger,
   invocationLogger,
@@ -17,6 +16,7 @@ import {
   registerSecret,
 } from '../../handlers/shared/logger';
 import { requireSettings, settingsFromEnv } from '../../handlers/shared/settings';
+import { type FunctionUrlServer, serveFunctionUrl } from '../../lib/local/http-adapter';
 import { captureOutput, counterBytes, START, settings as testSettings } from './support/fixtures';
 
 describe('settings', () => {

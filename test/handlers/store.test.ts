@@ -18,9 +18,9 @@ import {
   type DecisionRecord,
   DynamoApprovalStore,
   type LockItem,
-  MemoryApprovalStore,
 } from '../../handlers/shared/store';
 import { lockKeyFor } from '../../lib/contracts';
+import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
 import {
   EXECUTION_ARN,

@@ -8,8 +8,8 @@ import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { hashCapability } from '../../handlers/shared/capability';
 import { SECURITY_HEADERS } from '../../handlers/shared/html';
 import { createLogger } from '../../handlers/shared/logger';
-import { MemoryApprovalStore } from '../../handlers/shared/store';
 import { approvalDecisionSchema, type PlanResult, type RunRequest } from '../../lib/contracts';
+import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import {
   captureOutput,
   counterBytes,

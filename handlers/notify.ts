@@ -65,7 +65,11 @@ const stateSchema = z.looseObject({
   request: runRequestSchema,
   plan: z.object({ summary: planResultSchema }).optional().catch(undefined),
   approval: z
-    .looseObject({ approved: z.boolean(), approver: z.string().optional() })
+    .looseObject({
+      approved: z.boolean(),
+      approver: z.string().optional(),
+      reason: z.string().optional(),
+    })
     .optional()
     .catch(undefined),
   apply: z.looseObject({}).optional(),
@@ -351,6 +355,7 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
       ...(plan ? { plan } : {}),
       consoleUrl: consoleUrl(settings, executionArn),
       ...(state.approval?.approver ? { approver: state.approval.approver } : {}),
+      ...(state.approval?.reason ? { comment: state.approval.reason } : {}),
       ...(readable ? { error: readable } : {}),
       ...(tail ? { tail } : {}),
     };

@@ -1057,7 +1057,9 @@ describe('the plan text on the page', () => {
     expect(body).toContain('<p class="plan-total">Plan: 4 to add, 3 to change, 2 to destroy.</p>');
     // One checksum on the page, the saved plan's; the text's own is checked, not shown.
     expect(body).not.toContain(`sha256:${sha(PLAN_TEXT).slice(0, 12)}`);
-    expect(body.match(/sha256:[0-9a-f]{12}/g)).toEqual([`sha256:${textPlan().planSha256.slice(0, 12)}`]);
+    expect(body.match(/sha256:[0-9a-f]{12}/g)).toEqual([
+      `sha256:${textPlan().planSha256.slice(0, 12)}`,
+    ]);
     const order = [
       'To destroy (1)',
       'aws_s3_bucket.old_logs',

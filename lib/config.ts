@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import { describeJsonError, describeIssues as describePlainIssues } from './config-errors';
 import { foldIdentity } from './identity';
 
 /**
@@ -491,37 +492,9 @@ export class ConfigError extends Error {
   }
 }
 
-function truncate(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let current = input;
-  for (const key of path) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<PropertyKey, unknown>)[key];
-  }
-  return current;
-}
-
-/** Formats zod issues as `field: value: problem` lines. */
+/** Formats zod issues as `field: value: problem` lines, in plain words (lib/config-errors.ts). */
 export function describeIssues(error: z.ZodError, input: unknown): string[] {
-  return error.issues.flatMap((issue) => {
-    const path = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map(
-        (key) =>
-          `${issue.path.length > 0 ? `${path}.` : ''}${key}: unknown key: remove it or check its spelling`,
-      );
-    }
-    const value = valueAt(input, issue.path);
-    const shown = value === undefined ? 'missing' : truncate(value);
-    // A bad record key (a repo name) carries the key schema's own message one level down.
-    const message =
-      issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
-    return [`${path}: ${shown}: ${message}`];
-  });
+  return describePlainIssues(error, input);
 }
 
 /** Validates a parsed config object. */
@@ -530,7 +503,8 @@ export function parseConfig(
   source = 'deploy-runner.config.json',
 ): DeployRunnerConfig {
   const result = configSchema.safeParse(input);
-  if (!result.success) throw new ConfigError(source, describeIssues(result.error, input));
+  if (!result.success)
+    throw new ConfigError(source, describePlainIssues(result.error, input, configSchema));
   return result.data;
 }
 
@@ -548,7 +522,7 @@ export function loadConfig(file: string): DeployRunnerConfig {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(file, [`is not valid JSON: ${(error as Error).message}`]);
+    throw new ConfigError(file, [describeJsonError(text, error)]);
   }
   return parseConfig(json, file);
 }

@@ -74,7 +74,8 @@ describe('planStart', () => {
   it('rejects what the workflow would reject, before calling AWS (exit 2)', () => {
     const attempt = () => planStart({ ...request, repo: 'x'.repeat(300) }, environment({}));
     expect(attempt).toThrow(CliError);
-    expect(attempt).toThrow(/repo: .*: Too big/i);
+    expect(attempt).toThrow(/repo: .*: must be at most 256 characters long/);
+    expect(attempt).not.toThrow(/Too big/);
     try {
       attempt();
     } catch (error) {

@@ -409,7 +409,7 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
         tone: 'error',
         paragraphs: ['Choose Approve or Reject on the approval page.'],
       });
-    const values = { reason, confirm };
+    const values = { decision, reason, confirm } as const;
     if (reason.length > MAX_REASON_LENGTH)
       return decisionView(link, run, now, 400, log, {
         error: `Keep the reason under ${MAX_REASON_LENGTH} characters.`,
@@ -569,8 +569,11 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
         : 'Rejected: nothing will be applied',
       paragraphs: [
         outcome.approved
-          ? `Approved by ${outcome.approver}. The workflow applies exactly the plan you saw (sha256 ${outcome.planSha256.slice(0, 12)}…).`
+          ? `Approved by ${outcome.approver}. The workflow applies exactly the plan you saw (saved plan sha256:${outcome.planSha256.slice(0, 12)}…).`
           : `You rejected the run${record.reason ? `: “${record.reason}”` : ''}. The requester is told.`,
+        ...(outcome.approved && record.reason
+          ? [`Your comment, which the requester sees: “${record.reason}”`]
+          : []),
       ],
       ...common,
     });

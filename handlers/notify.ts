@@ -115,6 +115,7 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
       ...(plan ? { plan } : {}),
       consoleUrl: consoleUrl(settings, executionArn),
       ...(state.approval?.approver ? { approver: state.approval.approver } : {}),
+      ...(state.approval?.reason ? { comment: state.approval.reason } : {}),
       ...(readable ? { error: readable } : {}),
       ...(tail ? { tail } : {}),
     };

@@ -6,6 +6,7 @@ import {
   planResultSchema,
   runRequestSchema,
 } from '../lib/contracts';
+import { decisionDeadline } from '../lib/deadline';
 import { approvalLink, newCapability, type RandomBytes } from './shared/capability';
 import { documentClient } from './shared/clients/dynamodb';
 import { cachedSecret, secretsClient } from './shared/clients/secrets';
@@ -109,8 +110,7 @@ export function approverRefs(approvers: readonly ApproverContract[]): ApproverRe
  * entered, slightly before this function runs, so keep a small margin.
  */
 export function linkValidUntil(nowSeconds: number, timeoutSeconds: number, lockExpiresAt: number) {
-  const margin = Math.min(60, Math.floor(timeoutSeconds / 10));
-  return Math.min(nowSeconds + timeoutSeconds - margin, lockExpiresAt);
+  return decisionDeadline(nowSeconds, timeoutSeconds, lockExpiresAt);
 }
 
 export function createRequestApprovalHandler(deps: RequestApprovalDeps): RequestApprovalHandler {

@@ -1,3 +1,4 @@
+import { plainIssue } from './config-errors';
 import { type Allowlist, executionInputSchema, type ParsedExecutionInput } from './contracts';
 import { pathPatternProblem, refPatternProblem } from './patterns';
 
@@ -157,7 +158,7 @@ export function checkExecutionInput(raw: unknown, allowlist: Allowlist): Verdict
       rejections.push({
         field,
         value: shown((raw as Record<string, unknown>)[field]),
-        problem: issue.message,
+        problem: plainIssue(issue, (raw as Record<string, unknown>)[field]),
       });
     }
     return { ok: false, rejections };

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import { describeIssues, describeJsonError } from './config-errors';
 import type { DeployRunnerProps } from './constructs/deploy-runner';
 import { foldIdentity } from './identity';
 import { pathPatternProblem, refPatternProblem } from './patterns';
-import { describeIssues } from './zod-issues';
 
 // Kept importable from here; they live apart so the allowlist and the runner do not bundle the
 // config schema.
@@ -519,7 +519,8 @@ export function parseConfig(
   source = 'deploy-runner.config.json',
 ): DeployRunnerConfig {
   const result = configSchema.safeParse(input);
-  if (!result.success) throw new ConfigError(source, describeIssues(result.error, input));
+  if (!result.success)
+    throw new ConfigError(source, describeIssues(result.error, input, configSchema));
   return result.data;
 }
 
@@ -537,7 +538,7 @@ export function loadConfig(file: string): DeployRunnerConfig {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(file, [`is not valid JSON: ${(error as Error).message}`]);
+    throw new ConfigError(file, [describeJsonError(text, error)]);
   }
   return parseConfig(json, file);
 }

@@ -40,7 +40,12 @@ export interface DecisionView {
   /** A problem with the last submission, shown above the forms. */
   readonly error?: string;
   /** What the approver typed last time, so a rejected form keeps it. */
-  readonly values?: { readonly reason?: string; readonly confirm?: string };
+  readonly values?: {
+    /** Which form was sent, so its comment or reason goes back into that form. */
+    readonly decision?: 'approve' | 'reject';
+    readonly reason?: string;
+    readonly confirm?: string;
+  };
   /** The plan text, or why it cannot be shown. @default - no plan text section */
   readonly planText?: PlanTextView;
   /** Extra sections after the changes. @default none */
@@ -80,8 +85,9 @@ function facts(run: ApprovalRun): SafeHtml {
     ],
     ['Tool', `${plan.tool} ${plan.toolVersion}`],
     [
-      'Plan checksum',
-      html`<code title="${plan.planSha256}">sha256:${shortSha(plan.planSha256)}…</code>`,
+      // The one checksum the page shows: of the saved plan file, the thing Apply runs.
+      'Saved plan',
+      html`<code title="${plan.planSha256}">sha256:${shortSha(plan.planSha256)}…</code> <span class="hint">applied exactly as approved</span>`,
     ],
     ['Decide before', html`<strong>${formatTime(new Date(run.validUntil * 1000))}</strong>`],
   ];
@@ -102,7 +108,29 @@ function changeItems(changes: readonly ListedChange[], cap = MAX_PAGE_CHANGES): 
   }</ul>`;
 }
 
-function changes(run: ApprovalRun): SafeHtml {
+/**
+ * What the plan does, in one sentence in the counts' own words ("to add", "to change", ...):
+ * the top box says it plainly; the plan section below lists every resource once.
+ */
+export function changeSentence(counts: ApprovalRun['plan']['counts']): string {
+  const parts = [
+    counts.destroy > 0 ? `destroys ${counts.destroy}` : '',
+    counts.replace > 0 ? `replaces ${counts.replace}` : '',
+    counts.change > 0 ? `changes ${counts.change} in place` : '',
+    counts.add > 0 ? `adds ${counts.add}` : '',
+  ].filter((p) => p !== '');
+  const total = counts.add + counts.change + counts.destroy + counts.replace;
+  if (parts.length === 0)
+    return 'This plan changes no resources (only outputs or data sources). Nothing is destroyed or replaced.';
+  const list =
+    parts.length === 1
+      ? parts[0]
+      : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
+  const safe = counts.destroy + counts.replace === 0 ? ' Nothing is destroyed or replaced.' : '';
+  return `This plan ${list} ${total === 1 ? 'resource' : 'resources'}.${safe}`;
+}
+
+function changes(run: ApprovalRun, fullPlanFollows: boolean): SafeHtml {
   const { plan } = run;
   const { destructive, other } = orderedChanges(plan);
   const unlisted = unlistedDestructive(plan);
@@ -110,6 +138,7 @@ function changes(run: ApprovalRun): SafeHtml {
     html`<li class="${hot && n > 0 ? 'hot' : ''}"><strong>${n}</strong> ${label}</li>`;
   return html`<section aria-labelledby="changes-h">
 <h2 id="changes-h">What changes</h2>
+<p id="change-sentence">${changeSentence(plan.counts)}</p>
 <ul class="counts" aria-label="${countsLine(plan.counts)}">
 ${count(plan.counts.add, 'to add', false)}${count(plan.counts.change, 'to change', false)}${count(plan.counts.destroy, 'to destroy', true)}${count(plan.counts.replace, 'to replace', true)}
 </ul>
@@ -127,13 +156,30 @@ ${
     ? html`<p class="error" role="alert" id="destructive-unlisted">${plural(unlisted, 'more destroyed or replaced resource')} ${unlisted === 1 ? 'is' : 'are'} not listed: the plan destroys or replaces more resources than a run can name (${MAX_CHANGES_IN_RESULT} at most). Approval is blocked; split the change into smaller plans.</p>`
     : ''
 }
-${other.length > 0 ? html`<h3>Other changes (${other.length})</h3>${changeItems(other)}` : ''}
 ${
-  plan.changesOmitted > 0
-    ? html`<p class="note">${plan.changesOmitted} more changes are not listed here; the <a href="${safeHref(plan.logUrl)}" rel="noreferrer">plan log</a> has all of them.</p>`
+  // Without a verified plan text below, this list is the only place the other changes are named.
+  !fullPlanFollows && other.length > 0
+    ? html`<h3>${destructive.length > 0 ? 'Other changes' : 'Changes'} (${other.length})</h3>${changeItems(other)}`
+    : ''
+}
+${
+  !fullPlanFollows && plan.changesOmitted > 0
+    ? html`<p class="note">${plan.changesOmitted} more changes are not listed here; the ${logLink(plan.logUrl)} has all of them.</p>`
     : ''
 }
 </section>`;
+}
+
+/** A link to the plan log, or plain words when the run has none: never an empty link. */
+function logLink(logUrl: string | undefined): SafeHtml {
+  return usableUrl(logUrl)
+    ? html`<a href="${safeHref(logUrl as string)}" rel="noreferrer">plan log</a>`
+    : html`plan log`;
+}
+
+/** Whether a URL leads somewhere (not empty, not a bare fragment). */
+export function usableUrl(url: string | undefined): boolean {
+  return url !== undefined && /^https?:\/\/\S/.test(url);
 }
 
 function decisionLine(d: DecisionRecord): SafeHtml {
@@ -173,12 +219,11 @@ ${
     : ''
 }
 <label for="approve-reason">Comment (optional)</label>
-<input type="text" id="approve-reason" name="reason" maxlength="1000" autocomplete="off">
+<input type="text" id="approve-reason" name="reason" maxlength="1000" autocomplete="off" value="${values?.decision === 'approve' ? (values.reason ?? '') : ''}">
 <button type="submit" class="approve">Approve and apply</button>
 </form>`;
   return html`<section aria-labelledby="decide-h">
 <h2 id="decide-h">Your decision, ${view.approver.name}</h2>
-${view.error ? html`<p class="error" role="alert" id="form-error">${view.error}</p>` : ''}
 ${approve}
 <form method="post" class="decide" aria-labelledby="reject-h">
 <h3 id="reject-h">Reject</h3>
@@ -186,7 +231,7 @@ ${approve}
 <input type="hidden" name="decision" value="reject">
 <label for="reject-reason">Why do you reject it?</label>
 <p class="hint" id="reject-hint">The requester sees this reason.</p>
-<textarea id="reject-reason" name="reason" required maxlength="1000" aria-describedby="reject-hint">${values?.reason ?? ''}</textarea>
+<textarea id="reject-reason" name="reason" required maxlength="1000" aria-describedby="reject-hint">${values?.decision === 'approve' ? '' : (values?.reason ?? '')}</textarea>
 <button type="submit" class="reject">Reject</button>
 </form>
 <p class="hint">Your link works once: after you decide, it cannot be used again.</p>
@@ -195,8 +240,23 @@ ${approve}
 
 function footer(consoleUrl: string, logUrl?: string): SafeHtml {
   return html`<footer><p><a href="${safeHref(consoleUrl)}" rel="noreferrer">Execution in the Step Functions console</a>${
-    logUrl ? html` · <a href="${safeHref(logUrl)}" rel="noreferrer">Plan log</a>` : ''
+    usableUrl(logUrl) ? html` · <a href="${safeHref(logUrl)}" rel="noreferrer">Plan log</a>` : ''
   }</p></footer>`;
+}
+
+/**
+ * A refused submission's error, first on the page: the response to a POST opens at the top, so
+ * an error beside the form, far below the plan, would go unseen. It links to the field to fix.
+ */
+function errorFirst(view: DecisionView): SafeHtml | '' {
+  if (!view.error) return '';
+  const field =
+    view.values?.decision === 'approve' && isDestructive(view.run.plan)
+      ? html` <a href="#confirm">Type the path again</a>`
+      : view.values?.decision === 'reject'
+        ? html` <a href="#reject-reason">Back to the reason</a>`
+        : html` <a href="#decide-h">Back to your decision</a>`;
+  return html`<div class="error" role="alert" id="form-error"><p>${view.error}${field}</p></div>`;
 }
 
 /** The confirmation page: what runs, what changes, who decided, and the two forms. */
@@ -205,10 +265,10 @@ export function decisionPage(view: DecisionView): string {
   const title = `Approve ${run.request.repo} ${run.request.path}?`;
   return page(
     title,
-    html`<h1>Deploy <code>${run.request.repo}</code> <code>${run.request.path}</code>?</h1>
+    html`${errorFirst(view)}<h1>Deploy <code>${run.request.repo}</code> <code>${run.request.path}</code>?</h1>
 <p>${run.request.requestedBy ?? 'CI'} asks to apply commit <code>${shortSha(run.plan.commit)}</code>. Nothing changes until you press a button below.</p>
 ${facts(run)}
-${changes(run)}
+${changes(run, view.planText?.status === 'verified')}
 ${view.planText ? planTextSection(view.planText, run) : ''}
 ${view.extraSections ?? []}
 ${decisions(run, view.approver)}
@@ -249,19 +309,20 @@ export function approvalBlocked(
   return blockedReason(view) !== undefined;
 }
 
+// The counts' own words ("to add", "to change"), so the page speaks one vocabulary.
 const GROUP_HEADINGS: Readonly<Record<ActionGroupKey, string>> = {
-  destroy: 'Destroyed',
-  replace: 'Replaced',
-  update: 'Updated in place',
-  create: 'Created',
+  destroy: 'To destroy',
+  replace: 'To replace',
+  update: 'To change in place',
+  create: 'To add',
   other: 'Other',
 };
 
 const ACTION_LABELS: Readonly<Record<PlanTextAction, string>> = {
   destroy: 'destroy',
   replace: 'replace',
-  update: 'update',
-  create: 'create',
+  update: 'change',
+  create: 'add',
   read: 'read',
   move: 'move',
   import: 'import',
@@ -372,7 +433,7 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
   const heading = html`<h2 id="plan-h">The plan</h2>`;
   if (view.status === 'unavailable')
     return html`<section aria-labelledby="plan-h">${heading}
-<p class="note">This page cannot show the plan text; the <a href="${safeHref(run.plan.logUrl)}" rel="noreferrer">plan log</a> has it.</p>
+<p class="note">This page cannot show the plan text; the ${logLink(run.plan.logUrl)} has it.</p>
 </section>`;
   if (view.status === 'blocked') {
     const problem = PROBLEMS[view.problem];
@@ -461,25 +522,18 @@ export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml 
     }</pre></details>`;
   }
 
-  const count = (key: ActionGroupKey, label: string, hot: boolean) => {
-    const n = groups.find((g) => g.key === key)?.resources.length ?? 0;
-    return html`<li class="${hot && n > 0 ? 'hot' : ''}"><strong>${n}</strong> ${label}</li>`;
-  };
   const left: string[] = [];
   if (omittedResources > 0) left.push(plural(omittedResources, 'resource'));
   if (truncated) left.push(`the end of ${visibleText(truncated.address)}`);
   if (omittedOutputs > 0) left.push(plural(omittedOutputs, 'output'));
 
   return html`<section aria-labelledby="plan-h" class="plan">${heading}
-<p>${run.plan.tool === 'tofu' ? 'OpenTofu' : 'Terraform'}'s own plan text, checked against the SHA-256 recorded with the plan (<code title="${run.plan.planTextSha256}">sha256:${shortSha(run.plan.planTextSha256)}…</code>). Open a resource to see its attribute changes.</p>
-<ul class="counts" aria-label="Resources in the plan text by action">
-${count('destroy', 'to destroy', true)}${count('replace', 'to replace', true)}${count('update', 'to update', false)}${count('create', 'to create', false)}${count('other', 'other', false)}
-</ul>
+<p>${run.plan.tool === 'tofu' ? 'OpenTofu' : 'Terraform'}'s own plan text for the saved plan above, verified unchanged since the plan was made. Open a resource to see its attribute changes.</p>
 ${plan.summaryLine ? html`<p class="plan-total">${visibleHtml(plan.summaryLine)}</p>` : ''}
 ${checkMarkup(view.check, run)}
 ${
   left.length > 0
-    ? html`<p class="note" id="plan-omitted">Not shown here: ${left.join(', ')} (${formatBytes(omittedBytes)} of plan text). This page shows at most ${MAX_PLAN_RESOURCES} resources and ${formatBytes(MAX_PLAN_TEXT_BYTES)} of plan text; the <a href="${safeHref(run.plan.logUrl)}" rel="noreferrer">plan log</a> has all of it.</p>`
+    ? html`<p class="note" id="plan-omitted">Not shown here: ${left.join(', ')} (${formatBytes(omittedBytes)} of plan text). This page shows at most ${MAX_PLAN_RESOURCES} resources and ${formatBytes(MAX_PLAN_TEXT_BYTES)} of plan text; the ${logLink(run.plan.logUrl)} has all of it.</p>`
     : ''
 }
 ${plan.noChanges && !recognized ? html`<p>Terraform reports no changes.</p>` : ''}

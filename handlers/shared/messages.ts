@@ -4,6 +4,7 @@ import {
   type PlanResult,
   type RunRequest,
 } from '../../lib/contracts';
+import { formatDeadline } from '../../lib/deadline';
 import { html, type SafeHtml, safeHref } from './html';
 import type { EmailMessage, SlackBlock } from './notifier';
 import { visibleText } from './visible';
@@ -70,9 +71,12 @@ export function unnamedDestructiveLine(
   return `${unnamed} more destroyed or replaced ${unnamed === 1 ? 'resource is' : 'resources are'} not named: the plan destroys or replaces more than a run can list (${MAX_CHANGES_IN_RESULT}). Approval is blocked; split the change.`;
 }
 
-/** "2025-11-25 18:00 UTC": unambiguous for readers in every time zone. */
-export function formatTime(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+/** "2025-11-25 18:00 UTC", by the one rule the CLI uses too (lib/deadline.ts). */
+export const formatTime: (date: Date) => string = formatDeadline;
+
+/** Whether the run's log is known: the runner leaves `logUrl` empty when it could not find it. */
+export function hasLog(plan: Pick<PlanResult, 'logUrl'>): boolean {
+  return /^https?:\/\/\S/.test(plan.logUrl);
 }
 
 export const shortSha = (sha: string) => sha.slice(0, 12);
@@ -283,7 +287,7 @@ export function approvalRequestEmail(
     '',
     quorumLine(input.approvalsRequired),
     `Execution: ${input.consoleUrl}`,
-    `Plan log: ${input.plan.logUrl}`,
+    ...(hasLog(input.plan) ? [`Plan log: ${input.plan.logUrl}`] : []),
   ]
     .filter((line, i, all) => !(line === '' && all[i - 1] === ''))
     .join('\n');
@@ -293,7 +297,7 @@ ${htmlFacts(input)}
 ${htmlChanges(input.plan)}
 ${button(input.link, 'Review and decide')}
 <p style="font-size:13px;color:#4a4a4a">This link is yours alone, works once, and expires <strong>${expires}</strong>. ${quorumLine(input.approvalsRequired)}</p>
-<p style="font-size:13px"><a href="${safeHref(input.consoleUrl)}">Execution in the Step Functions console</a> · <a href="${safeHref(input.plan.logUrl)}">Plan log</a></p>`;
+<p style="font-size:13px"><a href="${safeHref(input.consoleUrl)}">Execution in the Step Functions console</a>${hasLog(input.plan) ? html` · <a href="${safeHref(input.plan.logUrl)}">Plan log</a>` : ''}</p>`;
   return { subject, text, html: emailDocument(subject, body) };
 }
 
@@ -314,7 +318,7 @@ export function approvalRequestSlack(input: ApprovalRequestInput & { readonly li
         `${slackLink(input.link, 'Review and decide')} (your personal link; works once; expires ${expires}). ${quorumLine(input.approvalsRequired)}`,
       ),
       section(
-        `${slackLink(input.consoleUrl, 'Execution')} · ${slackLink(input.plan.logUrl, 'Plan log')}`,
+        `${slackLink(input.consoleUrl, 'Execution')}${hasLog(input.plan) ? ` · ${slackLink(input.plan.logUrl, 'Plan log')}` : ''}`,
       ),
     ],
   };
@@ -353,6 +357,8 @@ export interface ResultInput extends RunContext {
   readonly kind: ResultKind;
   /** Who approved (applied runs). */
   readonly approver?: string;
+  /** What the approvers wrote with their approval, echoed to the requester. */
+  readonly comment?: string;
   /** Error name and readable cause (failed, rejected, expired). */
   readonly error?: { readonly Error: string; readonly Cause: string };
   /** Last lines of the runner's output, when the runner failed. */
@@ -375,7 +381,7 @@ function resultHeadline(input: ResultInput): string {
 function resultSentence(input: ResultInput): string {
   switch (input.kind) {
     case 'applied':
-      return `The approved plan was applied${input.approver ? ` (approved by ${input.approver})` : ''}.`;
+      return `The approved plan was applied${input.approver ? ` (approved by ${input.approver}${input.comment ? `: “${input.comment}”` : ''})` : ''}.`;
     case 'no-changes':
       return 'The plan found nothing to change; no approval was needed and nothing was applied.';
     case 'plan-ready':

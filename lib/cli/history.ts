@@ -5,6 +5,7 @@ import {
   type SFNClient,
 } from '@aws-sdk/client-sfn';
 import { StateNames } from '../contracts';
+import { decisionDeadline } from '../deadline';
 import type { Outcome } from './exit-codes';
 import type { ApiPacer, RetryNotice } from './pacer';
 
@@ -198,9 +199,18 @@ function approvalRequested(event: HistoryEvent): FollowEvent {
   const timeoutSeconds =
     details?.timeoutInSeconds ??
     (typeof payload.timeoutSeconds === 'number' ? payload.timeoutSeconds : undefined);
+  // The page's own deadline (lib/deadline.ts), not the wait's raw timeout: one time everywhere.
+  const request = (payload.request ?? {}) as { lockExpiresAt?: unknown };
+  const lock = Number(request.lockExpiresAt);
   const expiresAt =
     event.timestamp && timeoutSeconds !== undefined
-      ? new Date(event.timestamp.getTime() + timeoutSeconds * 1000)
+      ? new Date(
+          decisionDeadline(
+            Math.floor(event.timestamp.getTime() / 1000),
+            timeoutSeconds,
+            Number.isFinite(lock) ? lock : undefined,
+          ) * 1000,
+        )
       : undefined;
   return {
     type: 'approval-requested',

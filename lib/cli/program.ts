@@ -19,7 +19,7 @@ import { LogTail } from './logs';
 import { neutraliseLines } from './neutralise';
 import { ApiPacer, type Clock, describeError, systemClock } from './pacer';
 import { type OutputStream, Renderer } from './render';
-import { gitHead, localUser, planStart, type StartEnvironment, startExecution } from './start';
+import { localUser, planStart, type StartEnvironment, startExecution } from './start';
 import { resolveStateMachineArn } from './state-machine';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -234,7 +234,6 @@ export function createProgram(
         const target = resolveTarget({ ...flags, arn: stateMachineArn }, io.env);
         const environment: StartEnvironment = {
           ci: detectCi(io.env),
-          gitHead: () => gitHead(),
           localUser: () => localUser(io.env),
           now: () => new Date(clock.now()),
           ...io.startEnvironment,

@@ -1,3 +1,4 @@
+import { formatDeadline } from '../deadline';
 import { isCi } from './ci-env';
 import type { Outcome } from './exit-codes';
 import type { FollowEvent, PlanSummary } from './history';
@@ -194,7 +195,10 @@ export class Renderer {
       case 'approval-decided':
         return [
           event.approved
-            ? c('green', `   Approved by ${event.approver ?? 'an approver'}`)
+            ? c(
+                'green',
+                `   Approved by ${event.approver ?? 'an approver'}${event.reason ? `: ${event.reason}` : ''}`,
+              )
             : c(
                 'red',
                 `   Rejected by ${event.approver ?? 'an approver'}${event.reason ? `: ${event.reason}` : ''}`,
@@ -299,9 +303,13 @@ export function formatPlanSummary(
     .filter((change) => change.kind !== 'other');
   const first = ordered.filter((ch) => ch.kind === 'destroy' || ch.kind === 'replace');
   const rest = ordered.filter((ch) => ch.kind !== 'destroy' && ch.kind !== 'replace');
-  if (destructive) lines.push(c('red', '   Destroys or replaces:'));
-  for (const ch of first) lines.push(c('red', `     ${SYMBOLS[ch.kind]} ${ch.address}`));
+  if (destructive && first.length > 0) {
+    lines.push(c('red', '   Destroys or replaces:'));
+    for (const ch of first) lines.push(c('red', `     ${SYMBOLS[ch.kind]} ${ch.address}`));
+  }
   const shown = rest.slice(0, MAX_OTHER_CHANGES);
+  // Under their own heading: after "Destroys or replaces:" they would read as destroyed.
+  if (first.length > 0 && shown.length > 0) lines.push('   Other changes:');
   for (const ch of shown) {
     const style: Style = ch.kind === 'add' ? 'green' : ch.kind === 'change' ? 'yellow' : 'dim';
     lines.push(c(style, `     ${SYMBOLS[ch.kind]} ${ch.address}`));
@@ -322,7 +330,7 @@ export function formatApprovalRequest(
       ? ` (${event.approvalsRequired} approvals needed)`
       : '';
   const expires = event.expiresAt
-    ? `; expires ${utcTime(event.expiresAt)} (in ${formatDuration(event.expiresAt.getTime() - now)})`
+    ? `; expires ${formatDeadline(event.expiresAt)} (in ${formatDuration(event.expiresAt.getTime() - now)})`
     : '';
   return `   Waiting for approval${who}${needed}${expires}`;
 }
@@ -355,8 +363,4 @@ export function formatDuration(ms: number): string {
 
 function clockTime(date: Date): string {
   return date.toISOString().slice(11, 19);
-}
-
-function utcTime(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }

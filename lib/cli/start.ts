@@ -25,8 +25,6 @@ export interface StartRequest {
 /** Where the facts of a start come from besides the flags; injectable for tests. */
 export interface StartEnvironment {
   readonly ci: CiContext;
-  /** The commit checked out in the working directory, if any. */
-  readonly gitHead: () => string | undefined;
   /** Who runs the CLI outside CI (git's user.email or the OS user). */
   readonly localUser: () => string | undefined;
   readonly now: () => Date;
@@ -36,11 +34,12 @@ const COMMIT = /^[0-9a-f]{40}$/i;
 
 /**
  * The commit the execution name shows: the ref itself when it is a commit (exactly what runs),
- * else the CI job's commit, else `git rev-parse HEAD`, else the ref (a branch name).
+ * else the CI job's commit, else the ref (a branch name). Never the working directory's HEAD:
+ * on a laptop that is whatever is checked out, not the commit the runner will plan.
  */
-export function resolveSha(ref: string, environment: Pick<StartEnvironment, 'ci' | 'gitHead'>) {
+export function resolveSha(ref: string, environment: Pick<StartEnvironment, 'ci'>) {
   if (COMMIT.test(ref)) return ref.toLowerCase();
-  return environment.ci.sha ?? environment.gitHead() ?? ref;
+  return environment.ci.sha ?? ref;
 }
 
 /**
@@ -181,11 +180,6 @@ async function attach(options: {
     attached: true,
     differences,
   };
-}
-
-/** `git rev-parse HEAD` in the working directory; undefined outside a repository. */
-export function gitHead(cwd = process.cwd()): string | undefined {
-  return git(['rev-parse', 'HEAD'], cwd);
 }
 
 /** git's user.email, else the OS user: who started a run from a laptop. */

@@ -138,21 +138,6 @@ describe('approval page in Chromium', () => {
     await page.screenshot({ path: join(SCREENSHOTS, 'approval-page.png'), fullPage: true });
   });
 
-  it('fits a phone screen', async () => {
-    const run = await newRun(destructivePlan());
-    const phone = await browser.newContext({
-      viewport: { width: 390, height: 844 },
-      isMobile: true,
-      hasTouch: true,
-    });
-    const p = await phone.newPage();
-    await p.goto(run.alice);
-    const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
-    expect(overflow).toBeLessThanOrEqual(0);
-    await p.screenshot({ path: join(SCREENSHOTS, 'approval-page-mobile.png'), fullPage: true });
-    await phone.close();
-  });
-
   it('Approve completes the task with the decision', async () => {
     const run = await newRun();
     await page.goto(run.alice);
@@ -286,5 +271,146 @@ describe('approval page in Chromium', () => {
     expect(store.snapshot()).toBe(before);
     expect((await store.getRun(run.executionArn))?.status).toBe('pending');
     expect(sentDecisions()).toEqual([]);
+  });
+});
+
+/** Whether an element lies wholly inside the first screen of the page as it opened. */
+async function inFirstScreen(p: Page, selector: string): Promise<boolean> {
+  const box = await p.locator(selector).first().boundingBox();
+  const viewport = p.viewportSize();
+  const scrollY = (await p.evaluate('window.scrollY')) as number;
+  return (
+    box !== null &&
+    viewport !== null &&
+    scrollY === 0 &&
+    box.y >= 0 &&
+    box.y + box.height <= viewport.height
+  );
+}
+
+describe('approval page screenshots, one per situation an approver meets', () => {
+  const shot = (p: Page, name: string) =>
+    p.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+
+  it('no changes to show: the top box says so in words', async () => {
+    const run = await newRun(
+      planResult({ counts: { add: 0, change: 0, destroy: 0, replace: 0 }, changes: [] }),
+    );
+    await page.goto(run.alice);
+    await expect(page.locator('#change-sentence').textContent()).resolves.toBe(
+      'This plan changes no resources (only outputs or data sources). Nothing is destroyed or replaced.',
+    );
+    expect(await page.locator('.danger').count()).toBe(0);
+    expect(await inFirstScreen(page, '#change-sentence')).toBe(true);
+    await shot(page, 'approval-page-no-changes');
+  });
+
+  it('only additions: one sentence, one set of counts, no "Other changes" box, no destroy warning', async () => {
+    const run = await newRun(
+      planResult({
+        counts: { add: 2, change: 0, destroy: 0, replace: 0 },
+        changes: [
+          { address: 'aws_s3_bucket.logs', actions: ['create'] },
+          { address: 'aws_iam_role.ci', actions: ['create'] },
+        ],
+      }),
+    );
+    await page.goto(run.alice);
+    await expect(page.locator('#change-sentence').textContent()).resolves.toBe(
+      'This plan adds 2 resources. Nothing is destroyed or replaced.',
+    );
+    expect(await page.locator('ul.counts').count()).toBe(1);
+    expect(await page.locator('main').textContent()).not.toContain('Other changes');
+    expect(await page.locator('#confirm').count()).toBe(0);
+    // One checksum, named for what it covers.
+    const text = (await page.locator('main').textContent()) ?? '';
+    expect(text.match(/sha256:[0-9a-f]{12}/g)).toEqual([
+      `sha256:${planResult().planSha256.slice(0, 12)}`,
+    ]);
+    expect(await page.locator('dl.facts').textContent()).toContain('Saved plansha256:');
+    await shot(page, 'approval-page-additions');
+  });
+
+  it('destroys: the warning and the typed confirmation are in the top box', async () => {
+    const run = await newRun(destructivePlan());
+    await page.goto(run.alice);
+    await expect(page.locator('#change-sentence').textContent()).resolves.toBe(
+      'This plan destroys 1, replaces 1 and adds 1 resources.',
+    );
+    await expect(page.locator('.danger li').allTextContents()).resolves.toEqual([
+      'aws_s3_bucket.old_logsdestroy',
+      'aws_db_instance.mainreplace',
+    ]);
+    expect(await page.locator('#confirm').count()).toBe(1);
+    await shot(page, 'approval-page-destroys');
+  });
+
+  it('a wrong confirmation: the error is the first thing seen, without JavaScript, and the comment is kept', async () => {
+    const run = await newRun(destructivePlan());
+    const noScript = await browser.newContext({
+      viewport: { width: 900, height: 900 },
+      javaScriptEnabled: false,
+    });
+    const p = await noScript.newPage();
+    await p.goto(run.alice);
+    await p.getByLabel('Type the path envs/prod to confirm').fill('envs/dev');
+    await p.getByLabel('Comment (optional)').fill('after the migration');
+    await p.getByRole('button', { name: 'Approve and apply' }).click();
+    await p.waitForLoadState();
+    await expect(p.locator('#form-error').textContent()).resolves.toContain(
+      'type the path "envs/prod" exactly',
+    );
+    expect(await inFirstScreen(p, '#form-error')).toBe(true);
+    // The link takes the approver straight to the field to fix.
+    await p.getByRole('link', { name: 'Type the path again' }).click();
+    expect(p.url()).toMatch(/#confirm$/);
+    expect(await p.locator('#approve-reason').inputValue()).toBe('after the migration');
+    expect(await p.locator('#reject-reason').inputValue()).toBe('');
+    await p.goto(run.alice);
+    await p.getByLabel('Type the path envs/prod to confirm').fill('envs/dev');
+    await p.getByRole('button', { name: 'Approve and apply' }).click();
+    await p.waitForLoadState();
+    await shot(p, 'approval-page-wrong-confirmation');
+    expect(sentDecisions()).toEqual([]);
+    await noScript.close();
+  });
+
+  it('after approving: the comment is echoed back', async () => {
+    const run = await newRun();
+    await page.goto(run.alice);
+    await page.getByLabel('Comment (optional)').fill('checked with the DBA');
+    await page.getByRole('button', { name: 'Approve and apply' }).click();
+    await expect(page.locator('h1').textContent()).resolves.toBe('Approved: the apply starts now');
+    expect(await page.locator('main').textContent()).toContain('“checked with the DBA”');
+    await shot(page, 'approval-page-approved');
+  });
+
+  it('after rejecting: the reason is echoed back', async () => {
+    const run = await newRun();
+    await page.goto(run.carol);
+    await page.getByLabel('Why do you reject it?').fill('wrong account');
+    await page.getByRole('button', { name: 'Reject' }).click();
+    await expect(page.locator('h1').textContent()).resolves.toBe(
+      'Rejected: nothing will be applied',
+    );
+    expect(await page.locator('main').textContent()).toContain('“wrong account”');
+    await shot(page, 'approval-page-rejected');
+  });
+
+  it('on a 390 px wide phone: nothing overflows and the destroy warning is on the first screens', async () => {
+    const run = await newRun(destructivePlan());
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    const p = await phone.newPage();
+    await p.goto(run.alice);
+    const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
+    expect(overflow).toBeLessThanOrEqual(0);
+    const danger = await p.locator('.danger').boundingBox();
+    expect(danger?.y ?? Infinity).toBeLessThan(2 * 844);
+    await shot(p, 'approval-page-mobile');
+    await phone.close();
   });
 });

@@ -138,7 +138,7 @@ beforeEach(async () => {
 });
 
 describe('the plan on the approval page', () => {
-  it('groups destroys, replaces, updates, creates; each resource opens; totals on top', async () => {
+  it('groups destroys, replaces, changes, additions; each resource opens; totals on top', async () => {
     const { link } = await newRun(AWS_PLAN);
     const violations: string[] = [];
     page.on('console', (m) => {
@@ -147,10 +147,10 @@ describe('the plan on the approval page', () => {
     expect((await page.goto(link))?.status()).toBe(200);
     const plan = page.locator('section.plan');
     await expect(plan.locator('h3').allTextContents()).resolves.toEqual([
-      'Destroyed (1)',
-      'Replaced (1)',
-      'Updated in place (3)',
-      'Created (3)',
+      'To destroy (1)',
+      'To replace (1)',
+      'To change in place (3)',
+      'To add (3)',
       'Other (3)',
       'Outputs (2)',
     ]);
@@ -158,25 +158,19 @@ describe('the plan on the approval page', () => {
     expect(summaries.slice(0, 8)).toEqual([
       'destroy aws_s3_bucket.old_logs will be destroyed',
       'replace aws_db_instance.main must be replaced',
-      'update aws_iam_role_policy.deploy will be updated in-place',
-      'update aws_instance.web[0] will be updated in-place',
-      'update aws_security_group.api will be updated in-place',
-      'create aws_sqs_queue.jobs will be created',
-      'create aws_ssm_parameter.api_key will be created',
-      'create module.dns.aws_route53_record.api["eu-west-1"] will be created',
+      'change aws_iam_role_policy.deploy will be updated in-place',
+      'change aws_instance.web[0] will be updated in-place',
+      'change aws_security_group.api will be updated in-place',
+      'add aws_sqs_queue.jobs will be created',
+      'add aws_ssm_parameter.api_key will be created',
+      'add module.dns.aws_route53_record.api["eu-west-1"] will be created',
     ]);
-    // Totals before the first resource.
-    await expect(plan.locator('ul.counts li').allTextContents()).resolves.toEqual([
-      '1 to destroy',
-      '1 to replace',
-      '3 to update',
-      '3 to create',
-      '3 other',
-    ]);
+    // One set of counts on the page, in the words Terraform's own total uses; it comes first.
+    expect(await page.locator('ul.counts').count()).toBe(1);
     await expect(plan.locator('.plan-total').textContent()).resolves.toBe(
       'Plan: 4 to add, 3 to change, 2 to destroy.',
     );
-    const totalsY = (await plan.locator('ul.counts').boundingBox())?.y ?? Infinity;
+    const totalsY = (await plan.locator('.plan-total').boundingBox())?.y ?? Infinity;
     const firstY = (await plan.locator('details.res').first().boundingBox())?.y ?? -1;
     expect(totalsY).toBeLessThan(firstY);
 
@@ -310,15 +304,15 @@ describe('the plan on the approval page', () => {
       'Plan: 2 to add, 0 to change, 2 to destroy.',
     );
     await expect(plan.locator('h3').allTextContents()).resolves.toEqual([
-      'Destroyed (1)',
-      'Replaced (1)',
-      'Created (1)',
+      'To destroy (1)',
+      'To replace (1)',
+      'To add (1)',
       'Outputs (1)',
     ]);
     await expect(plan.locator('details.res > summary').allTextContents()).resolves.toEqual([
       'destroy terraform_data.z_victim will be destroyed',
       'replace terraform_data.replaced must be replaced',
-      'create terraform_data.a_payload will be created',
+      'add terraform_data.a_payload will be created',
       'outputs Changes to outputs',
     ]);
     expect(await page.getByText('phantom', { exact: false }).count()).toBe(1);

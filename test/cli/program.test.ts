@@ -53,7 +53,7 @@ async function cli(
       sfn: new SFNClient({ region: 'eu-west-1' }),
       logs: new CloudWatchLogsClient({ region: 'eu-west-1' }),
     }),
-    startEnvironment: { gitHead: () => undefined, localUser: () => 'me' },
+    startEnvironment: { localUser: () => 'me' },
   };
   const code = await run(['node', 'deploy-runner', ...args], io, registerLocalCommands);
   return { code, stdout: stdout.text, stderr: stderr.text };

@@ -103,6 +103,39 @@ describe('renderSettings', () => {
 });
 
 describe('Renderer', () => {
+  it('echoes the approver’s comment with an approval, as with a rejection', () => {
+    const stream = new FakeStream(false);
+    const renderer = new Renderer({ stream, env: {}, spinner: false, now: () => NOW });
+    renderer.event({
+      type: 'approval-decided',
+      approved: true,
+      approver: 'Alice',
+      reason: 'after the DB backup',
+    });
+    renderer.event({ type: 'approval-decided', approved: true, approver: 'Bob' });
+    expect(stream.text).toBe('   Approved by Alice: after the DB backup\n   Approved by Bob\n');
+  });
+
+  it('lists in-place updates apart from destroys and replaces', () => {
+    const lines = formatPlanSummary({
+      ...(planSummary() as PlanSummary),
+      counts: { add: 0, change: 1, destroy: 1, replace: 0 },
+      changes: [
+        { address: 'aws_lambda_function.api', actions: ['update'] },
+        { address: 'aws_iam_role.old', actions: ['delete'] },
+      ],
+      changesOmitted: 0,
+    });
+    const heading = lines.indexOf('   Destroys or replaces:');
+    const other = lines.indexOf('   Other changes:');
+    expect(lines.slice(heading, heading + 2)).toEqual([
+      '   Destroys or replaces:',
+      '     - aws_iam_role.old',
+    ]);
+    expect(other).toBeGreaterThan(heading);
+    expect(lines.indexOf('     ~ aws_lambda_function.api')).toBeGreaterThan(other);
+  });
+
   it('terminal: colours, markers, log gutter', () => {
     const { text } = render(true, {});
     expect(text).toMatch(HAS_ANSI);
@@ -122,6 +155,7 @@ describe('Renderer', () => {
         '   Destroys or replaces:',
         '     -/+ aws_instance.web',
         '     - aws_iam_role.old',
+        '   Other changes:',
         '     + aws_s3_bucket.logs',
         '     + aws_sqs_queue.jobs',
         '     ~ aws_lambda_function.api',

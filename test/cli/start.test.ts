@@ -27,7 +27,6 @@ const githubEnv = (attempt: string) => ({
 
 const environment = (env: Record<string, string>, overrides: Partial<StartEnvironment> = {}) => ({
   ci: detectCi(env),
-  gitHead: () => 'ffffffffffffffffffffffffffffffffffffffff',
   localUser: () => 'me@example.com',
   now: () => new Date('2026-11-25T17:09:03Z'),
   ...overrides,
@@ -64,17 +63,18 @@ describe('planStart', () => {
     expect(name).toBe('infra-envs-prod-0123456-9876543210-2');
   });
 
-  it('outside CI: the local user, no run URL, a timestamped run ID, the checked-out commit', () => {
+  it('outside CI: the local user, no run URL, a timestamped run ID, the ref, not the checked-out commit', () => {
     const { input, name } = planStart(request, environment({}));
     expect(input.requestedBy).toBe('me@example.com');
     expect(input.ciRunUrl).toBeUndefined();
-    expect(name).toBe('infra-envs-prod-fffffff-manual-20261125T170903Z');
+    expect(name).toBe('infra-envs-prod-main-manual-20261125T170903Z');
   });
 
   it('rejects what the workflow would reject, before calling AWS (exit 2)', () => {
     const attempt = () => planStart({ ...request, repo: 'x'.repeat(300) }, environment({}));
     expect(attempt).toThrow(CliError);
-    expect(attempt).toThrow(/repo: .*: Too big/i);
+    expect(attempt).toThrow(/repo: .*: must be at most 256 characters long/);
+    expect(attempt).not.toThrow(/Too big/);
     try {
       attempt();
     } catch (error) {
@@ -93,12 +93,13 @@ describe('resolveSha', () => {
       'abcdef0123456789abcdef0123456789abcdef01',
     ],
     ["then the CI job's commit", 'main', ci, SHA],
-    ['then git rev-parse HEAD', 'main', {}, 'ffffffffffffffffffffffffffffffffffffffff'],
   ])('%s', (_label, ref, ciContext, expected) => {
-    expect(resolveSha(ref, { ci: ciContext, gitHead: environment({}).gitHead })).toBe(expected);
+    expect(resolveSha(ref, { ci: ciContext })).toBe(expected);
   });
-  it('else the ref itself', () => {
-    expect(resolveSha('main', { ci: {}, gitHead: () => undefined })).toBe('main');
+  it('outside CI, the ref itself: never the commit checked out in the working directory', () => {
+    expect(resolveSha('main', { ci: {} })).toBe('main');
+    const { name } = planStart(request, environment({}));
+    expect(name).toMatch(/^infra-envs-prod-main-/);
   });
 });
 

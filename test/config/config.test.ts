@@ -97,7 +97,7 @@ const badConfigs: Case[] = [
     (c) => {
       c.repos.infra.allowedRef = ['main'];
     },
-    /repos\.infra\.allowedRef: unknown key: remove it or check its spelling/,
+    /repos\.infra\.allowedRef: unknown key: did you mean repos\.infra\.allowedRefs\?/,
   ],
   [
     'more approvals required than approvers',
@@ -449,7 +449,9 @@ describe('deploy-runner.config.json validation', () => {
     );
     const broken = path.join(dir, 'broken.json');
     writeFileSync(broken, '{ "repos": ');
-    expect(() => loadConfig(broken)).toThrow(/broken\.json is invalid:\n {2}- is not valid JSON: /);
+    expect(() => loadConfig(broken)).toThrow(
+      /broken\.json is invalid:\n {2}- is not valid JSON at line 1, column 12: /,
+    );
   });
 });
 

@@ -3,11 +3,15 @@ import {
   approvalChannelSummary,
   approvalRequestEmail,
   approvalRequestSlack,
+  formatTime,
   MAX_LISTED_CHANGES,
   MAX_SLACK_CHANGE_SECTIONS,
   orderedChanges,
+  resultEmail,
+  resultSlack,
 } from '../../handlers/shared/messages';
 import type { PlanResult } from '../../lib/contracts';
+import { decisionDeadline, formatDeadline } from '../../lib/deadline';
 import { planResult, request, START } from './support/fixtures';
 
 /**
@@ -123,5 +127,50 @@ describe('the approval messages name every destroy', () => {
     expect(mail.text).toContain('DESTROY aws_x.y["a\\u202Eb␍c"]');
     expect(mail.text).not.toMatch(/[\u202e\r]/);
     expect(slackText(approvalRequestSlack(input(plan)))).toContain('aws_x.y["a\\u202Eb␍c"]');
+  });
+});
+
+describe('what the newcomer and the approver stumbled on (issue 17)', () => {
+  it('the approval email has no empty plan log line or link when the log is not known', () => {
+    const known = approvalRequestEmail(input(planResult()));
+    expect(known.text).toContain(`Plan log: ${planResult().logUrl}`);
+    expect(known.html).toContain('>Plan log</a>');
+    for (const logUrl of ['', '#']) {
+      const email = approvalRequestEmail(input(planResult({ logUrl })));
+      expect(email.text).not.toContain('Plan log');
+      expect(email.html).not.toContain('Plan log');
+      expect(email.html).not.toContain('href="#"');
+      expect(slackText(approvalRequestSlack(input(planResult({ logUrl }))))).not.toContain(
+        'Plan log',
+      );
+    }
+  });
+
+  it('one deadline rule: the CLI and the messages show the same minute', () => {
+    // A wait that starts at 15:00:30 with 1 h to decide: the links close at 15:59:30.
+    const start = Date.UTC(2026, 10, 26, 15, 0, 30) / 1000;
+    const deadline = new Date(decisionDeadline(start, 3600) * 1000);
+    expect(formatTime(deadline)).toBe('2026-11-26 15:59 UTC');
+    expect(formatDeadline(deadline)).toBe(formatTime(deadline));
+    expect(decisionDeadline(start, 3600, start + 600)).toBe(start + 600);
+  });
+
+  it('the result messages echo the approver’s comment', () => {
+    const result = {
+      kind: 'applied' as const,
+      request,
+      plan: planResult(),
+      consoleUrl: 'https://console.aws.amazon.com/states/home#/v2/executions/details/x',
+      approver: 'Alice Admin',
+      comment: 'after the DB backup',
+    };
+    expect(resultEmail(result).text).toContain(
+      'The approved plan was applied (approved by Alice Admin: “after the DB backup”).',
+    );
+    expect(resultEmail(result).html).toContain('“after the DB backup”');
+    expect(slackText(resultSlack(result))).toContain('“after the DB backup”');
+    expect(resultEmail({ ...result, comment: undefined }).text).toContain(
+      '(approved by Alice Admin).',
+    );
   });
 });

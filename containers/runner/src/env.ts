@@ -5,13 +5,13 @@ import {
   artifactLocationFromEnv,
   artifactLocationToEnv,
 } from '../../../lib/artifacts/location';
+import { describeIssues } from '../../../lib/config-errors';
 import {
   type Allowlist,
   allowlistSchema,
   KNOWN_HOSTS_ENV,
   knownHostsSchema,
 } from '../../../lib/contracts';
-import { describeIssues } from '../../../lib/zod-issues';
 import { InputRefusedError } from './errors';
 import type { LogUrlInputs } from './log';
 

@@ -1,10 +1,17 @@
 import * as z from 'zod';
 import type { ArtifactStore } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
-import { artifactKeys, planResultSchema, RunErrors, runRequestSchema } from '../lib/contracts';
+import {
+  artifactKeys,
+  type DriftOutcome,
+  planResultSchema,
+  RunErrors,
+  runRequestSchema,
+} from '../lib/contracts';
 import { s3Client } from './shared/clients/s3';
 import { cachedSecret, secretsClient } from './shared/clients/secrets';
 import { sesClient } from './shared/clients/ses';
+import { awsDriftDeps, type DriftNotifyDeps, driftPhase } from './shared/drift-notify';
 import {
   describeError,
   errorName,
@@ -41,6 +48,8 @@ export interface NotifyDeps {
   readonly artifacts?: Pick<ArtifactStore, 'get'>;
   /** @default - a Powertools logger for this handler */
   readonly logger?: HandlerLogger;
+  /** Drift checks: the last result per path, and starting an approval run. @default - none */
+  readonly drift?: DriftNotifyDeps;
 }
 
 /** Error names `Notify failure` returns besides the `RunErrors` of the state machine. */
@@ -73,7 +82,8 @@ const stateSchema = z.looseObject({
 });
 
 export const notifyPayloadSchema = z.object({
-  phase: z.enum(['finished', 'failed']),
+  // `drift`: the report of a drift check (handlers/shared/drift-report.ts).
+  phase: z.enum(['finished', 'failed', 'drift']),
   executionArn: z.string().min(1),
   state: stateSchema,
 });
@@ -88,6 +98,7 @@ export interface ReadableError {
 
 export type NotifyResult =
   | ReadableError
+  | DriftOutcome
   | { readonly outcome: ResultKind; readonly notified: number };
 export type NotifyHandler = (event: unknown) => Promise<NotifyResult>;
 
@@ -324,6 +335,8 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
     const { phase, executionArn, state } = parsed.data;
     const log = invocationLogger(logger, executionArn);
     const plan = state.plan?.summary;
+    if (phase === 'drift')
+      return driftPhase({ executionArn, state, settings, notifier, drift: deps.drift });
 
     let kind: ResultKind;
     let readable: ReadableError | undefined;
@@ -343,6 +356,10 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
       kind = result.kind;
       readable = result.error;
       tail = report?.tail ? scrub(report.tail, MAX_TAIL_CHARS) : undefined;
+      if (state.request.drift !== undefined) {
+        await driftPhase({ executionArn, state, settings, notifier, drift: deps.drift, readable });
+        return readable;
+      }
     }
 
     const input: ResultInput = {
@@ -419,6 +436,7 @@ export const handler: NotifyHandler = (event) => {
             artifacts: new S3ArtifactStore({ bucket: settings.artifactBucket, client: s3Client() }),
           }
         : {}),
+      ...(settings.tableName ? { drift: awsDriftDeps(settings.tableName) } : {}),
     });
   })();
   return lambdaHandler(event);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import { driftConfigProblems, driftSchema } from './drift-config';
 import { foldIdentity } from './identity';
 
 /**
@@ -347,8 +348,12 @@ export const configSchema = z
           .default(90),
       })
       .prefault({}),
+    /** Scheduled drift checks (docs/drift.md). */
+    drift: driftSchema,
   })
   .superRefine((config, ctx) => {
+    for (const problem of driftConfigProblems(config, pathPatternProblem))
+      ctx.addIssue({ code: 'custom', ...problem });
     const { approvers, approvalsRequired } = config.approvals;
     if (approvalsRequired > approvers.length) {
       ctx.addIssue({

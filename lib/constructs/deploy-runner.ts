@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { configWarnings, type DeployRunnerConfig, durationSeconds } from '../config';
 import { ArtifactBucket } from './artifact-bucket';
 import { CiAccess } from './ci-access';
+import { DriftSchedules } from './drift';
 import { tagComponent } from './private/component-tag';
 import { assertDeployable, assertEnvironmentsFit } from './private/deployability';
 import { createEncryptionKey } from './private/encryption-key';
@@ -66,6 +67,8 @@ export class DeployRunner extends Construct {
   readonly ciAccess: CiAccess;
   /** Releases the lock of executions that end without running their Catch. */
   readonly cleanupRule: events.Rule;
+  /** EventBridge Scheduler schedules of the config's drift checks. */
+  readonly driftSchedules: DriftSchedules;
   /** The state machine's physical name. */
   readonly stateMachineName: string;
   /** Step Functions console link of an execution, with `{executionArn}` to fill in. */
@@ -168,6 +171,12 @@ export class DeployRunner extends Construct {
       table: this.table,
       artifacts: this.artifacts,
       encryptionKey: this.encryptionKey,
+    });
+
+    this.driftSchedules = new DriftSchedules(this, 'Drift', {
+      entries: config.drift,
+      stateMachineArn,
+      namePrefix: this.stateMachineName,
     });
 
     // StopExecution and timeouts end a run without its Catch: release the lock from outside.

@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import type { DeployRunnerConfig } from '../config';
 import { allowlistOf } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
+import { grantDriftReporting } from './drift';
 import { createDecisionKey } from './private/decision-key';
 import { handlerFunction } from './private/handler-function';
 
@@ -160,6 +161,7 @@ export class WorkflowFunctions extends Construct {
       },
     });
     artifacts.grantReadRunObjects(this.notify, '*-error.json');
+    grantDriftReporting(this.notify, table, props.stateMachineArn, this.approvalBaseUrl);
 
     for (const fn of [this.requestApproval, this.notify]) {
       fn.addToRolePolicy(

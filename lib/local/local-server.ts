@@ -8,6 +8,8 @@ import { createInspectPlanHandler } from '../../handlers/inspect-plan';
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { LocalDecisionKey } from '../../handlers/shared/decision-signing';
+import { startRunWith } from '../../handlers/shared/drift-notify';
+import { MemoryDriftStore } from '../../handlers/shared/drift-store';
 import { toFunctionUrlEvent, writeFunctionUrlResult } from '../../handlers/shared/http-adapter';
 import { type Notifier, OutboxNotifier } from '../../handlers/shared/notifier';
 import type { Settings } from '../../handlers/shared/settings';
@@ -102,6 +104,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const artifacts = new FolderArtifactStore(artifactDir);
   const outboxDir = join(dataDir, 'outbox');
   const store = new MemoryApprovalStore({ file: join(dataDir, 'store.json'), onWarning: warn });
+  const driftStore = new MemoryDriftStore(join(dataDir, 'drift.json'));
   const outbox = new OutboxNotifier({
     dir: outboxDir,
     onMessage: (line, file) => echo(`✉  ${line}  (${file})`),
@@ -139,7 +142,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       region: 'us-east-1',
       credentials: DUMMY_CREDENTIALS,
     });
-    return { settings: settings(), store, notifier, sfn, artifacts: readArtifacts };
+    const drift = { store: driftStore, startRun: startRunWith(sfn) };
+    return { settings: settings(), store, notifier, sfn, artifacts: readArtifacts, drift };
   };
   const lambdas = {
     'validate-request': (event: unknown) => createValidateRequestHandler(deps())(event as never),

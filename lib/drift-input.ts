@@ -1,0 +1,22 @@
+import type { ExecutionInput } from './contracts';
+import type { DriftEntry } from './drift-config';
+
+/** Who a drift check says requested it (in the lock holder and messages). */
+export const DRIFT_REQUESTER = 'drift-check';
+
+/** The execution input of one drift check: the same for schedules, local mode and the CLI. */
+export function driftInput(
+  entry: Pick<DriftEntry, 'repo' | 'ref' | 'onDrift'>,
+  path: string,
+): ExecutionInput {
+  return {
+    repo: entry.repo,
+    ref: entry.ref,
+    path,
+    requestedBy: DRIFT_REQUESTER,
+    drift: entry.onDrift,
+  };
+}
+
+/** Execution names of drift checks start with this, so `list` tells them from deploys. */
+export const DRIFT_NAME_PREFIX = 'drift-';

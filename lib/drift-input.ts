@@ -20,3 +20,6 @@ export function driftInput(
 
 /** Execution names of drift checks start with this, so `list` tells them from deploys. */
 export const DRIFT_NAME_PREFIX = 'drift-';
+
+/** Partition keys of the drift records in the deploy-runner table (`drift#<repo>#<path>`). */
+export const DRIFT_KEY_PREFIX = 'drift#';

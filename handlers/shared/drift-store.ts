@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { DRIFT_KEY_PREFIX } from '../../lib/drift-input';
 import { writeFileAtomic } from '../../lib/local/durable';
 
 /**
@@ -18,7 +19,7 @@ export const driftRecordSchema = z.object({
 });
 export type DriftRecord = z.infer<typeof driftRecordSchema>;
 
-export const driftKey = (repo: string, path: string) => `drift#${repo}#${path}`;
+export const driftKey = (repo: string, path: string) => `${DRIFT_KEY_PREFIX}${repo}#${path}`;
 
 export interface DriftStore {
   get(repo: string, path: string): Promise<DriftRecord | undefined>;

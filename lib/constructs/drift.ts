@@ -7,7 +7,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { DriftEntry } from '../drift-config';
-import { driftInput } from '../drift-input';
+import { DRIFT_KEY_PREFIX, driftInput } from '../drift-input';
 import type { WorkflowFunctions } from './workflow-functions';
 
 /** A drift check's request carries `drift` (what to do on drift); every other run does not. */
@@ -143,9 +143,19 @@ export function grantDriftReporting(
   stateMachineArn: string,
   approvalBaseUrl: string,
 ): void {
-  table.grantReadWriteData(fn);
   fn.addEnvironment('DR_TABLE_NAME', table.tableName);
   fn.addEnvironment('DR_APPROVAL_BASE_URL', approvalBaseUrl);
+  // Only the drift items: the approval runs, links and locks stay out of notify's reach.
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'DriftRecordsOnly',
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      resources: [table.tableArn],
+      conditions: {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${DRIFT_KEY_PREFIX}*`] },
+      },
+    }),
+  );
   fn.addToRolePolicy(
     new iam.PolicyStatement({
       sid: 'StartApprovalRunOnDrift',

@@ -161,7 +161,8 @@ export class WorkflowFunctions extends Construct {
       },
     });
     artifacts.grantReadRunObjects(this.notify, '*-error.json');
-    grantDriftReporting(this.notify, table, props.stateMachineArn, this.approvalBaseUrl);
+    if (config.drift.length > 0)
+      grantDriftReporting(this.notify, table, props.stateMachineArn, this.approvalBaseUrl);
 
     for (const fn of [this.requestApproval, this.notify]) {
       fn.addToRolePolicy(

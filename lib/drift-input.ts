@@ -23,3 +23,20 @@ export const DRIFT_NAME_PREFIX = 'drift-';
 
 /** Partition keys of the drift records in the deploy-runner table (`drift#<repo>#<path>`). */
 export const DRIFT_KEY_PREFIX = 'drift#';
+
+/**
+ * `drift-<path>-`: the start of a drift check's execution name; the caller appends a unique
+ * suffix (Scheduler's invocation ID, a timestamp). At most 42 characters, so 38 remain.
+ */
+export function driftExecutionPrefix(path: string): string {
+  const slug = path
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 35);
+  return `${DRIFT_NAME_PREFIX}${slug}-`;
+}
+
+/** Whether an execution name is a drift check's. */
+export const isDriftRunName = (name: string | undefined) =>
+  name?.startsWith(DRIFT_NAME_PREFIX) === true;

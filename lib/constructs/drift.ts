@@ -7,7 +7,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { DriftEntry } from '../drift-config';
-import { DRIFT_KEY_PREFIX, driftInput } from '../drift-input';
+import { DRIFT_KEY_PREFIX, driftExecutionPrefix, driftInput } from '../drift-input';
 import type { WorkflowFunctions } from './workflow-functions';
 
 /** A drift check's request carries `drift` (what to do on drift); every other run does not. */
@@ -120,10 +120,16 @@ export class DriftSchedules extends Construct {
           scheduleExpressionTimezone: entry.timezone,
           flexibleTimeWindow: { mode: 'OFF' },
           state: 'ENABLED',
+          // The universal target, so the run's name says it is a drift check (`list` shows it
+          // apart): Scheduler fills in its own invocation ID, the rest of the call is fixed.
           target: {
-            arn: props.stateMachineArn,
+            arn: 'arn:aws:scheduler:::aws-sdk:sfn:startExecution',
             roleArn: this.role?.roleArn as string,
-            input: JSON.stringify(driftInput(entry, entry.path)),
+            input: stack.toJsonString({
+              StateMachineArn: props.stateMachineArn,
+              Name: `${driftExecutionPrefix(entry.path)}<aws.scheduler.execution-id>`,
+              Input: JSON.stringify(driftInput(entry, entry.path)),
+            }),
             // A missed tick is not worth a late one: the next check comes on schedule.
             retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 },
           },

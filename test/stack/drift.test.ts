@@ -47,9 +47,24 @@ describe('drift schedules', () => {
   });
 
   it('the input is fixed: a drift request for that path, valid against the execution input contract', () => {
-    const inputs = resourcesOf(built, 'AWS::Scheduler::Schedule').map(
-      ([, r]) => JSON.parse((r.Properties.Target as { Input: string }).Input) as unknown,
+    const calls = resourcesOf(built, 'AWS::Scheduler::Schedule').map(
+      ([, r]) => built.stack.resolve(r.Properties.Target) as { Arn: string; Input: unknown },
     );
+    for (const call of calls)
+      expect(call.Arn).toBe('arn:aws:scheduler:::aws-sdk:sfn:startExecution');
+    const bodies = calls.map(
+      (c) =>
+        JSON.parse(c.Input as string) as {
+          StateMachineArn: string;
+          Name: string;
+          Input: string;
+        },
+    );
+    expect(bodies.map((b) => [b.StateMachineArn, b.Name])).toEqual([
+      [STATE_MACHINE_ARN, 'drift-envs-prod-<aws.scheduler.execution-id>'],
+      [STATE_MACHINE_ARN, 'drift-envs-staging-<aws.scheduler.execution-id>'],
+    ]);
+    const inputs = bodies.map((b) => JSON.parse(b.Input) as unknown);
     expect(inputs).toEqual([
       {
         repo: 'infra',
@@ -71,7 +86,6 @@ describe('drift schedules', () => {
 
   it('targets this state machine with a role that may only start it', () => {
     const schedules = resourcesOf(built, 'AWS::Scheduler::Schedule').map(([, r]) => r.Properties);
-    for (const s of schedules) expect((s.Target as { Arn: unknown }).Arn).toBe(STATE_MACHINE_ARN);
     const roleArns = new Set(
       schedules.map((s) => JSON.stringify((s.Target as { RoleArn: unknown }).RoleArn)),
     );

@@ -22,6 +22,7 @@ import { type DeployRunnerConfig, durationSeconds } from '../config';
 import { allowlistOf, knownHostsEnv } from '../contracts';
 import { synthesizeDefinition } from '../definition';
 import { lockDataDir } from './data-dir-lock';
+import { type DriftScheduler, startDriftScheduler } from './drift-schedules';
 import { privateDir, writeFileAtomic } from './durable';
 import { type ExecutionRecord, type HistoryEvent, LocalEngine } from './engine';
 import { startHttpServer } from './http-server';
@@ -61,6 +62,8 @@ export interface LocalServerOptions {
    * the runner child processes still use the folder. @default - the folder store as is
    */
   readonly wrapArtifacts?: (folder: ArtifactStore) => ArtifactStore;
+  /** Whether the config's drift schedules fire by themselves (docs/drift.md). @default true */
+  readonly driftSchedules?: boolean;
 }
 
 export interface LocalServer {
@@ -73,6 +76,8 @@ export interface LocalServer {
   readonly logs: LocalLogService;
   readonly outboxDir: string;
   readonly artifactDir: string;
+  /** The drift schedules; `drift.trigger(i)` runs entry i's checks now. */
+  readonly drift: DriftScheduler;
   /** Console link of a run (the local run page). */
   consoleUrl(executionArn: string): string;
   close(): Promise<void>;
@@ -243,7 +248,10 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     echo,
   });
 
+  const drift = startDriftScheduler(options, engine, echo);
+
   return {
+    drift,
     url: http.url,
     port: http.port,
     stateMachineArn: engine.stateMachineArn,
@@ -255,6 +263,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     artifactDir,
     consoleUrl: (executionArn) => `${http.url}/executions/${encodeURIComponent(executionArn)}`,
     close: async () => {
+      drift.close();
       recovery.close();
       await engine.close();
       await http.close();

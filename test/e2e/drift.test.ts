@@ -24,7 +24,7 @@ describe('e2e: drift checks', () => {
     h = await startHarness({
       config: (raw) => {
         raw.drift = [
-          { repo: 'infra', path: 'envs/*', schedule: 'rate(1 hour)' },
+          { repo: 'infra', path: 'envs/sched-*', schedule: 'rate(1 hour)' },
           {
             repo: 'infra',
             path: 'envs/approve',
@@ -36,6 +36,8 @@ describe('e2e: drift checks', () => {
     });
     h.repo.commit({
       'envs/clean': { resources: [] },
+      'envs/sched-a': { resources: [] },
+      'envs/sched-b': { resources: [] },
       'envs/drifted': { resources: resources('bucket', 'queue') },
       'envs/approve': { resources: resources('topic') },
       'envs/busy': { resources: resources('db') },
@@ -48,6 +50,19 @@ describe('e2e: drift checks', () => {
     outbox(h).filter((m) => `${m.subject ?? ''} ${m.text}`.includes(text));
   const outcomeOf = (output: string | undefined) =>
     driftOutcomeSchema.parse((JSON.parse(output ?? '{}') as { drift?: unknown }).drift);
+
+  it('local schedules: a test triggers one now; the glob expands to the paths at the ref', async () => {
+    const arns = await h.server.drift.trigger(0);
+    expect(arns.map((a) => a.split(':').at(-1))).toEqual([
+      expect.stringMatching(/^drift-envs-sched-a-/),
+      expect.stringMatching(/^drift-envs-sched-b-/),
+    ]);
+    for (const arn of arns) {
+      const end = await waitForEnd(h, arn);
+      expect(end.status).toBe('SUCCEEDED');
+      expect(outcomeOf(end.output).drifted).toBe(false);
+    }
+  });
 
   it('no drift: succeeds with a summary line, sends no message, plans with no lock', async () => {
     const before = outbox(h).length;

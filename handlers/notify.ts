@@ -1,10 +1,11 @@
 import * as z from 'zod';
 import type { ArtifactStore } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
-import { artifactKeys, type RunnerErrorReport } from '../lib/contracts';
+import { artifactKeys, type DriftOutcome, type RunnerErrorReport } from '../lib/contracts';
 import { s3Client } from './shared/clients/s3';
 import { cachedSecret, secretsClient } from './shared/clients/secrets';
 import { sesClient } from './shared/clients/ses';
+import { awsDriftDeps, type DriftNotifyDeps, driftPhase } from './shared/drift-notify';
 import { describeError, errorName, NotificationDeliveryError } from './shared/errors';
 import {
   MAX_CAUSE_LENGTH,
@@ -43,10 +44,13 @@ export interface NotifyDeps {
   readonly artifacts?: Pick<ArtifactStore, 'get'>;
   /** @default - a Powertools logger for this handler */
   readonly logger?: HandlerLogger;
+  /** Drift checks: the last result per path, and starting an approval run. @default - none */
+  readonly drift?: DriftNotifyDeps;
 }
 
 export const notifyPayloadSchema = z.object({
-  phase: z.enum(['finished', 'failed']),
+  // `drift`: the report of a drift check (handlers/shared/drift-report.ts).
+  phase: z.enum(['finished', 'failed', 'drift']),
   executionArn: z.string().min(1),
   state: notifyStateSchema,
 });
@@ -54,6 +58,7 @@ export type NotifyPayload = z.input<typeof notifyPayloadSchema>;
 
 export type NotifyResult =
   | ReadableError
+  | DriftOutcome
   | { readonly outcome: ResultKind; readonly notified: number };
 export type NotifyHandler = (event: unknown) => Promise<NotifyResult>;
 
@@ -88,6 +93,8 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
     const { phase, executionArn, state } = parsePayload(notifyPayloadSchema, event, 'Notify');
     const log = invocationLogger(logger, executionArn);
     const plan = state.plan?.summary;
+    if (phase === 'drift')
+      return driftPhase({ executionArn, state, settings, notifier, drift: deps.drift });
 
     let kind: ResultKind;
     let readable: ReadableError | undefined;
@@ -107,6 +114,10 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
       kind = result.kind;
       readable = result.error;
       tail = reportTail(report);
+      if (state.request.drift !== undefined) {
+        await driftPhase({ executionArn, state, settings, notifier, drift: deps.drift, readable });
+        return readable;
+      }
     }
 
     const input: ResultInput = {
@@ -184,5 +195,6 @@ export const handler = lambdaEntry('notify', (settings, logger) =>
     ...(settings.artifactBucket
       ? { artifacts: new S3ArtifactStore({ bucket: settings.artifactBucket, client: s3Client() }) }
       : {}),
+    ...(settings.tableName ? { drift: awsDriftDeps(settings.tableName) } : {}),
   }),
 );

@@ -52,7 +52,9 @@ export function createValidateRequestHandler(deps: ValidateRequestDeps): Validat
       log.warn('request rejected', { rejections: verdict.rejections });
       throw new RequestRejectedError(message);
     }
-    const { repo, ref, path, mode, requestedBy, ciRunUrl } = verdict.input;
+    const { repo, ref, path, requestedBy, ciRunUrl, drift } = verdict.input;
+    // A drift check only ever plans: its refs were checked as for a deploy, its run never applies.
+    const mode = drift !== undefined ? 'plan-only' : verdict.input.mode;
     const startSeconds = Math.floor(Date.parse(execution.startTime) / 1000);
     const request: RunRequest = {
       repo,
@@ -67,6 +69,7 @@ export function createValidateRequestHandler(deps: ValidateRequestDeps): Validat
       lockHolder: lockHolderOf({ runId: execution.name, requestedBy, ciRunUrl }),
       lockExpiresAt: String(startSeconds + settings.lockTtlSeconds),
       tool: (settings.allowlist[repo] as (typeof settings.allowlist)[string]).tool,
+      ...(drift !== undefined ? { drift } : {}),
     };
     log.info('request accepted', { repo, ref, path, mode, requestedBy });
     return { request };

@@ -150,7 +150,8 @@ export function checkExecutionInput(raw: unknown, allowlist: Allowlist): Verdict
             // An unknown key is attacker text: shown plain only when it is a plain name.
             field: /^[A-Za-z0-9_$-]{1,64}$/.test(key) ? key : shown(key),
             value: shown((raw as Record<string, unknown>)[key]),
-            problem: 'is not a known field; allowed: repo, ref, path, mode, requestedBy, ciRunUrl',
+            problem:
+              'is not a known field; allowed: repo, ref, path, mode, requestedBy, ciRunUrl, drift',
           });
         continue;
       }

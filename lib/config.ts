@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { describeIssues, describeJsonError } from './config-errors';
 import type { DeployRunnerProps } from './constructs/deploy-runner';
+import { driftConfigProblems, driftSchema } from './drift-config';
 import { foldIdentity } from './identity';
 import { pathPatternProblem, refPatternProblem } from './patterns';
 
@@ -369,8 +370,12 @@ export const configSchema = z
           .optional(),
       })
       .prefault({}),
+    /** Scheduled drift checks (docs/drift.md). */
+    drift: driftSchema,
   })
   .superRefine((config, ctx) => {
+    for (const problem of driftConfigProblems(config, pathPatternProblem))
+      ctx.addIssue({ code: 'custom', ...problem });
     const { approvers, approvalsRequired } = config.approvals;
     if (approvalsRequired > approvers.length) {
       ctx.addIssue({

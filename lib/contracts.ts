@@ -20,6 +20,11 @@ export const executionInputSchema = z.strictObject({
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL of the CI run' })
     .max(2048)
     .optional(),
+  /**
+   * A drift check (docs/drift.md): plan with the read-only role, never apply, skip when the path
+   * is locked, and on drift `notify` or start a run that asks for approval (`request-approval`).
+   */
+  drift: z.enum(['notify', 'request-approval']).optional(),
 });
 export type ExecutionInput = z.input<typeof executionInputSchema>;
 export type ParsedExecutionInput = z.output<typeof executionInputSchema>;
@@ -93,6 +98,8 @@ export const runRequestSchema = z.strictObject({
   /** Epoch seconds (as a string, for DynamoDB's N type) after which a stale lock expires. */
   lockExpiresAt: z.string().regex(/^[0-9]+$/),
   tool: z.enum(['terraform', 'tofu']),
+  /** Set on drift checks (their `mode` is always `plan-only`): what to do when reality moved. */
+  drift: z.enum(['notify', 'request-approval']).optional(),
 });
 export type RunRequest = z.infer<typeof runRequestSchema>;
 
@@ -575,3 +582,22 @@ export function knownHostsEnv(config: DeployRunnerConfig): Record<string, string
   const lines = config.git.knownHosts ?? [];
   return lines.length > 0 ? { [KNOWN_HOSTS_ENV]: lines.join('\n') } : {};
 }
+
+/** What a drift check's `Drift: report` state puts into the state as `$.drift` (docs/drift.md). */
+export const driftOutcomeSchema = z.object({
+  drifted: z.boolean(),
+  /** One line for the run's output and the CLI. */
+  summary: z.string(),
+  counts: z
+    .object({
+      add: z.int().min(0),
+      change: z.int().min(0),
+      destroy: z.int().min(0),
+      replace: z.int().min(0),
+    })
+    .optional(),
+  notified: z.int().min(0),
+  /** The execution name of the run started to ask for approval (`onDrift: request-approval`). */
+  approvalRun: z.string().optional(),
+});
+export type DriftOutcome = z.infer<typeof driftOutcomeSchema>;

@@ -5,6 +5,7 @@ import { detectCi } from './ci-env';
 import { CiReport } from './ci-report';
 import { type AwsTarget, type Clients, createClients, resolveTarget } from './clients';
 import { consoleUrl } from './console-url';
+import { type DriftFlags, driftOptions, runDriftChecks, splitDriftRuns } from './drift';
 import {
   CliError,
   EXIT_CODE_HELP,
@@ -446,13 +447,39 @@ export function createProgram(
           }),
         ),
       );
-      for (const execution of executions) {
+      // Drift checks apart from deploys (their names start with "drift-": lib/drift-input.ts).
+      const [drift, deploys] = splitDriftRuns(executions);
+      for (const execution of deploys) {
         out.json({ type: 'execution', ...execution });
         const started = execution.startDate?.toISOString().slice(0, 16).replace('T', ' ') ?? '';
         out.line(`${(execution.status ?? '').padEnd(15)} ${started}  ${execution.name}`);
       }
-      if (executions.length === 0) out.line('No runs.');
+      if (deploys.length === 0) out.line('No runs.');
+      if (drift.length > 0) out.line(out.paint('bold', 'Drift checks:'));
+      for (const execution of drift) {
+        out.json({ type: 'execution', kind: 'drift', ...execution });
+        const started = execution.startDate?.toISOString().slice(0, 16).replace('T', ' ') ?? '';
+        out.line(`${(execution.status ?? '').padEnd(15)} ${started}  ${execution.name}`);
+      }
       return ExitCode.Ok;
+    }),
+  );
+
+  withAws(driftOptions(program.command('drift'))).action(
+    action(async (flags: DriftFlags) => {
+      const out = rendererFor(flags);
+      if (flags.onDrift !== 'notify' && flags.onDrift !== 'request-approval')
+        throw new CliError(`--on-drift must be notify or request-approval, got "${flags.onDrift}"`);
+      const sfn = () => clientsFor(resolveTarget(flags, io.env)).sfn;
+      const stateMachineArn = () =>
+        resolveStateMachineArn({
+          flag: flags.stateMachineArn,
+          env: io.env,
+          endpoint: resolveTarget(flags, io.env).endpoint,
+          sfn,
+          pacer,
+        });
+      return runDriftChecks(flags, { sfn, stateMachineArn, pacer, clock, out });
     }),
   );
 

@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { configWarnings, type DeployRunnerConfig, durationSeconds } from '../config';
 import { ArtifactBucket } from './artifact-bucket';
 import { CiAccess } from './ci-access';
+import { DriftSchedules } from './drift';
 import { tagComponent } from './private/component-tag';
 import { assertDeployable, assertEnvironmentsFit } from './private/deployability';
 import { createEncryptionKey } from './private/encryption-key';
@@ -131,6 +132,8 @@ export class DeployRunner extends Construct {
   readonly cleanupDeadLettersAlarm?: cloudwatch.Alarm;
   /** Where the alarms publish, when `failedRunsAlarm` is set. */
   readonly alarmTopic?: sns.ITopic;
+  /** EventBridge Scheduler schedules of the config's drift checks. */
+  readonly driftSchedules: DriftSchedules;
   /** The state machine's physical name. */
   readonly stateMachineName: string;
   /** Step Functions console link of an execution, with `{executionArn}` to fill in. */
@@ -242,6 +245,12 @@ export class DeployRunner extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+    });
+
+    this.driftSchedules = new DriftSchedules(this, 'Drift', {
+      entries: config.drift,
+      stateMachineArn,
+      namePrefix: this.stateMachineName,
     });
 
     // StopExecution and timeouts end a run without its Catch: release the lock from outside.

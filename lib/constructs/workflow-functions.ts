@@ -11,6 +11,7 @@ import { type SettingsInput, settingsToEnv } from '../../handlers/shared/setting
 import type { DeployRunnerConfig } from '../config';
 import { allowlistOf } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
+import { grantDriftReporting } from './drift';
 import { createDecisionKey } from './private/decision-key';
 import { handlerFunction } from './private/handler-function';
 
@@ -168,6 +169,8 @@ export class WorkflowFunctions extends Construct {
       }),
     });
     artifacts.grantReadRunObjects(this.notify, '*-error.json');
+    if (config.drift.length > 0)
+      grantDriftReporting(this.notify, table, props.stateMachineArn, this.approvalBaseUrl);
 
     for (const fn of [this.requestApproval, this.notify]) {
       fn.addToRolePolicy(

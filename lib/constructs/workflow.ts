@@ -10,6 +10,7 @@ import { runnerRunEnv } from '../../containers/runner/src/env';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
 import { RunErrors, runTimeoutSeconds, StateNames } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
+import { driftStates, isDriftCheck } from './drift';
 import { tagComponent } from './private/component-tag';
 import type { RunnerNetwork } from './runner-network';
 import type { RunnerTask, RunnerTasks } from './runner-tasks';
@@ -406,6 +407,15 @@ export class Workflow extends Construct {
         .otherwise(releaseLockAfterFailure.next(runFailed)),
     );
 
+    // Drift checks (docs/drift.md): skipped, not queued, while a run holds the path.
+    const drift = driftStates(this, { request, table, functions, notify: this.notify.bind(this) });
+    drift.checkLock.addCatch(notifyFailure, toFailure);
+    drift.report.addCatch(notifyFailure, toFailure);
+    drift.checkLock.next(drift.busy.otherwise(plan));
+    drift.report.next(done);
+    needsLock.when(isDriftCheck, drift.checkLock);
+    changes.when(isDriftCheck, drift.report);
+
     // The happy path.
     notifyResult.next(holdsLock.when(planOnly, done).otherwise(releaseLock.next(done)));
     const definition = sfn.Chain.start(validateRequest).next(
@@ -522,7 +532,7 @@ export class Workflow extends Construct {
     id: string,
     stateName: string,
     functions: WorkflowFunctions,
-    phase: 'finished' | 'failed',
+    phase: 'finished' | 'failed' | 'drift',
     options: { resultPath: string },
   ): tasks.LambdaInvoke {
     return new tasks.LambdaInvoke(this, id, {

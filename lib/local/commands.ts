@@ -57,6 +57,8 @@ function stopOnSignals(server: LocalServer): void {
   process.once('SIGTERM', stop);
 }
 
+type ServeOptions = { port: number; dataDir: string; config: string; driftSchedules: boolean };
+
 /** Registers `deploy-runner local ...` (serve, demo) on the CLI. */
 export function registerLocalCommands(program: Command): Command {
   const local = program
@@ -75,7 +77,8 @@ export function registerLocalCommands(program: Command): Command {
       '.deploy-runner/local',
     )
     .option('--config <file>', 'the deploy-runner config', 'deploy-runner.config.json')
-    .action(async (opts: { port: number; dataDir: string; config: string }) => {
+    .option('--no-drift-schedules', "do not start the config's drift checks on their schedules")
+    .action(async (opts: ServeOptions) => {
       quietHandlerLogs();
       try {
         requireGit();
@@ -96,6 +99,7 @@ export function registerLocalCommands(program: Command): Command {
           toolPath: tool.path,
           runnerEnv: { TF_SIM_STATE_DIR: join(dataDir, 'tfstate') },
           echo: (line) => process.stdout.write(`${line}\n`),
+          driftSchedules: opts.driftSchedules,
         });
         stopOnSignals(server);
         process.stdout.write(

@@ -8,6 +8,8 @@ import { createInspectPlanHandler } from '../../handlers/inspect-plan';
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { LocalDecisionKey } from '../../handlers/shared/decision-signing';
+import { startRunWith } from '../../handlers/shared/drift-notify';
+import { MemoryDriftStore } from '../../handlers/shared/drift-store';
 import type { Notifier } from '../../handlers/shared/notifier';
 import {
   type FunctionName,
@@ -28,6 +30,7 @@ import {
   synthesizeDefinition,
 } from '../definition';
 import { lockDataDir } from './data-dir-lock';
+import { type DriftScheduler, startDriftScheduler } from './drift-schedules';
 import { privateDir, writeFileAtomic } from './durable';
 import { type ExecutionRecord, type HistoryEvent, LocalEngine } from './engine';
 import { toFunctionUrlEvent, writeFunctionUrlResult } from './http-adapter';
@@ -70,6 +73,8 @@ export interface LocalServerOptions {
    * the runner child processes still use the folder. @default - the folder store as is
    */
   readonly wrapArtifacts?: (folder: ArtifactStore) => ArtifactStore;
+  /** Whether the config's drift schedules fire by themselves (docs/drift.md). @default true */
+  readonly driftSchedules?: boolean;
 }
 
 export interface LocalServer {
@@ -82,6 +87,8 @@ export interface LocalServer {
   readonly logs: LocalLogService;
   readonly outboxDir: string;
   readonly artifactDir: string;
+  /** The drift schedules; `drift.trigger(i)` runs entry i's checks now. */
+  readonly drift: DriftScheduler;
   /** Console link of a run (the local run page). */
   consoleUrl(executionArn: string): string;
   close(): Promise<void>;
@@ -113,6 +120,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const artifacts = new FolderArtifactStore(artifactDir);
   const outboxDir = join(dataDir, 'outbox');
   const store = new MemoryApprovalStore({ file: join(dataDir, 'store.json'), onWarning: warn });
+  const driftStore = new MemoryDriftStore(join(dataDir, 'drift.json'));
   const outbox = new OutboxNotifier({
     dir: outboxDir,
     onMessage: (line, file) => echo(`✉  ${line}  (${file})`),
@@ -139,7 +147,11 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         ...stores,
         settings: env('request-approval'),
       }),
-      notify: createNotifyHandler({ ...stores, settings: env('notify') }),
+      notify: createNotifyHandler({
+        ...stores,
+        settings: env('notify'),
+        drift: { store: driftStore, startRun: startRunWith(sfn) },
+      }),
       cleanup: createCleanupHandler({ store: stores.store }),
       'verify-approval': createVerifyApprovalHandler({
         settings: env('verify-approval'),
@@ -248,7 +260,10 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     echo,
   });
 
+  const drift = startDriftScheduler(options, engine, echo);
+
   return {
+    drift,
     url: http.url,
     port: http.port,
     stateMachineArn: engine.stateMachineArn,
@@ -260,6 +275,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     artifactDir,
     consoleUrl: (executionArn) => `${http.url}/executions/${encodeURIComponent(executionArn)}`,
     close: async () => {
+      drift.close();
       recovery.close();
       await engine.close();
       await http.close();

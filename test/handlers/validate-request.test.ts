@@ -105,7 +105,7 @@ describe('validate-request', () => {
     expect(error).toBeInstanceOf(RequestRejectedError);
     expect((error as Error).name).toBe('DeployRunner.RequestRejected');
     expect((error as Error).message).toBe(
-      'Request rejected:\n  - extra "1" is not a known field; allowed: repo, ref, path, mode, requestedBy, ciRunUrl',
+      'Request rejected:\n  - extra "1" is not a known field; allowed: repo, ref, path, mode, requestedBy, ciRunUrl, drift',
     );
     const second = await validate({
       input: { repo: 'infra', ref: 'dev', path: '../etc' },

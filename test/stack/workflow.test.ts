@@ -121,6 +121,12 @@ describe('states, in the order of DESIGN.md', () => {
         'Holds the lock after failure?',
         'Release lock after failure',
         'Run failed',
+        // Drift checks (docs/drift.md).
+        'Drift: is the path locked?',
+        'Drift: path busy?',
+        'Drift: record skipped',
+        'Drift check skipped',
+        'Drift: report',
       ].sort(),
     );
     expect(asl.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
@@ -153,7 +159,10 @@ describe('states, in the order of DESIGN.md', () => {
   it('2. Plan only?: a plan-only run takes no lock and goes straight to Plan', () => {
     expect(state('Plan only?')).toEqual({
       Type: 'Choice',
-      Choices: [{ Variable: '$.request.mode', StringEquals: 'plan-only', Next: 'Plan' }],
+      Choices: [
+        { Variable: '$.request.drift', IsPresent: true, Next: 'Drift: is the path locked?' },
+        { Variable: '$.request.mode', StringEquals: 'plan-only', Next: 'Plan' },
+      ],
       Default: 'Acquire lock',
     });
   });
@@ -272,6 +281,7 @@ describe('states, in the order of DESIGN.md', () => {
     expect(state('Changes?')).toEqual({
       Type: 'Choice',
       Choices: [
+        { Variable: '$.request.drift', IsPresent: true, Next: 'Drift: report' },
         { Variable: '$.plan.summary.hasChanges', BooleanEquals: false, Next: 'Notify result' },
         { Variable: '$.request.mode', StringEquals: 'plan-only', Next: 'Notify result' },
       ],

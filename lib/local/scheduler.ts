@@ -1,0 +1,205 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { matchesAny } from '../allowlist';
+import type { ExecutionInput } from '../contracts';
+import type { DriftEntry } from '../drift-config';
+import { driftExecutionPrefix, driftInput } from '../drift-input';
+
+/**
+ * Local mode's stand-in for EventBridge Scheduler: starts each drift entry's checks on its
+ * `rate(...)` or `cron(...)` in its time zone, through the same StartExecution as AWS. A glob path
+ * is expanded against the directories that exist at the ref (docs/drift.md).
+ */
+
+const MINUTE = 60_000;
+const UNIT_MS = { minute: MINUTE, hour: 60 * MINUTE, day: 1440 * MINUTE } as const;
+const MONTHS = 'JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC'.split(' ');
+const DAYS = 'SUN MON TUE WED THU FRI SAT'.split(' ');
+
+/** One cron field as the set of values it allows; undefined for what local mode cannot run. */
+function cronField(field: string, min: number, max: number, names: string[] = [], base = min) {
+  if (field === '*' || field === '?') return undefined;
+  const allowed = new Set<number>();
+  const value = (text: string) => {
+    const named = names.indexOf(text.toUpperCase());
+    const n = named >= 0 ? named + base : Number(text);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`cron value "${text}" is not in ${min}-${max}`);
+    return n;
+  };
+  for (const part of field.split(',')) {
+    const [range, stepText] = part.split('/') as [string, string | undefined];
+    const step = stepText === undefined ? 1 : Number(stepText);
+    let [from, to] = [min, max];
+    if (range !== '*') {
+      const [a, b] = range.split('-') as [string, string | undefined];
+      from = value(a);
+      to = b === undefined ? (stepText === undefined ? from : max) : value(b);
+    }
+    for (let n = from; n <= to; n += step) allowed.add(n);
+  }
+  return allowed;
+}
+
+/** The wall-clock fields of a date in `timeZone` (one formatter: making one is the slow part). */
+function partsIn(timeZone: string) {
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    weekday: 'short',
+  });
+  return (date: Date) => {
+    const parts = format.formatToParts(date);
+    const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
+    return {
+      minute: Number(get('minute')),
+      hour: Number(get('hour')),
+      day: Number(get('day')),
+      month: Number(get('month')),
+      year: Number(get('year')),
+      weekday: DAYS.indexOf(get('weekday').toUpperCase()) + 1,
+    };
+  };
+}
+
+/**
+ * When `schedule` next fires after `after`: a rate counts from `since` (the server's start, as a
+ * new schedule counts from its creation); a cron is matched minute by minute in `timeZone`.
+ */
+export function nextFire(
+  schedule: string,
+  timeZone: string,
+  after: Date,
+  since: Date = after,
+): Date | undefined {
+  const rate = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(schedule);
+  if (rate) {
+    const every = Number(rate[1]) * UNIT_MS[rate[2] as keyof typeof UNIT_MS];
+    const n = Math.floor((after.getTime() - since.getTime()) / every) + 1;
+    return new Date(since.getTime() + n * every);
+  }
+  const cron = /^cron\((.+)\)$/.exec(schedule);
+  if (!cron) return undefined;
+  const [mi, h, dom, mon, dow, yr] = (cron[1] as string).trim().split(/\s+/) as string[];
+  if ([dom, dow].some((f) => /[LW#]/.test(f as string))) return undefined;
+  const fields = {
+    minute: cronField(mi as string, 0, 59),
+    hour: cronField(h as string, 0, 23),
+    day: cronField(dom as string, 1, 31),
+    month: cronField(mon as string, 1, 12, MONTHS, 1),
+    weekday: cronField(dow as string, 1, 7, DAYS, 1),
+    year: cronField(yr as string, 1970, 2199),
+  };
+  const wallClock = partsIn(timeZone);
+  let t = Math.floor(after.getTime() / MINUTE) * MINUTE + MINUTE;
+  // Five weeks of minutes covers every schedule but yearly ones; those look again later.
+  for (const end = t + 35 * 1440 * MINUTE; t < end; t += MINUTE) {
+    const p = wallClock(new Date(t));
+    if (
+      Object.entries(fields).every(
+        ([k, allowed]) => allowed === undefined || allowed.has(p[k as keyof typeof p]),
+      )
+    )
+      return new Date(t);
+  }
+  return undefined;
+}
+
+/** The directories at `ref` of a `file://` repo that match `glob` and hold a file. */
+export function expandAtRef(url: string, ref: string, glob: string): string[] {
+  if (!glob.includes('*')) return [glob];
+  if (!url.startsWith('file://'))
+    throw new Error(
+      `cannot expand "${glob}": local mode lists directories of file:// repos only; list the paths`,
+    );
+  const files = execFileSync(
+    'git',
+    ['ls-tree', '-r', '--name-only', '--full-tree', `refs/heads/${ref}`],
+    { cwd: fileURLToPath(url), stdio: 'pipe', maxBuffer: 64 * 1024 * 1024 },
+  )
+    .toString()
+    .split('\n')
+    .filter(Boolean);
+  const dirs = new Set(files.map((f) => dirname(f)).filter((d) => d !== '.'));
+  return [...dirs].filter((d) => matchesAny(d, [glob])).sort();
+}
+
+export interface DriftSchedulerOptions {
+  readonly entries: readonly DriftEntry[];
+  /** Repo URLs by name (the config's). */
+  readonly repoUrls: Readonly<Record<string, string>>;
+  /** StartExecution on the local state machine. */
+  readonly start: (input: ExecutionInput, name: string) => Promise<string>;
+  /** Whether the schedules fire by themselves; `trigger` works either way. @default true */
+  readonly enabled?: boolean;
+  readonly echo?: (line: string) => void;
+  readonly now?: () => Date;
+}
+
+/** The drift schedules of local mode. */
+export class DriftScheduler {
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly since: Date;
+  private closed = false;
+
+  constructor(private readonly options: DriftSchedulerOptions) {
+    this.since = this.now();
+    if (options.enabled === false) return;
+    for (let i = 0; i < options.entries.length; i++) this.arm(i);
+  }
+
+  /** Runs entry `index`'s checks now, without waiting for its schedule; resolves to their ARNs. */
+  async trigger(index: number): Promise<string[]> {
+    const entry = this.options.entries[index];
+    if (!entry) throw new Error(`no drift entry ${index}`);
+    const url = this.options.repoUrls[entry.repo] ?? '';
+    const paths = expandAtRef(url, entry.ref, entry.path);
+    if (paths.length === 0)
+      this.options.echo?.(`! drift.${index}: "${entry.path}" matches nothing at ${entry.ref}`);
+    const suffix = `${this.now().toISOString().replace(/\D/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+    return Promise.all(
+      paths.map((path) =>
+        this.options.start(driftInput(entry, path), `${driftExecutionPrefix(path)}${suffix}`),
+      ),
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private now(): Date {
+    return (this.options.now ?? (() => new Date()))();
+  }
+
+  private arm(index: number): void {
+    if (this.closed) return;
+    const entry = this.options.entries[index] as DriftEntry;
+    const now = this.now();
+    const next = nextFire(entry.schedule, entry.timezone, now, this.since);
+    const wait = next ? next.getTime() - now.getTime() : 35 * 1440 * MINUTE;
+    // setTimeout holds at most ~24.8 days; longer waits re-arm on the way.
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        if (next && this.now() >= next)
+          this.trigger(index).catch((error: unknown) =>
+            this.options.echo?.(`! drift.${index}: ${(error as Error).message}`),
+          );
+        this.arm(index);
+      },
+      Math.min(Math.max(wait, 0), 2 ** 31 - 1),
+    );
+    timer.unref();
+    this.timers.add(timer);
+  }
+}

@@ -1,16 +1,15 @@
 import { readFileSync, renameSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import type * as LibDynamoDB from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ApprovalDecision, PlanResult, RunRequest } from '../../lib/contracts';
+import { lazyModule } from '../../lib/lazy-module';
 import { privateDir, writeFileAtomic } from '../../lib/local/durable';
 import { errorName, isConditionalCheckFailed } from './errors';
+
+const { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } = lazyModule<
+  typeof LibDynamoDB
+>(() => require('@aws-sdk/lib-dynamodb'));
 
 /**
  * The approval store: one run item per execution waiting for approval, one link item per

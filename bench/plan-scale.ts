@@ -128,6 +128,8 @@ export async function measurePlanScale(
   const bareRss = median(bare.map((u) => u.maxRssKb));
 
   const unknownLink = `${bench.server.url}/a/${'A'.repeat(43)}`;
+  // Warm the server's page path once, so the first size does not pay for it.
+  await timedGet(unknownLink);
   const rows: PlanScaleRow[] = [];
   const baselinePage: Array<{ ms: number; bytes: number }> = [];
   for (const n of PLAN_SIZES) {

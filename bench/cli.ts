@@ -57,7 +57,10 @@ interface Line {
 }
 
 /** Runs the CLI launcher (bin/deploy-runner.js, as `npx deploy-runner` does). */
-function runCli(args: string[], onLine: (line: Line) => void): Promise<number> {
+function runCli(
+  args: string[],
+  onLine: (line: Line) => void,
+): Promise<{ code: number; stderr: string }> {
   const child = spawn(process.execPath, [LAUNCHER, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' },
@@ -72,7 +75,7 @@ function runCli(args: string[], onLine: (line: Line) => void): Promise<number> {
       if (code === null) reject(new Error(`deploy-runner ${args[0]} was killed`));
       else if (code !== 0 && args[0] === 'start')
         reject(new Error(`deploy-runner start exited ${code}: ${stderr.join('')}`));
-      else resolvePromise(code);
+      else resolvePromise({ code, stderr: stderr.join('') });
     });
   });
 }
@@ -123,7 +126,7 @@ async function follow(bench: BenchServer, index: number, approvalWaitMs: number,
     await bench.decide(link as string, 'approve');
   })();
   try {
-    const code = await runCli(
+    const { code, stderr } = await runCli(
       [
         'wait',
         executionArn,
@@ -136,7 +139,9 @@ async function follow(bench: BenchServer, index: number, approvalWaitMs: number,
     exitedAt = Date.now();
     await approver;
     if (code !== 0)
-      throw new Error(`deploy-runner wait exited ${code}: ${lines.map((l) => l.text).join('\n')}`);
+      throw new Error(
+        `deploy-runner wait exited ${code}: ${lines.map((l) => l.text).join('\n')}\n${stderr}`,
+      );
   } finally {
     await proxy.close();
   }

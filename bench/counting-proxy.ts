@@ -39,7 +39,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: req.headers,
+        // The local server answers only its own Host (DNS rebinding protection); it does not
+        // check signatures, so the signed Host can change.
+        headers: { ...req.headers, host: upstream.host },
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);

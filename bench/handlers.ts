@@ -32,7 +32,7 @@ export interface HandlerFigures {
   /** index.js as deployed (SDK external); the source map ships beside it. */
   readonly bundleBytes: number;
   readonly sourceMapBytes: number;
-  /** SDK packages the deployed bundle requires from the runtime as it loads. */
+  /** SDK packages the deployed bundle requires from the runtime, each when first used (lib/lazy-module.ts). */
   readonly sdkPackagesRequired: string[];
   /** What takes the room in the deployed bundle, largest first. */
   readonly largestInputs: Array<{ input: string; bytes: number }>;

@@ -27,10 +27,18 @@ export const MODULE_RESOURCES = resources('network', 'bucket', 'queue', 'role', 
  * The infra repo every bench server clones: one commit with a root module per path, made before
  * any run, so `main` never moves and servers sharing it synthesize the same definition once.
  */
-export function createBenchRepo(dir: string, paths: readonly string[]): InfraRepo {
+export function createBenchRepo(
+  dir: string,
+  paths: readonly string[],
+  /** Modules with their own resources (bench/plan-scale.ts), in the same commit. */
+  extra: Readonly<Record<string, { resources: ReturnType<typeof resources> }>> = {},
+): InfraRepo {
   const repo = new InfraRepo(dir);
   repo.commit(
-    Object.fromEntries(paths.map((path) => [path, { resources: MODULE_RESOURCES }])),
+    {
+      ...Object.fromEntries(paths.map((path) => [path, { resources: MODULE_RESOURCES }])),
+      ...extra,
+    },
     'bench modules',
   );
   return repo;

@@ -11,7 +11,8 @@ const ratio = (value: number | null | undefined) =>
 const goal = (met: boolean | undefined, text: string) =>
   met === undefined ? text : `${text} ${met ? 'met' : 'MISSED'}`;
 
-export function renderTable(r: BenchResults): string {
+/** `text` for the terminal; `markdown` for bench/README.md (bench/docs.ts writes it there). */
+export function renderTable(r: BenchResults, format: 'text' | 'markdown' = 'text'): string {
   const rows: string[][] = [['Measure', 'Value', 'Baseline (same run)', 'Ratio', 'Goal']];
   const o = r.details.overhead;
   rows.push([
@@ -117,6 +118,28 @@ export function renderTable(r: BenchResults): string {
       '',
     ]);
   }
+  for (const p of r.planScale?.rows ?? []) {
+    const base = r.planScale?.baseline;
+    rows.push([
+      `Runner plan+summary+upload, ${p.resources} resources: wall; own CPU; peak RSS`,
+      `${ms(p.runnerWallMs)}; ${ms(p.runnerCpuMs)}; ${p.runnerPeakRssMb} MB`,
+      base ? `bare node ${ms(base.bareNodeCpuMs)} CPU, ${base.bareNodePeakRssMb} MB` : '',
+      '',
+      '',
+    ]);
+  }
+  for (const p of r.planScale?.rows ?? []) {
+    const base = r.planScale?.baseline;
+    rows.push([
+      `Approval page, ${p.resources} resources: GET; size`,
+      `${ms(p.pageMs)}; ${kb(p.pageBytes)}`,
+      base ? `unknown link ${ms(base.unknownLinkPageMs)}, ${kb(base.unknownLinkPageBytes)}` : '',
+      base && base.unknownLinkPageMs > 0
+        ? ratio(Math.round((p.pageMs / base.unknownLinkPageMs) * 100) / 100)
+        : '',
+      '',
+    ]);
+  }
   rows.push([
     'cdk synth -q (wall)',
     ms(r.synthMs),
@@ -136,6 +159,10 @@ export function renderTable(r: BenchResults): string {
     '',
   ]);
 
+  return format === 'markdown' ? markdown(rows) : text(rows);
+}
+
+function text(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
   const line = (row: string[]) =>
     row
@@ -145,4 +172,131 @@ export function renderTable(r: BenchResults): string {
   const rule = widths?.map((w) => '-'.repeat(w)).join('-|-') ?? '';
   const [header, ...body] = rows;
   return [line(header as string[]), rule, ...body.map(line)].join('\n');
+}
+
+/** A markdown table, padded as the repo's formatter would leave it. */
+function markdown(rows: string[][]): string {
+  const cells = rows.map((row) => row.map((cell) => cell.replace(/\|/g, '\\|')));
+  const widths = cells[0]?.map((_, i) =>
+    Math.max(3, ...cells.map((row) => [...(row[i] ?? '')].length)),
+  );
+  const pad = (cell: string, w: number) => cell + ' '.repeat(w - [...cell].length);
+  const line = (row: string[]) => `| ${row.map((c, i) => pad(c, widths?.[i] ?? 0)).join(' | ')} |`;
+  const [header, ...body] = cells;
+  const rule = `| ${widths?.map((w) => '-'.repeat(w)).join(' | ')} |`;
+  return [line(header as string[]), rule, ...body.map(line)].join('\n');
+}
+
+const range = (values: number[], unit: string) => {
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  return lo === hi ? `${lo}${unit}` : `${lo}–${hi}${unit}`;
+};
+const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+/** The README's summary: the headline figures of results.json, each with its goal. */
+export function renderSummary(r: BenchResults): string {
+  const h = r.handlers;
+  const noLogs = r.cli.withoutLogs;
+  const o = r.details.overhead;
+  const rows: string[][] = [['measure', 'figure', 'baseline (same run)']];
+  rows.push([
+    'time outside the runner per local run (median / p95)',
+    `${ms(r.overheadMs.median)} / ${ms(r.overheadMs.p95)} (goal < 500 ms: ${met(o.goalMet)})`,
+    `runner plan + apply run directly: ${ms(r.baselineMs.median)}`,
+  ]);
+  rows.push(['local engine per state transition', `${o.engineMsPerTransition} ms`, '']);
+  rows.push([
+    'state transitions: happy / no changes / rejected',
+    `${r.stateTransitions.happyPath} / ${r.stateTransitions.noChanges} / ${r.stateTransitions.rejected}`,
+    '',
+  ]);
+  rows.push([
+    `AWS cost per run (${r.costUsd.fargateExample})`,
+    `${usd(r.costUsd.perRunTotal)} (Step Functions ${usd(r.costUsd.perRunStepFunctions)})`,
+    '',
+  ]);
+  rows.push([
+    'idle cost per month',
+    usd(r.costUsd.idlePerMonth),
+    `always-on Atlantis: ${usd(r.costUsd.atlantisPerMonth)}`,
+  ]);
+  rows.push([
+    'Lambda bundle per handler',
+    `${range(
+      h.map((x) => Math.round(x.bundleBytes / 1024)),
+      ' KB',
+    )} (goal ≤ 300 KB: ${met(h.every((x) => x.goalBytesMet))})`,
+    `unbundled: ${range(
+      h.map((x) => Math.round(x.unbundledBytes / 1024)),
+      ' KB',
+    )}`,
+  ]);
+  rows.push([
+    'Lambda cold import per handler (wall; CPU)',
+    `${range(
+      h.map((x) => Math.round(x.coldImportMs)),
+      ' ms',
+    )}; ${range(
+      h.map((x) => Math.round(x.coldImportCpuMs)),
+      ' ms',
+    )} (goal ≤ 150 ms: ${met(h.every((x) => x.goalMsMet))})`,
+    h.every((x) => x.unbundledColdImportMs !== undefined)
+      ? `unbundled through tsx: ${range(
+          h.map((x) => Math.round(x.unbundledColdImportMs as number)),
+          ' ms',
+        )}`
+      : '',
+  ]);
+  rows.push([
+    'CLI: state change → its line, with logs (median)',
+    `${ms(r.cli.lagMsMedian)} (goal < 2 s: ${met(r.cli.lagMsMedian < 2000)})`,
+    noLogs ? `without logs: ${ms(noLogs.lagMs.median)}` : '',
+  ]);
+  rows.push([
+    'CLI API calls per minute: running / waiting for approval',
+    `${r.cli.callsPerMinuteRunning} / ${r.cli.callsPerMinuteWaiting} (goal ≤ 6 waiting: ${met(
+      r.cli.callsPerMinuteWaiting <= 6,
+    )})`,
+    noLogs ? `without logs: ${noLogs.callsPerMinuteRunning} / ${noLogs.callsPerMinuteWaiting}` : '',
+  ]);
+  for (const p of r.planScale?.rows ?? []) {
+    rows.push([
+      `runner plan + summary + upload, ${p.resources} resources (wall; own CPU; peak RSS)`,
+      `${ms(p.runnerWallMs)}; ${ms(p.runnerCpuMs)}; ${p.runnerPeakRssMb} MB`,
+      r.planScale
+        ? `bare node: ${ms(r.planScale.baseline.bareNodeCpuMs)} CPU, ${r.planScale.baseline.bareNodePeakRssMb} MB`
+        : '',
+    ]);
+  }
+  for (const p of r.planScale?.rows ?? []) {
+    rows.push([
+      `approval page, ${p.resources} resources (GET; size)`,
+      `${ms(p.pageMs)}; ${kb(p.pageBytes)}`,
+      r.planScale ? `unknown link: ${ms(r.planScale.baseline.unknownLinkPageMs)}` : '',
+    ]);
+  }
+  rows.push([
+    'local throughput at 1 / 10 / 50 concurrent runs',
+    `${r.throughput.map((t) => t.runsPerMinute).join(' / ')} runs per minute`,
+    '1 concurrent',
+  ]);
+  rows.push([
+    '`npx cdk synth`',
+    ms(r.synthMs),
+    `in-process definition: ${ms(r.synth.definitionSynthMs)}`,
+  ]);
+  rows.push([
+    '`npx vitest run` (whole suite)',
+    ms(r.testSuiteMs),
+    r.testSuite.carriedOver ? `carried over from ${r.testSuite.measuredAt ?? 'n/a'}` : 'this run',
+  ]);
+  return `${markdown(rows)}\n\n${runLine(r)}`;
+}
+
+/** Which run the figures come from, on what machine, how busy. */
+export function runLine(r: BenchResults): string {
+  const m = r.machine;
+  const load = Object.values(m.loadAverages ?? {}).map((l) => Math.round(l[0] ?? 0));
+  return `\`${r.generatedBy}\` of ${m.date} (${Math.round(r.benchDurationMs / 1000)} s): ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, tool ${m.toolUsed}; load average ${load.length ? range(load, '') : 'n/a'} during the run.`;
 }

@@ -4,6 +4,7 @@ import type { CostResult } from './cost';
 import type { HandlerFigures, HandlerResult } from './handlers';
 import type { MachineInfo } from './machine';
 import type { OverheadResult } from './overhead';
+import type { PlanScaleResult } from './plan-scale';
 import { median, round, type Summary } from './stats';
 import type { ThroughputResult } from './throughput';
 
@@ -40,6 +41,8 @@ export interface BenchResults {
   readonly handlers: HandlerFigures[];
   readonly cli: CliResult;
   readonly throughput: ThroughputResult[];
+  /** The runner's work and the approval page at 10, 100 and 1,000 resources (bench/plan-scale.ts). */
+  readonly planScale: PlanScaleResult | null;
   readonly synthMs: number | null;
   readonly synth: {
     readonly cdkSynth: CommandTiming | null;
@@ -75,6 +78,7 @@ export interface Measured {
   readonly handlers: HandlerResult;
   readonly cli: CliResult;
   readonly throughput: ThroughputResult[];
+  readonly planScale: PlanScaleResult | null;
   readonly cdkSynth: CommandTiming | null;
   readonly definitionSynth: { medianMs: number; samplesMs: number[] };
   readonly localServerStartMs: number;
@@ -123,6 +127,7 @@ export function assembleResults(m: Measured): BenchResults {
     handlers: m.handlers.handlers,
     cli: m.cli,
     throughput: m.throughput,
+    planScale: m.planScale,
     synthMs: cdkSynthMs,
     synth: {
       cdkSynth: m.cdkSynth,

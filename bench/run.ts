@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { bundleRunner } from '../containers/runner/bundle';
-import { loadConfig } from '../lib/config';
+import { type DeployRunnerConfig, loadConfig } from '../lib/config';
 import { measureCdkSynth, measureDefinitionSynth, measureTestSuite } from './build-times';
 import { type CliOptions, measureCli } from './cli';
 import {
@@ -12,19 +12,22 @@ import {
   runCostScenarios,
   templateFacts,
 } from './cost';
+import { writeDocs } from './docs';
 import { measureHandlers } from './handlers';
 import { BenchServer, createBenchRepo } from './local-mode';
 import { currentLoad, machineInfo } from './machine';
 import { measureOverhead, type OverheadOptions, overheadPaths } from './overhead';
+import { measurePlanScale, planScaleModules } from './plan-scale';
 import { renderTable } from './report';
 import { assembleResults, type BenchResults } from './results';
 import { now } from './stats';
 import { measureThroughput, type ThroughputLevel, throughputPaths } from './throughput';
 
 /**
- * `npm run bench [-- --quick] [-- --tests] [-- --out <file>]`: measures local mode, the CLI, the
- * handlers, synthesis and cost, writes results.json and prints the table. See bench/README.md.
- * Everything runs on this machine; the only sockets are on 127.0.0.1.
+ * `npm run bench [-- --quick] [--tests] [--only <part>] [--out <file>]`: measures local mode, the
+ * CLI, the handlers, the runner and page at three plan sizes, synthesis and cost, writes
+ * results.json, the tables of README.md and bench/README.md (bench/docs.ts), and prints the
+ * table. See bench/README.md. Everything runs on this machine; the only sockets are on 127.0.0.1.
  */
 
 const ROOT = resolve(__dirname, '..');
@@ -38,21 +41,28 @@ interface Plan {
   readonly cli: CliOptions & { readonly toolDelayMs: number };
   readonly cdkSynth: boolean;
   readonly definitionSynthRepetitions: number;
+  readonly planScaleRepetitions: number;
 }
 
+/** Parts `--only` can run alone; a full run runs them all. */
+export const PARTS = ['handlers', 'local', 'plan-scale', 'cli', 'synth'] as const;
+type Part = (typeof PARTS)[number];
+
+// Sized to finish in a few minutes on 2 CPUs: medians of 5-10 samples, one CLI wait of 45 s.
 const FULL: Plan = {
-  overhead: { pairs: 20, warmup: 1 },
-  lambdaIterations: 20,
-  handlerRepetitions: 10,
-  handlerVariantRepetitions: 5,
+  overhead: { pairs: 10, warmup: 1 },
+  lambdaIterations: 10,
+  handlerRepetitions: 7,
+  handlerVariantRepetitions: 3,
   throughput: [
-    { concurrency: 1, runsPerWorker: 4 },
-    { concurrency: 10, runsPerWorker: 2 },
+    { concurrency: 1, runsPerWorker: 3 },
+    { concurrency: 10, runsPerWorker: 1 },
     { concurrency: 50, runsPerWorker: 1 },
   ],
   cli: { withLogs: 2, withoutLogs: 1, approvalWaitMs: 45_000, toolDelayMs: 5000 },
   cdkSynth: true,
   definitionSynthRepetitions: 3,
+  planScaleRepetitions: 3,
 };
 
 const QUICK: Plan = {
@@ -67,36 +77,51 @@ const QUICK: Plan = {
   cli: { withLogs: 1, withoutLogs: 1, approvalWaitMs: 15_000, toolDelayMs: 3000 },
   cdkSynth: false,
   definitionSynthRepetitions: 1,
+  planScaleRepetitions: 1,
 };
 
 interface Args {
   readonly quick: boolean;
   readonly tests: boolean;
+  readonly only?: Part;
   readonly out: string;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   const quick = argv.includes('--quick');
   const tests = argv.includes('--tests');
-  const outIndex = argv.indexOf('--out');
+  const valued = ['--out', '--only'];
+  const value = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? (argv[i + 1] ?? '') : undefined;
+  };
   const unknown = argv.filter(
-    (a, i) => !['--quick', '--tests', '--out'].includes(a) && argv[i - 1] !== '--out',
+    (a, i) => !['--quick', '--tests', ...valued].includes(a) && !valued.includes(argv[i - 1] ?? ''),
   );
-  if (unknown.length > 0 || (outIndex >= 0 && !argv[outIndex + 1])) {
+  const only = value('--only');
+  const outArg = value('--out');
+  if (
+    unknown.length > 0 ||
+    outArg === '' ||
+    (only !== undefined && !(PARTS as readonly string[]).includes(only))
+  ) {
     process.stderr.write(
-      'usage: npm run bench [-- --quick] [--tests] [--out <file>]\n' +
-        '  --quick  a fast subset (about 2 minutes); writes to the temp folder unless --out is given\n' +
-        '  --tests  also time the test suite (npx vitest run, a few minutes)\n',
+      'usage: npm run bench [-- --quick] [--tests] [--only <part>] [--out <file>]\n' +
+        '  --quick        a fast subset; writes to the temp folder unless --out is given\n' +
+        '  --tests        also time the test suite (npx vitest run, a few minutes)\n' +
+        `  --only <part>  one part alone (${PARTS.join(', ')}); writes that part's figures to\n` +
+        '                 the temp folder unless --out is given, never results.json\n',
     );
     process.exit(2);
   }
-  const out =
-    outIndex >= 0
-      ? resolve(argv[outIndex + 1] as string)
+  const out = outArg
+    ? resolve(outArg)
+    : only
+      ? join(tmpdir(), `deploy-runner-bench-${only}.json`)
       : quick
         ? join(tmpdir(), 'deploy-runner-bench-quick.json')
         : join(ROOT, 'bench', 'results.json');
-  return { quick, tests, out };
+  return { quick, tests, out, ...(only && { only: only as Part }) };
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -123,83 +148,123 @@ async function main(): Promise<void> {
     machine.loadAverages[key] = currentLoad();
     log(text);
   };
+  const want = (part: Part) => args.only === undefined || args.only === part;
   const scratch = mkdtempSync(join(tmpdir(), 'dr-bench-run-'));
   try {
-    section('handlers', 'Lambda handlers: bundles and cold imports');
-    const handlers = await measureHandlers({
-      repetitions: plan.handlerRepetitions,
-      variantRepetitions: plan.handlerVariantRepetitions,
-      progress: log,
-    });
+    let handlers: Awaited<ReturnType<typeof measureHandlers>> | undefined;
+    if (want('handlers')) {
+      section('handlers', 'Lambda handlers: bundles and cold imports');
+      handlers = await measureHandlers({
+        repetitions: plan.handlerRepetitions,
+        variantRepetitions: plan.handlerVariantRepetitions,
+        progress: log,
+      });
+    }
 
-    section('localServer', 'Local mode: runner bundle, repo, server');
-    const bundle = await bundleRunner(join(scratch, 'runner'));
+    const needsServer = want('local') || want('plan-scale') || want('cli');
+    const bundle = needsServer ? await bundleRunner(join(scratch, 'runner')) : undefined;
     const cliPaths = Array.from(
       { length: plan.cli.withLogs + plan.cli.withoutLogs },
       (_, i) => `envs/cli-${String(i).padStart(3, '0')}`,
     );
-    const repo = createBenchRepo(join(scratch, 'infra'), [
-      ...overheadPaths(plan.overhead),
-      'envs/cost-rejected',
-      ...throughputPaths(plan.throughput),
-      ...cliPaths,
-    ]);
-    const serverStart = now();
-    const bench = await BenchServer.start({ bundle, repo });
-    const localServerStartMs = now() - serverStart;
-    const config = bench.config;
+    const repo = needsServer
+      ? createBenchRepo(
+          join(scratch, 'infra'),
+          [
+            ...overheadPaths(plan.overhead),
+            'envs/cost-rejected',
+            ...throughputPaths(plan.throughput),
+            ...cliPaths,
+          ],
+          planScaleModules(),
+        )
+      : undefined;
 
-    let overhead: Awaited<ReturnType<typeof measureOverhead>>;
-    let scenarios: Awaited<ReturnType<typeof runCostScenarios>>;
-    let durations: Awaited<ReturnType<typeof measureHandlerDurations>>;
-    let throughput: Awaited<ReturnType<typeof measureThroughput>>;
-    try {
+    let local:
+      | {
+          overhead: Awaited<ReturnType<typeof measureOverhead>>;
+          scenarios: Awaited<ReturnType<typeof runCostScenarios>>;
+          durations: Awaited<ReturnType<typeof measureHandlerDurations>>;
+          throughput: Awaited<ReturnType<typeof measureThroughput>>;
+          localServerStartMs: number;
+        }
+      | undefined;
+    let planScale: Awaited<ReturnType<typeof measurePlanScale>> | undefined;
+    let config: DeployRunnerConfig | undefined;
+    if (bundle && repo && (want('local') || want('plan-scale'))) {
+      section('localServer', 'Local mode: runner bundle, repo, server');
+      const serverStart = now();
+      const bench = await BenchServer.start({ bundle, repo });
+      const localServerStartMs = now() - serverStart;
+      config = bench.config;
+      try {
+        if (want('local')) {
+          section(
+            'overhead',
+            `Orchestration overhead: ${plan.overhead.pairs} pairs (+${plan.overhead.warmup} warm-up)`,
+          );
+          const overhead = await measureOverhead(bench, plan.overhead, log);
+          section('cost', 'Cost: no-changes and rejected runs, handler durations');
+          const scenarios = await runCostScenarios(
+            bench,
+            overhead.happyPath,
+            overhead.appliedPaths[0] as string,
+            'envs/cost-rejected',
+          );
+          const durations = await measureHandlerDurations(
+            bench,
+            scenarios,
+            overhead.decisions,
+            plan.lambdaIterations,
+          );
+          section('throughput', 'Throughput');
+          const throughput = await measureThroughput(bench, plan.throughput, log);
+          local = { overhead, scenarios, durations, throughput, localServerStartMs };
+        }
+        if (want('plan-scale')) {
+          section('planScale', 'Runner and approval page at 10, 100 and 1,000 resources');
+          planScale = await measurePlanScale(bench, plan.planScaleRepetitions, log);
+        }
+      } finally {
+        await bench.close();
+      }
+    }
+
+    let cli: Awaited<ReturnType<typeof measureCli>> | undefined;
+    if (bundle && repo && want('cli')) {
       section(
-        'overhead',
-        `Orchestration overhead: ${plan.overhead.pairs} pairs (+${plan.overhead.warmup} warm-up)`,
+        'cli',
+        `CLI: ${plan.cli.withLogs + plan.cli.withoutLogs} runs followed by deploy-runner wait, ${plan.cli.approvalWaitMs / 1000} s at approval`,
       );
-      overhead = await measureOverhead(bench, plan.overhead, log);
-      section('cost', 'Cost: no-changes and rejected runs, handler durations');
-      scenarios = await runCostScenarios(
-        bench,
-        overhead.happyPath,
-        overhead.appliedPaths[0] as string,
-        'envs/cost-rejected',
-      );
-      durations = await measureHandlerDurations(
-        bench,
-        scenarios,
-        overhead.decisions,
-        plan.lambdaIterations,
-      );
-      section('throughput', 'Throughput');
-      throughput = await measureThroughput(bench, plan.throughput, log);
-    } finally {
-      await bench.close();
+      const slowBench = await BenchServer.start({
+        bundle,
+        repo,
+        toolDelayMs: plan.cli.toolDelayMs,
+      });
+      try {
+        cli = await measureCli(slowBench, plan.cli);
+      } finally {
+        await slowBench.close();
+      }
     }
 
-    section(
-      'cli',
-      `CLI: ${plan.cli.withLogs + plan.cli.withoutLogs} runs followed by deploy-runner wait, ${plan.cli.approvalWaitMs / 1000} s at approval`,
-    );
-    const slowBench = await BenchServer.start({ bundle, repo, toolDelayMs: plan.cli.toolDelayMs });
-    let cli: Awaited<ReturnType<typeof measureCli>>;
-    try {
-      cli = await measureCli(slowBench, plan.cli);
-    } finally {
-      await slowBench.close();
+    let synth:
+      | {
+          definitionSynth: ReturnType<typeof measureDefinitionSynth>;
+          cdkSynth: Awaited<ReturnType<typeof measureCdkSynth>> | null;
+        }
+      | undefined;
+    if (want('synth')) {
+      section('synth', 'Synthesis: definition, cdk synth');
+      const definitionSynth = measureDefinitionSynth(
+        config ?? loadConfig(join(ROOT, 'deploy-runner.config.json')),
+        plan.definitionSynthRepetitions,
+      );
+      const cdkSynth = plan.cdkSynth ? await measureCdkSynth() : null;
+      if (cdkSynth && cdkSynth.exitCode !== 0)
+        log(`  cdk synth exited ${cdkSynth.exitCode}: ${cdkSynth.tail.join(' / ')}`);
+      synth = { definitionSynth, cdkSynth };
     }
-
-    section('synth', 'Synthesis: template facts, definition, cdk synth');
-    const template = templateFacts(loadConfig(join(ROOT, 'deploy-runner.config.json')));
-    const coldImportMs = Object.fromEntries(
-      handlers.handlers.map((h) => [h.name, h.coldImportMs]),
-    ) as Record<HandlerName, number>;
-    const cost = computeCost(scenarios, durations, coldImportMs, template);
-    const definitionSynth = measureDefinitionSynth(config, plan.definitionSynthRepetitions);
-    const cdkSynth = plan.cdkSynth ? await measureCdkSynth() : null;
-    if (cdkSynth && cdkSynth.exitCode !== 0)
-      log(`  cdk synth exited ${cdkSynth.exitCode}: ${cdkSynth.tail.join(' / ')}`);
 
     let testSuite = null;
     if (args.tests) {
@@ -208,24 +273,54 @@ async function main(): Promise<void> {
     }
 
     machine.loadAverages.end = currentLoad();
+    if (args.only) {
+      // One part alone: its own figures, never mixed into results.json with another run's.
+      const part = { handlers, local, planScale, cli, synth }[
+        args.only === 'plan-scale' ? 'planScale' : args.only
+      ];
+      const figures = {
+        generatedBy: `npm run bench -- --only ${args.only}${args.quick ? ' --quick' : ''}`,
+        benchDurationMs: Math.round(now() - started),
+        machine,
+        [args.only]: part,
+      };
+      writeFileSync(args.out, `${JSON.stringify(figures, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(figures[args.only], null, 2)}\n`);
+      log(`Wrote ${args.out} in ${Math.round((now() - started) / 1000)} s.`);
+      return;
+    }
+    if (!handlers || !local || !cli || !synth || !planScale)
+      throw new Error('a full run measures every part');
+
+    section('costModel', 'Cost model: template facts');
+    const template = templateFacts(loadConfig(join(ROOT, 'deploy-runner.config.json')));
+    const coldImportMs = Object.fromEntries(
+      handlers.handlers.map((h) => [h.name, h.coldImportMs]),
+    ) as Record<HandlerName, number>;
+    const cost = computeCost(local.scenarios, local.durations, coldImportMs, template);
     const results = assembleResults({
       mode: args.quick ? 'quick' : 'full',
       benchDurationMs: now() - started,
       machine,
-      overhead: overhead.result,
+      overhead: local.overhead.result,
       cost,
       handlers,
       cli,
-      throughput,
-      cdkSynth,
-      definitionSynth,
-      localServerStartMs,
+      throughput: local.throughput,
+      planScale,
+      cdkSynth: synth.cdkSynth,
+      definitionSynth: synth.definitionSynth,
+      localServerStartMs: local.localServerStartMs,
       testSuite,
       previous,
     });
     writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);
     process.stdout.write(`\n${renderTable(results)}\n\n`);
     log(`Wrote ${args.out} in ${Math.round((now() - started) / 1000)} s.`);
+    if (args.out === previousFile) {
+      writeDocs(ROOT, results);
+      log('Wrote the tables of README.md and bench/README.md from it.');
+    }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

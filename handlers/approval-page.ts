@@ -1,10 +1,7 @@
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import {
-  DescribeExecutionCommand,
-  SendTaskSuccessCommand,
-  type SFNClient,
-} from '@aws-sdk/client-sfn';
+import type * as ClientSFN from '@aws-sdk/client-sfn';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   ArtifactChecksumError,
@@ -21,6 +18,7 @@ import {
   type SignedDecision,
 } from '../lib/contracts';
 import { isRequesterIdentity } from '../lib/identity';
+import { lazyModule } from '../lib/lazy-module';
 import {
   blockedReason,
   decisionPage,
@@ -63,6 +61,11 @@ import {
   type DecisionRecord,
   DynamoApprovalStore,
 } from './shared/store';
+
+// Loaded when a decision is sent or a run's status read, not at import: see lib/lazy-module.ts.
+const { DescribeExecutionCommand, SendTaskSuccessCommand } = lazyModule<typeof ClientSFN>(() =>
+  require('@aws-sdk/client-sfn'),
+);
 
 /**
  * The approval page (Lambda Function URL, auth NONE: the capability in the path is the

@@ -9,13 +9,20 @@ import {
 } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type KMSClient, SignCommand, VerifyCommand } from '@aws-sdk/client-kms';
+import type * as ClientKMS from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import {
   type DecisionAttestation,
   type SignedDecision,
   signedDecisionSchema,
 } from '../../lib/contracts';
+import { lazyModule } from '../../lib/lazy-module';
 import { errorName } from './errors';
+
+// Loaded when a decision is first signed or verified, not at import: see lib/lazy-module.ts.
+const { SignCommand, VerifyCommand } = lazyModule<typeof ClientKMS>(() =>
+  require('@aws-sdk/client-kms'),
+);
 
 /**
  * Signed approval decisions (docs/architecture.md, property 8). The approval page signs a

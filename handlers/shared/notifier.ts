@@ -1,5 +1,10 @@
-import { type SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import type * as ClientSESv2 from '@aws-sdk/client-sesv2';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
+import { lazyModule } from '../../lib/lazy-module';
 import { describeError, errorName, NotificationDeliveryError } from './errors';
+
+// Loaded when the first email is sent, not at import: see lib/lazy-module.ts.
+const { SendEmailCommand } = lazyModule<typeof ClientSESv2>(() => require('@aws-sdk/client-sesv2'));
 
 /**
  * Delivery of emails and Slack messages. `AwsNotifier` uses SES and the Slack Web API;

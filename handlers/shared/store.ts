@@ -1,11 +1,5 @@
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import type * as LibDynamoDB from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type * as z from 'zod';
 import {
   type ApprovalDecision,
@@ -20,7 +14,12 @@ import {
   lockItemSchema,
   type RunStatus,
 } from '../../lib/contracts';
+import { lazyModule } from '../../lib/lazy-module';
 import { errorName, isConditionalCheckFailed } from './errors';
+
+const { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } = lazyModule<
+  typeof LibDynamoDB
+>(() => require('@aws-sdk/lib-dynamodb'));
 
 /**
  * The approval store: one run item per execution waiting for approval, one link item per

@@ -1,13 +1,10 @@
 import { createHash } from 'node:crypto';
-import {
-  GetObjectCommand,
-  type GetObjectCommandOutput,
-  HeadObjectCommand,
-  type HeadObjectCommandOutput,
-  ListObjectVersionsCommand,
-  type ListObjectVersionsCommandOutput,
-  PutObjectCommand,
-  type PutObjectCommandOutput,
+import type * as ClientS3 from '@aws-sdk/client-s3';
+import type {
+  GetObjectCommandOutput,
+  HeadObjectCommandOutput,
+  ListObjectVersionsCommandOutput,
+  PutObjectCommandOutput,
   S3Client,
 } from '@aws-sdk/client-s3';
 import {
@@ -24,6 +21,11 @@ import {
   readCapped,
   type StoredObject,
 } from '../artifact-store';
+import { lazyModule } from '../lazy-module';
+
+// Loaded at the first request, not at import: see lib/lazy-module.ts.
+const s3 = lazyModule<typeof ClientS3>(() => require('@aws-sdk/client-s3'));
+const { GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, PutObjectCommand } = s3;
 
 /** Settings of {@link S3ArtifactStore}. */
 export interface S3ArtifactStoreProps {
@@ -75,7 +77,7 @@ export class S3ArtifactStore implements ArtifactStore {
   constructor(props: S3ArtifactStoreProps) {
     this.bucket = props.bucket;
     this.kmsKeyArn = props.kmsKeyArn;
-    this.client = props.client ?? new S3Client(props.region ? { region: props.region } : {});
+    this.client = props.client ?? new s3.S3Client(props.region ? { region: props.region } : {});
   }
 
   async put(

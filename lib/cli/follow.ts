@@ -13,7 +13,7 @@ import { type ApiPacer, type Clock, systemClock } from './pacer';
 
 /** Poll intervals of `wait`. */
 export interface PollIntervals {
-  /** Between polls while anything but a human is working. @default 1000 */
+  /** Between history polls while anything but a human is working. @default 1000 */
   readonly fastMs: number;
   /** First interval while waiting at `Request approval`; grows by half each poll. @default 20000 */
   readonly slowStartMs: number;
@@ -57,7 +57,8 @@ export interface FollowOptions {
 /**
  * Follows an execution until it ends: reports each state as it is entered, the plan summary,
  * the approval request, the runner's log lines, and finally the outcome. All calls go through
- * the pacer, so however many things are watched the CLI makes at most one call per second.
+ * the pacer, so however many things are watched the CLI makes at most one call per second to
+ * each service; log reads have their own turns, so the history is polled every second anyway.
  */
 export async function followExecution(options: FollowOptions): Promise<Outcome> {
   const { sfn, pacer, executionArn, onEvent } = options;
@@ -114,7 +115,8 @@ export async function followExecution(options: FollowOptions): Promise<Outcome> 
     // One page per running task per cycle, so history polls stay frequent under heavy output.
     // A tail just read for a state line is not read again this cycle. A finished task's stream
     // read up to date past its end (or any, while parked on a person) is read once more when it
-    // has settled, for late lines; meanwhile the history gets the calls.
+    // has settled, for late lines. Log reads take the pacer's Logs turns, the history its Step
+    // Functions ones, so a cycle's one read per stream does not hold the next history poll back.
     const waiting = tracker.currentState === APPROVAL_STATE;
     for (const tail of tails) {
       if (tail.done || drained.has(tail)) continue;

@@ -18,7 +18,7 @@ export interface RetryNotice {
 }
 
 export interface ApiPacerOptions {
-  /** Smallest gap between two API calls, whatever they are. @default 1000 */
+  /** Smallest gap between two calls to the same service ({@link serviceOf}). @default 1000 */
   readonly minIntervalMs?: number;
   /** Attempts per call before a transient error is given up on. @default 8 */
   readonly maxAttempts?: number;
@@ -40,11 +40,13 @@ export interface ApiPacerOptions {
 }
 
 /**
- * Every AWS call of the CLI goes through one pacer: at most one call per `minIntervalMs`
- * overall (the CI role shares Step Functions' and CloudWatch Logs' account-wide quotas with
- * everyone else), and throttling or transient errors are retried with jittered exponential
- * backoff that also holds back every other call. The SDK's own retries are switched off
- * (`maxAttempts: 1`) so this is the only place attempts are counted.
+ * Every AWS call of the CLI goes through one pacer: at most one call per `minIntervalMs` to
+ * each service (the CI role shares Step Functions' and CloudWatch Logs' account-wide quotas,
+ * which each service counts apart, with everyone else), and throttling or transient errors are
+ * retried with jittered exponential backoff that also holds back every other call. A log read
+ * never takes a state poll's turn: states are seen as soon as when logs are not streamed. The
+ * SDK's own retries are switched off (`maxAttempts: 1`) so this is the only place attempts are
+ * counted.
  */
 export class ApiPacer {
   private readonly minIntervalMs: number;
@@ -55,7 +57,10 @@ export class ApiPacer {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly onRetry?: (notice: RetryNotice) => void;
-  private nextCallAt = Number.NEGATIVE_INFINITY;
+  /** The next free call time of each service. */
+  private readonly nextCallAt = new Map<string, number>();
+  /** Until when a backoff holds back every call. */
+  private holdUntil = Number.NEGATIVE_INFINITY;
   /** Whether any call got an answer: after that, a refused connection is a server restarting. */
   private answered = false;
 
@@ -74,7 +79,7 @@ export class ApiPacer {
   async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     const started = this.clock.now();
     for (let attempt = 1; ; attempt++) {
-      await this.slot();
+      await this.slot(serviceOf(operation));
       try {
         const result = await fn();
         this.answered = true;
@@ -100,7 +105,7 @@ export class ApiPacer {
         const delayMs = restarting ? Math.min(4000, this.backoff(attempt)) : this.backoff(attempt);
         this.onRetry?.({ operation, attempt, delayMs, error: describeError(error) });
         // Throttling is account-wide: the next call of any kind waits too.
-        this.nextCallAt = Math.max(this.nextCallAt, this.clock.now() + delayMs);
+        this.holdUntil = Math.max(this.holdUntil, this.clock.now() + delayMs);
       }
     }
   }
@@ -112,13 +117,25 @@ export class ApiPacer {
     return Math.round(Math.max(this.minIntervalMs, delay));
   }
 
-  /** Reserves the next free call time synchronously, so concurrent callers cannot share it. */
-  private async slot(): Promise<void> {
+  /** Reserves the service's next free call time synchronously, so concurrent callers cannot share it. */
+  private async slot(service: string): Promise<void> {
     const now = this.clock.now();
-    const at = Math.max(now, this.nextCallAt);
-    this.nextCallAt = at + this.minIntervalMs;
+    const at = Math.max(
+      now,
+      this.holdUntil,
+      this.nextCallAt.get(service) ?? Number.NEGATIVE_INFINITY,
+    );
+    this.nextCallAt.set(service, at + this.minIntervalMs);
     if (at > now) await this.clock.sleep(at - now);
   }
+}
+
+/** CloudWatch Logs operations the CLI calls; every other operation is Step Functions'. */
+const LOGS_OPERATIONS = new Set(['GetLogEvents', 'FilterLogEvents', 'DescribeLogStreams']);
+
+/** The service whose quota an operation counts against: the pacer's lane for it. */
+export function serviceOf(operation: string): 'logs' | 'states' {
+  return LOGS_OPERATIONS.has(operation) ? 'logs' : 'states';
 }
 
 const TRANSIENT_NAMES = new Set([

@@ -101,6 +101,24 @@ describe('ApiPacer', () => {
     expect(otherAt - start).toBeGreaterThanOrEqual(3998);
   });
 
+  it('gives Step Functions and CloudWatch Logs a turn a second each', async () => {
+    const clock = new VirtualClock();
+    const pacer = new ApiPacer({ clock, random: () => 0.999 });
+    const at: Record<string, number[]> = {};
+    const call = (operation: string) =>
+      pacer.call(operation, async () => {
+        at[operation] = [...(at[operation] ?? []), clock.now()];
+      });
+    const start = clock.now();
+    await call('GetExecutionHistory');
+    await call('GetLogEvents');
+    await call('GetExecutionHistory');
+    await call('GetLogEvents');
+    // The log read does not wait for the history's second: each service paces itself.
+    expect(at.GetLogEvents?.map((t) => t - start)).toEqual([0, 1000]);
+    expect(at.GetExecutionHistory?.map((t) => t - start)).toEqual([0, 1000]);
+  });
+
   it('survives transient errors: 5xx, 429, connection resets', async () => {
     const clock = new VirtualClock();
     const pacer = new ApiPacer({ clock });

@@ -1,11 +1,15 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
 /**
  * Each handler bundled the way NodejsFunction bundles it (lib/constructs/private/handler-function.ts,
- * SDK external as on the Node 22 runtime). Size is what a cold start reads and parses; the SDK
- * packages a bundle requires are loaded at import, so each handler must require only its own.
+ * SDK external as on the Node 22 runtime). Size is what a cold start reads and parses; each
+ * handler must require only its own SDK packages, and load none of them until it first uses a
+ * client (lib/lazy-module.ts): loading them is most of a cold import (bench/handlers.ts).
  */
 
 const ROOT = resolve(__dirname, '../..');
@@ -33,7 +37,7 @@ const SDK_BY_HANDLER: Record<string, string[]> = {
   'inspect-plan': ['@aws-sdk/client-s3'],
 };
 
-async function bundle(name: string) {
+async function bundle(name: string, outfile?: string) {
   const result = await build({
     entryPoints: [join(ROOT, 'handlers', `${name}.ts`)],
     bundle: true,
@@ -41,7 +45,7 @@ async function bundle(name: string) {
     target: 'node22',
     platform: 'node',
     format: 'cjs',
-    write: false,
+    ...(outfile ? { outfile } : { write: false }),
     external: ['@aws-sdk/*', '@smithy/*'],
     metafile: true,
     logLevel: 'error',
@@ -73,4 +77,39 @@ describe('handler bundles', () => {
       expect(b.sdk).toEqual(sdk);
     });
   }
+});
+
+describe('handler cold import', () => {
+  it('loads no SDK package in any handler until a client is first used, and then the real one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dr-bundle-'));
+    try {
+      const files = Object.keys(SDK_BY_HANDLER).map((name) => join(dir, `${name}.js`));
+      await Promise.all(Object.keys(SDK_BY_HANDLER).map((name, i) => bundle(name, files[i])));
+      // A fresh node, as a cold Lambda: what does requiring every bundle load, and what does the
+      // first SDK client built through a lazy stand-in load?
+      const script = [
+        ...files.map((file) => `require(${JSON.stringify(file)});`),
+        `const sdk = () => Object.keys(require.cache).filter((f) => f.includes('/@aws-sdk/')).length;`,
+        'const atImport = sdk();',
+        `const { lazyModule } = require(${JSON.stringify(join(ROOT, 'lib/lazy-module.ts'))});`,
+        `const s3 = lazyModule(() => require('@aws-sdk/client-s3'));`,
+        'const stand = s3.GetObjectCommand; const before = sdk();',
+        `const command = new stand({ Bucket: 'b', Key: 'k' });`,
+        `const real = require('@aws-sdk/client-s3').GetObjectCommand;`,
+        'process.stdout.write(JSON.stringify({ atImport, before, after: sdk(),',
+        '  real: command instanceof real, viaStand: command instanceof stand, input: command.input }));',
+      ].join('\n');
+      const out = execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, NODE_PATH: join(ROOT, 'node_modules') },
+      });
+      const seen = JSON.parse(out) as Record<string, unknown>;
+      expect(seen).toMatchObject({ atImport: 0, before: 0, real: true, viaStand: true });
+      expect(seen.after).toBeGreaterThan(0);
+      expect(seen.input).toEqual({ Bucket: 'b', Key: 'k' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

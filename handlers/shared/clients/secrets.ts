@@ -1,7 +1,14 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type * as ClientSecretsManager from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { lazyModule } from '../../../lib/lazy-module';
 import { once } from './once';
 
-export const secretsClient = once(() => new SecretsManagerClient({}));
+const secretsManager = lazyModule<typeof ClientSecretsManager>(() =>
+  require('@aws-sdk/client-secrets-manager'),
+);
+const { GetSecretValueCommand } = secretsManager;
+
+export const secretsClient = once(() => new secretsManager.SecretsManagerClient({}));
 
 /**
  * Reads a secret string once and caches it for the container's life; a failed read is not

@@ -11,8 +11,8 @@ export default defineConfig({
     pool: 'forks',
     // Vitest's default is one worker less than the cores: a single worker on a 2-core machine,
     // which then idles through every e2e file's waits (approval polls, runs, server restarts).
-    // Three files at a time keep both cores busy; the longest files start first (by size, then
-    // by duration once vitest has a cache).
-    maxWorkers: 3,
+    // Two files at a time keep both cores busy (three made 30 s tests time out); the longest files
+    // start first (by size, then by duration once vitest has a cache).
+    maxWorkers: 2,
   },
 });

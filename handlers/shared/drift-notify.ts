@@ -1,5 +1,7 @@
-import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type * as ClientSFN from '@aws-sdk/client-sfn';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DriftOutcome, ExecutionInput, PlanResult, RunRequest } from '../../lib/contracts';
+import { lazyModule } from '../../lib/lazy-module';
 import { documentClient } from './clients/dynamodb';
 import { sfnClient } from './clients/sfn';
 import { type DriftReportDeps, reportDrift, reportDriftFailure } from './drift-report';
@@ -7,6 +9,11 @@ import { type DriftStore, DynamoDriftStore } from './drift-store';
 import { InvalidPayloadError } from './errors';
 import type { Notifier } from './notifier';
 import { consoleUrl, type Settings } from './settings';
+
+// Loaded when a drift check starts an approval run, not at import: see lib/lazy-module.ts.
+const { StartExecutionCommand } = lazyModule<typeof ClientSFN>(() =>
+  require('@aws-sdk/client-sfn'),
+);
 
 /** What the notify function needs for drift checks beyond its own dependencies. */
 export interface DriftNotifyDeps {

@@ -1,8 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type * as LibDynamoDB from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { DRIFT_KEY_PREFIX } from '../../lib/drift-input';
-import { writeFileAtomic } from '../../lib/local/durable';
+import { lazyModule } from '../../lib/lazy-module';
+
+// Loaded at the first drift report, not at import: see lib/lazy-module.ts.
+const { GetCommand, PutCommand } = lazyModule<typeof LibDynamoDB>(() =>
+  require('@aws-sdk/lib-dynamodb'),
+);
 
 /**
  * The last result of the drift check of each repo and path, so a check that keeps failing (or
@@ -52,32 +57,5 @@ export class DynamoDriftStore implements DriftStore {
         Item: { pk: driftKey(repo, path), ...driftRecordSchema.parse(record) },
       }),
     );
-  }
-}
-
-/** Local mode and tests: memory, optionally persisted to a JSON file. */
-export class MemoryDriftStore implements DriftStore {
-  private readonly items = new Map<string, DriftRecord>();
-
-  constructor(private readonly file?: string) {
-    if (file && existsSync(file)) {
-      try {
-        const doc = z
-          .record(z.string(), driftRecordSchema)
-          .parse(JSON.parse(readFileSync(file, 'utf8')));
-        for (const [key, record] of Object.entries(doc)) this.items.set(key, record);
-      } catch {
-        // A damaged file only costs one repeated message per path.
-      }
-    }
-  }
-
-  async get(repo: string, path: string): Promise<DriftRecord | undefined> {
-    return this.items.get(driftKey(repo, path));
-  }
-
-  async put(repo: string, path: string, record: DriftRecord): Promise<void> {
-    this.items.set(driftKey(repo, path), driftRecordSchema.parse(record));
-    if (this.file) writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.items)));
   }
 }

@@ -9,7 +9,6 @@ import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { LocalDecisionKey } from '../../handlers/shared/decision-signing';
 import { startRunWith } from '../../handlers/shared/drift-notify';
-import { MemoryDriftStore } from '../../handlers/shared/drift-store';
 import type { Notifier } from '../../handlers/shared/notifier';
 import {
   type FunctionName,
@@ -31,6 +30,7 @@ import {
 } from '../definition';
 import { lockDataDir } from './data-dir-lock';
 import { type DriftScheduler, startDriftScheduler } from './drift-schedules';
+import { MemoryDriftStore } from './drift-store';
 import { privateDir, writeFileAtomic } from './durable';
 import { type ExecutionRecord, type HistoryEvent, LocalEngine } from './engine';
 import { toFunctionUrlEvent, writeFunctionUrlResult } from './http-adapter';

@@ -31,7 +31,15 @@ const SDK_BY_HANDLER: Record<string, string[]> = {
     '@aws-sdk/client-sfn',
     '@aws-sdk/lib-dynamodb',
   ],
-  notify: ['@aws-sdk/client-s3', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sesv2'],
+  // DynamoDB and Step Functions for drift checks: the last result per path, an approval run.
+  notify: [
+    '@aws-sdk/client-dynamodb',
+    '@aws-sdk/client-s3',
+    '@aws-sdk/client-secrets-manager',
+    '@aws-sdk/client-sesv2',
+    '@aws-sdk/client-sfn',
+    '@aws-sdk/lib-dynamodb',
+  ],
   cleanup: ['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb'],
   'verify-approval': ['@aws-sdk/client-kms'],
   'inspect-plan': ['@aws-sdk/client-s3'],

@@ -783,7 +783,7 @@ describe('races, replays, expiry and ended runs', () => {
   });
 });
 
-describe('signed decisions (DESIGN.md property 8)', () => {
+describe('signed decisions (docs/architecture.md property 8)', () => {
   const key = LocalDecisionKey.generate();
 
   it('an approval carries a decision signed for this run, plan, commit and its distinct approvers', async () => {

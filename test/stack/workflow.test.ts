@@ -87,7 +87,7 @@ describe('the placeholder ASL', () => {
   });
 });
 
-describe('states, in the order of DESIGN.md', () => {
+describe('states, in the order of docs/architecture.md', () => {
   it('has exactly the states of the contract', () => {
     expect(asl.StartAt).toBe('Validate request');
     expect(Object.keys(asl.States).sort()).toEqual(

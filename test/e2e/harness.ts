@@ -9,7 +9,6 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { inject } from 'vitest';
 import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
 import { type DeployRunnerConfig, parseConfig } from '../../lib/config';
 import { type ExecutionInput, lockKeyFor } from '../../lib/contracts';
@@ -73,13 +72,14 @@ export const resources = (...names: string[]): SimResource[] =>
 
 let bundle: Promise<RunnerBundle> | undefined;
 /**
- * The runner and simulator bundles: built once per run by test/global-setup.ts, or once per file
- * under a config without that setup (vitest.load.config.ts).
+ * The runner and simulator bundles: built once per run by test/global-setup.ts, or once per use
+ * without that setup (vitest.load.config.ts, and the bench, which runs outside vitest and so may
+ * not load it: vitest refuses `require`).
  */
 export function runnerBundle(): Promise<RunnerBundle> {
-  bundle ??= Promise.resolve(inject('runnerBundle')).then(
-    (built) => built ?? bundleRunner(mkdtempSync(join(tmpdir(), 'dr-bundle-'))),
-  );
+  bundle ??= (
+    process.env.VITEST ? import('vitest').then((v) => v.inject('runnerBundle')) : Promise.resolve()
+  ).then((built) => built ?? bundleRunner(mkdtempSync(join(tmpdir(), 'dr-bundle-'))));
   return bundle;
 }
 

@@ -4,7 +4,15 @@ import {
   type HistoryEvent,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { StateNames } from '../contracts';
+import * as z from 'zod';
+import {
+  approvalDecisionSchema,
+  approverSchema,
+  type PlanResult,
+  runRequestSchema,
+  StateNames,
+  workflowStateSchema,
+} from '../contracts';
 import { decisionDeadline } from '../deadline';
 import type { Outcome } from './exit-codes';
 import type { ApiPacer, RetryNotice } from './pacer';
@@ -16,16 +24,44 @@ export type TaskState = (typeof TASK_STATES)[number];
 export const APPROVAL_STATE = StateNames.RequestApproval;
 export const INSPECT_STATE = StateNames.InspectPlan;
 
-/** The part of the plan result the CLI prints. */
-export interface PlanSummary {
-  readonly commit?: string;
-  readonly tool?: string;
-  readonly toolVersion?: string;
-  readonly hasChanges: boolean;
-  readonly counts: { add: number; change: number; destroy: number; replace: number };
-  readonly changes: ReadonlyArray<{ address: string; actions: readonly string[] }>;
-  readonly changesOmitted: number;
-}
+/** The part of the plan result (lib/contracts.ts `planResultSchema`) the CLI prints. */
+export type PlanSummary = Readonly<
+  Pick<
+    PlanResult,
+    'commit' | 'tool' | 'toolVersion' | 'hasChanges' | 'counts' | 'changes' | 'changesOmitted'
+  >
+>;
+
+/*
+ * Each state's output is the workflow state; only the key that state wrote is read, so a run
+ * whose other keys drifted still shows what can be shown. A key that does not match its
+ * contract is treated as absent: the CLI never prints a plan or decision it could not verify.
+ */
+const planStateSchema = workflowStateSchema.pick({ plan: true });
+const approvalStateSchema = z.object({ approval: approvalDecisionSchema });
+
+/**
+ * The fields of the `Request approval` payload (handlers/request-approval.ts) the CLI shows,
+ * each parsed with its contract schema and dropped alone when it does not match: the waiting
+ * notice is still worth printing without the approver list.
+ */
+const approvalParametersSchema = z.object({
+  Payload: z.object({
+    approvers: z.array(approverSchema).optional().catch(undefined),
+    approvalsRequired: z.int().min(1).optional().catch(undefined),
+    timeoutSeconds: z.int().min(1).optional().catch(undefined),
+    request: runRequestSchema.pick({ lockExpiresAt: true }).optional().catch(undefined),
+  }),
+});
+
+/**
+ * AWS's ECS shapes in a `.sync` task's events: the RunTask response (`Tasks[0].TaskArn`) or the
+ * described task (`TaskArn`). Not ours, so not in lib/contracts.ts; parsed all the same.
+ */
+const ecsTaskArnSchema = z.union([
+  z.object({ Tasks: z.tuple([z.object({ TaskArn: z.string().min(1) })], z.unknown()) }),
+  z.object({ TaskArn: z.string().min(1) }),
+]);
 
 /** Everything `wait` reports, in order. Rendered by render.ts; emitted as-is by `--json`. */
 export type FollowEvent =
@@ -111,15 +147,15 @@ export class HistoryTracker {
         return summary ? [{ type: 'plan', summary }] : [];
       }
       if (name === APPROVAL_STATE) {
-        const approval = (parseJson(output) as { approval?: Record<string, unknown> } | undefined)
-          ?.approval;
-        if (approval && typeof approval.approved === 'boolean') {
+        const parsed = approvalStateSchema.safeParse(parseJson(output));
+        if (parsed.success) {
+          const { approval } = parsed.data;
           return [
             {
               type: 'approval-decided',
               approved: approval.approved,
-              approver: stringOr(approval.approver),
-              reason: stringOr(approval.reason) || undefined,
+              approver: approval.approver,
+              reason: approval.reason || undefined,
             },
           ];
         }
@@ -177,31 +213,21 @@ export function taskArnOf(event: HistoryEvent): string | undefined {
     event.taskFailedEventDetails?.cause,
   ];
   for (const text of texts) {
-    const value = parseJson(text) as
-      | { TaskArn?: unknown; Tasks?: Array<{ TaskArn?: unknown }> }
-      | undefined;
-    if (!value || typeof value !== 'object') continue;
-    const arn = value.Tasks?.[0]?.TaskArn ?? value.TaskArn;
-    if (typeof arn === 'string' && arn.length > 0) return arn;
+    const parsed = ecsTaskArnSchema.safeParse(parseJson(text));
+    if (!parsed.success) continue;
+    return 'Tasks' in parsed.data ? parsed.data.Tasks[0].TaskArn : parsed.data.TaskArn;
   }
   return undefined;
 }
 
 function approvalRequested(event: HistoryEvent): FollowEvent {
   const details = event.taskScheduledEventDetails;
-  const parameters = parseJson(details?.parameters) as
-    | { Payload?: Record<string, unknown> }
-    | undefined;
-  const payload = parameters?.Payload ?? {};
-  const approvers = Array.isArray(payload.approvers)
-    ? payload.approvers.map(approverLabel).filter((a): a is string => a !== undefined)
-    : [];
-  const timeoutSeconds =
-    details?.timeoutInSeconds ??
-    (typeof payload.timeoutSeconds === 'number' ? payload.timeoutSeconds : undefined);
+  const parsed = approvalParametersSchema.safeParse(parseJson(details?.parameters));
+  const payload = parsed.success ? parsed.data.Payload : {};
+  const approvers = (payload.approvers ?? []).map(approverLabel);
+  const timeoutSeconds = details?.timeoutInSeconds ?? payload.timeoutSeconds;
   // The page's own deadline (lib/deadline.ts), not the wait's raw timeout: one time everywhere.
-  const request = (payload.request ?? {}) as { lockExpiresAt?: unknown };
-  const lock = Number(request.lockExpiresAt);
+  const lock = Number(payload.request?.lockExpiresAt);
   const expiresAt =
     event.timestamp && timeoutSeconds !== undefined
       ? new Date(
@@ -215,56 +241,27 @@ function approvalRequested(event: HistoryEvent): FollowEvent {
   return {
     type: 'approval-requested',
     approvers,
-    approvalsRequired:
-      typeof payload.approvalsRequired === 'number' ? payload.approvalsRequired : undefined,
+    approvalsRequired: payload.approvalsRequired,
     expiresAt,
   };
 }
 
 /** `Name <email>`, the email, or the Slack user. */
-function approverLabel(approver: unknown): string | undefined {
-  if (typeof approver === 'string') return approver;
-  if (!approver || typeof approver !== 'object') return undefined;
-  const a = approver as { name?: unknown; email?: unknown; slackUserId?: unknown };
-  const name = stringOr(a.name);
-  const contact = stringOr(a.email) ?? (a.slackUserId ? `Slack ${stringOr(a.slackUserId)}` : '');
-  if (name && contact) return `${name} <${contact}>`;
-  return name || contact || undefined;
+function approverLabel(approver: z.output<typeof approverSchema>): string {
+  const contact = approver.email ?? `Slack ${approver.slackUserId}`;
+  return approver.name ? `${approver.name} <${contact}>` : contact;
 }
 
-/** Reads the plan summary from `Inspect plan`'s output, tolerating missing fields. */
+/**
+ * The plan summary in `Inspect plan`'s output, or undefined when it is missing or does not
+ * match `planResultSchema`: a drifted summary is not shown as if it were the plan.
+ */
 export function planSummaryOf(state: unknown): PlanSummary | undefined {
-  const summary = (state as { plan?: { summary?: Record<string, unknown> } } | undefined)?.plan
-    ?.summary;
-  if (!summary || typeof summary !== 'object') return undefined;
-  const counts = (summary.counts ?? {}) as Record<string, unknown>;
-  const count = (key: string) => (typeof counts[key] === 'number' ? (counts[key] as number) : 0);
-  const changes = Array.isArray(summary.changes)
-    ? summary.changes
-        .filter(
-          (c): c is { address: string; actions: string[] } =>
-            !!c && typeof c.address === 'string' && Array.isArray(c.actions),
-        )
-        .map((c) => ({ address: c.address, actions: c.actions }))
-    : [];
-  const counted = {
-    add: count('add'),
-    change: count('change'),
-    destroy: count('destroy'),
-    replace: count('replace'),
-  };
-  return {
-    commit: stringOr(summary.commit),
-    tool: stringOr(summary.tool),
-    toolVersion: stringOr(summary.toolVersion),
-    hasChanges:
-      typeof summary.hasChanges === 'boolean'
-        ? summary.hasChanges
-        : Object.values(counted).some((n) => n > 0),
-    counts: counted,
-    changes,
-    changesOmitted: typeof summary.changesOmitted === 'number' ? summary.changesOmitted : 0,
-  };
+  const parsed = planStateSchema.safeParse(state);
+  const summary = parsed.success ? parsed.data.plan?.summary : undefined;
+  if (!summary) return undefined;
+  const { commit, tool, toolVersion, hasChanges, counts, changes, changesOmitted } = summary;
+  return { commit, tool, toolVersion, hasChanges, counts, changes, changesOmitted };
 }
 
 /**
@@ -314,10 +311,6 @@ export type ExecutionDescription = Pick<
   | 'output'
   | 'input'
 >;
-
-function stringOr(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
 
 export function parseJson(text: string | undefined): unknown {
   if (!text) return undefined;

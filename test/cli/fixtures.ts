@@ -21,6 +21,7 @@ export const PLAN_TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/deploy-run
 export const APPLY_TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/deploy-runner/apply0task2';
 export const COMMIT = 'abc1234def5678abc1234def5678abc1234def56';
 
+/** A plan result as `planResultSchema` has it (the runner writes every field). */
 export const planSummary = (overrides: Record<string, unknown> = {}) => ({
   commit: COMMIT,
   tool: 'terraform',
@@ -35,6 +36,13 @@ export const planSummary = (overrides: Record<string, unknown> = {}) => ({
     { address: 'aws_lambda_function.api', actions: ['update'] },
   ],
   changesOmitted: 0,
+  planKey: 'runs/run-1/plan.tfplan',
+  planVersionId: 'v1',
+  planSha256: 'a'.repeat(64),
+  planTextKey: 'runs/run-1/plan.txt',
+  planTextVersionId: 'v1',
+  planTextSha256: 'b'.repeat(64),
+  logUrl: 'https://console.aws.amazon.com/cloudwatch/home#logs',
   ...overrides,
 });
 

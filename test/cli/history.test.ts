@@ -9,6 +9,7 @@ import {
   EXECUTION_ARN,
   HistoryBuilder,
   PLAN_TASK_ARN,
+  planSummary,
   VirtualClock,
 } from './fixtures';
 
@@ -99,13 +100,47 @@ describe('HistoryTracker', () => {
     });
   });
 
-  it('tolerates partial plan summaries', () => {
-    expect(planSummaryOf({ plan: { summary: { counts: { add: 1 } } } })).toMatchObject({
+  it('shows a plan summary that matches planResultSchema', () => {
+    const summary = planSummary({ changesOmitted: 3 });
+    expect(planSummaryOf({ plan: { summary } })).toEqual({
+      commit: summary.commit,
+      tool: 'terraform',
+      toolVersion: summary.toolVersion,
       hasChanges: true,
-      counts: { add: 1, change: 0, destroy: 0, replace: 0 },
-      changes: [],
+      counts: summary.counts,
+      changes: summary.changes,
+      changesOmitted: 3,
     });
+  });
+
+  it('does not show a drifted plan summary as if it were valid', () => {
+    const drifted = [
+      { counts: { add: 1 } },
+      planSummary({ counts: { add: '2', change: 0, destroy: 0, replace: 0 } }),
+      planSummary({ changes: [{ address: 'aws_s3_bucket.b', actions: ['explode'] }] }),
+      planSummary({ hasChanges: 'yes' }),
+      planSummary({ commit: 'not-a-sha' }),
+    ];
+    for (const summary of drifted) expect(planSummaryOf({ plan: { summary } })).toBeUndefined();
     expect(planSummaryOf({})).toBeUndefined();
+    expect(planSummaryOf('garbage')).toBeUndefined();
+
+    const history = new HistoryBuilder()
+      .entered('Inspect plan')
+      .exited('Inspect plan', { plan: { summary: drifted[1] } })
+      .entered('Changes?', 'ChoiceStateEntered');
+    const out = new HistoryTracker().apply(history.events);
+    expect(out.map((e) => e.type)).toEqual(['state', 'state']);
+  });
+
+  it('reports no decision when the approval output does not match approvalDecisionSchema', () => {
+    const history = new HistoryBuilder()
+      .entered('Request approval')
+      .exited('Request approval', { approval: { approved: 'true', approver: 'eve' } })
+      .entered('Approved?', 'ChoiceStateEntered');
+    const out = new HistoryTracker().apply(history.events);
+    expect(out.some((e) => e.type === 'approval-decided')).toBe(false);
+    expect(out.filter((e) => e.type === 'state')).toHaveLength(2);
   });
 });
 

@@ -245,10 +245,10 @@ describe('formatPlanSummary', () => {
   });
 
   it('lists every destructive change but caps the rest', () => {
-    const changes = [
+    const changes: PlanSummary['changes'] = [
       ...Array.from({ length: 30 }, (_, i) => ({
         address: `aws_sqs_queue.q${i}`,
-        actions: ['create'],
+        actions: ['create' as const],
       })),
       { address: 'aws_db_instance.main', actions: ['delete'] },
     ];

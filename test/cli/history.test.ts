@@ -136,7 +136,7 @@ describe('HistoryTracker', () => {
   it('reports no decision when the approval output does not match approvalDecisionSchema', () => {
     const history = new HistoryBuilder()
       .entered('Request approval')
-      .exited('Request approval', { approval: { approved: 'true', approver: 'eve' } })
+      .exited('Request approval', { approval: { approved: true, approver: 'eve' } })
       .entered('Approved?', 'ChoiceStateEntered');
     const out = new HistoryTracker().apply(history.events);
     expect(out.some((e) => e.type === 'approval-decided')).toBe(false);

@@ -35,7 +35,7 @@ export type PlanSummary = Readonly<
 /*
  * Each state's output is the workflow state; only the key that state wrote is read, so a run
  * whose other keys drifted still shows what can be shown. A key that does not match its
- * contract is treated as absent: the CLI never prints a plan or decision it could not verify.
+ * contract is treated as absent: a drifted plan or decision is not printed as if it were valid.
  */
 const planStateSchema = workflowStateSchema.pick({ plan: true });
 const approvalStateSchema = z.object({ approval: approvalDecisionSchema });

@@ -51,6 +51,16 @@ export class InputRefusedError extends RunnerError {
   readonly exitCode = ExitCode.Refused;
 }
 
+/**
+ * The path is allowed but the commit has no such directory. Its own code so `Notify failure`
+ * reports a request error (the caller sent a wrong path), not a failed run.
+ */
+export class PathNotFoundError extends RunnerError {
+  override readonly name = 'PathNotFoundError';
+  readonly code = 'PathNotFound';
+  readonly exitCode = ExitCode.Refused;
+}
+
 /** terraform/tofu exited with an error, or could not be started. */
 export class ToolFailedError extends RunnerError {
   override readonly name = 'ToolFailedError';

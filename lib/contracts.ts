@@ -297,6 +297,8 @@ export type RunnerPhase = z.infer<typeof runnerPhaseSchema>;
  */
 export const runnerErrorCodeSchema = z.enum([
   'InputRefused',
+  /** The allowed path does not exist at the commit: a request error, not a failed run. */
+  'PathNotFound',
   'ToolFailed',
   'StalePlan',
   'ArtifactVerification',

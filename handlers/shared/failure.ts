@@ -201,8 +201,15 @@ export function readableError(
   const todo = (fallback: string) => (report?.hint ? `${oneLine(report.hint)}.` : fallback);
   const timedOut = caught.Error === 'States.Timeout';
   let error: ReadableError;
-  // Only the runner can tell a stale plan: Terraform says so on its output, the runner reports it.
-  if (stage === 'apply' && report?.code === 'StalePlan') {
+  // The caller sent an allowed path the commit does not have: their request is wrong, not the
+  // run, so it ends as a rejected request (the CLI exits 2) naming the paths that do exist.
+  if (stage === 'plan' && report?.code === 'PathNotFound') {
+    error = {
+      Error: RunErrors.RequestRejected,
+      Cause: `Request rejected: ${what}. Nothing was planned or applied: start a new run with an existing path.`,
+    };
+    // Only the runner can tell a stale plan: Terraform says so on its output, the runner reports it.
+  } else if (stage === 'apply' && report?.code === 'StalePlan') {
     error = {
       Error: NotifyErrors.PlanStale,
       Cause: `Apply refused the saved plan: ${what}. Nothing was applied; start a new run to plan again.`,

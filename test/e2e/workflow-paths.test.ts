@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode, outcomeOf } from '../../lib/cli/exit-codes';
 import {
   decide,
   type Harness,
@@ -131,6 +132,26 @@ describe('e2e: the paths of the workflow', () => {
     expect(await statesEntered(h, arn)).not.toContain('Request approval');
     expect(messagesFor(arn).length).toBeGreaterThan(0);
     expect(await lockHeld(h, 'envs/broken-plan')).toBeUndefined();
+  });
+
+  it('a missing path: a rejected request (CLI exit 2) listing the existing allowed paths, no lock', async () => {
+    const arn = await startRun(h, { repo: 'infra', ref: 'main', path: 'envs/prodd' });
+    const end = await waitForEnd(h, arn);
+    expect(end.status).toBe('FAILED');
+    expect(end.error).toBe('DeployRunner.RequestRejected');
+    expect(end.cause).toContain('path "envs/prodd" does not exist at this commit');
+    expect(end.cause).toContain(
+      'existing paths matching the allowed paths (envs/*): envs/broken-apply, envs/broken-plan, envs/empty, envs/locked, envs/plan-only, envs/rejected, envs/shared, envs/tampered',
+    );
+    expect(await statesEntered(h, arn)).not.toContain('Request approval');
+    expect(await lockHeld(h, 'envs/prodd')).toBeUndefined();
+    // What the CLI makes of this execution: exit 2 and the list, said once.
+    const outcome = outcomeOf({ status: end.status, error: end.error, cause: end.cause });
+    expect(outcome.exitCode).toBe(ExitCode.Usage);
+    expect(outcome.result).toBe('request-rejected');
+    expect(outcome.message).toMatch(
+      /^Request rejected: path "envs\/prodd" does not exist at this commit; .*: envs\/broken-apply, /,
+    );
   });
 
   it('apply fails: the approved run fails with the apply error and releases the lock', async () => {

@@ -105,6 +105,33 @@ describe('failure classification', () => {
       /did not finish within the apply timeout.*Log: https:/,
     ],
     [
+      'an allowed path the commit does not have: a rejected request naming the existing paths',
+      { request, error: { Error: 'States.TaskFailed', Cause: ecsStopped(2) } },
+      report({
+        mode: 'plan',
+        code: 'PathNotFound',
+        phase: 'validate',
+        exitCode: 2,
+        message:
+          'path "envs/prod" does not exist at this commit; existing paths matching the allowed paths (envs/*): envs/dev, envs/staging',
+      }),
+      'DeployRunner.RequestRejected',
+      /^Request rejected: path "envs\/prod" does not exist at this commit; .*: envs\/dev, envs\/staging\. Nothing was planned/,
+    ],
+    [
+      'another refused input stays a failed plan',
+      { request, error: { Error: 'States.TaskFailed', Cause: ecsStopped(2) } },
+      report({
+        mode: 'plan',
+        code: 'InputRefused',
+        phase: 'validate',
+        exitCode: 2,
+        message: 'path "envs/file" is not a directory',
+      }),
+      'DeployRunner.PlanFailed',
+      /^Plan failed \(validate\): path "envs\/file" is not a directory/,
+    ],
+    [
       'a plan failure with the runner hint',
       { request, error: { Error: 'States.TaskFailed', Cause: ecsStopped(1) } },
       report({

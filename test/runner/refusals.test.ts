@@ -177,10 +177,39 @@ describe.concurrent('the path inside the checkout', () => {
     expect(plan.hasChanges).toBe(true);
   });
 
-  test('refuses a path that does not exist at the commit', async ({ sandbox }) => {
-    const outcome = await sandbox.runInProcess({ DR_PATH: 'envs/prod' });
-    expect(outcome.code).toBe(2);
+  test('refuses a path that does not exist at the commit, naming the allowed paths that do', async ({
+    sandbox,
+  }) => {
+    sandbox.repo.commit({ 'envs/staging/resources.json': MODULE, 'envs/.hidden/x.json': MODULE });
+    const outcome = await sandbox.run({ DR_RUN_ID: 'missing-path', DR_PATH: 'envs/prod' });
+    expect(outcome.code, outcome.stdout + outcome.stderr).toBe(2);
     expect(outcome.stderr).toContain('does not exist at this commit');
+    expect(sandbox.toolCalls()).toEqual([]);
+    // modules/net exists but is not allowed, envs/.hidden is allowed by no wildcard: neither listed.
+    expect(sandbox.artifact('runs/missing-path/plan-error.json')).toMatchObject({
+      code: 'PathNotFound',
+      phase: 'validate',
+      exitCode: 2,
+      message:
+        'path "envs/prod" does not exist at this commit; existing paths matching the allowed paths (envs/*): envs/dev, envs/staging',
+    });
+  });
+
+  test('lists at most 20 existing paths, and says there are more', async ({ sandbox }) => {
+    const many = Object.fromEntries(
+      Array.from({ length: 25 }, (_, i) => [
+        `envs/e${String(i).padStart(2, '0')}/main.json`,
+        MODULE,
+      ]),
+    );
+    sandbox.repo.commit(many);
+    const outcome = await sandbox.runInProcess({ DR_RUN_ID: 'many-paths', DR_PATH: 'envs/prod' });
+    expect(outcome.code).toBe(2);
+    const { message } = sandbox.artifact('runs/many-paths/plan-error.json') as { message: string };
+    const listed = message.split(': ').at(-1)?.split(', ') ?? [];
+    expect(listed).toHaveLength(21);
+    expect(listed.at(0)).toBe('envs/dev');
+    expect(listed.at(-1)).toBe('and more');
   });
 
   test('refuses the .git folder', async ({ sandbox }) => {

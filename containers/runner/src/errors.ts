@@ -46,9 +46,19 @@ export abstract class RunnerError extends Error {
 
 /** The environment, the allowlist check, the ref or the path refused the run. */
 export class InputRefusedError extends RunnerError {
-  override readonly name = 'InputRefusedError';
-  readonly code = 'InputRefused';
+  override readonly name: string = 'InputRefusedError';
+  readonly code: RunnerErrorCode = 'InputRefused';
   readonly exitCode = ExitCode.Refused;
+}
+
+/**
+ * The path is allowed but the commit has no such directory: a refusal like any other (exit 2,
+ * nothing run), with its own code so `Notify failure` reports a request error (the caller sent a
+ * wrong path), not a failed run.
+ */
+export class PathNotFoundError extends InputRefusedError {
+  override readonly name = 'PathNotFoundError';
+  override readonly code = 'PathNotFound';
 }
 
 /** terraform/tofu exited with an error, or could not be started. */

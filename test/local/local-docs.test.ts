@@ -15,15 +15,24 @@ const ROOT = resolve(__dirname, '..', '..');
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'dr-localdocs-'));
 
-afterAll(() => {
-  for (const child of children) {
-    if (child.pid && child.exitCode === null) {
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {}
-    }
+/** True while any process of the group is alive (npx, the CLI, the server it runs). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
   }
-  rmSync(dir, { recursive: true, force: true });
+}
+
+afterAll(async () => {
+  const groups = children.flatMap((child) => (child.pid ? [child.pid] : []));
+  for (const pgid of groups) if (groupAlive(pgid)) process.kill(-pgid, 'SIGTERM');
+  // The server writes its data folder until it has stopped: remove the folder after that.
+  const until = Date.now() + 15_000;
+  while (groups.some(groupAlive) && Date.now() < until)
+    await new Promise((r) => setTimeout(r, 100));
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
 });
 
 async function freePort(): Promise<number> {

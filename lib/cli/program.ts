@@ -21,7 +21,7 @@ import { neutraliseLines } from './neutralise';
 import { ApiPacer, type Clock, describeError, systemClock } from './pacer';
 import { type OutputStream, Renderer } from './render';
 import { localUser, planStart, type StartEnvironment, startExecution } from './start';
-import { resolveStateMachineArn } from './state-machine';
+import { resolveLogGroup, resolveStateMachineArn, stateMachineArnOf } from './state-machine';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -124,7 +124,17 @@ export function createProgram(
     const out = renderer ?? rendererFor(flags);
     const ci = reportFor(flags);
     const { sfn, logs } = clientsFor(target);
-    const logGroup = flags.logGroup ?? (io.env.DEPLOY_RUNNER_LOG_GROUP || undefined);
+    const logGroup =
+      flags.logs === false
+        ? undefined
+        : await resolveLogGroup({
+            flag: flags.logGroup,
+            env: io.env,
+            endpoint: target.endpoint,
+            stateMachineArn: stateMachineArnOf(executionArn),
+            sfn: () => sfn,
+            pacer,
+          });
     const stop = () => {
       out.close();
       io.stderr.write(
@@ -313,14 +323,21 @@ export function createProgram(
     action(
       async (executionArn: string, flags: AwsFlags & { logGroup?: string; follow?: boolean }) => {
         const out = rendererFor(flags);
-        const logGroup = flags.logGroup ?? (io.env.DEPLOY_RUNNER_LOG_GROUP || undefined);
+        const target = resolveTarget({ ...flags, arn: executionArn }, io.env);
+        const { sfn, logs } = clientsFor(target);
+        const logGroup = await resolveLogGroup({
+          flag: flags.logGroup,
+          env: io.env,
+          endpoint: target.endpoint,
+          stateMachineArn: stateMachineArnOf(executionArn),
+          sfn: () => sfn,
+          pacer,
+        });
         if (!logGroup) {
           throw new CliError(
             'No log group: pass --log-group or set DEPLOY_RUNNER_LOG_GROUP (the stack output RunnerLogGroupName).',
           );
         }
-        const target = resolveTarget({ ...flags, arn: executionArn }, io.env);
-        const { sfn, logs } = clientsFor(target);
         let lastTask: string | undefined;
         const print = (event: FollowEvent) => {
           if (event.type === 'log') {

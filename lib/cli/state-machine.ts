@@ -1,4 +1,8 @@
-import { ListStateMachinesCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import {
+  ListStateMachinesCommand,
+  ListTagsForResourceCommand,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
 import { CliError, ExitCode } from './exit-codes';
 import type { ApiPacer } from './pacer';
 
@@ -30,4 +34,43 @@ export async function resolveStateMachineArn(options: {
     'No state machine: pass --state-machine-arn or set DEPLOY_RUNNER_STATE_MACHINE_ARN (the stack output StateMachineArn).',
     ExitCode.Usage,
   );
+}
+
+/** The state machine tag that names the runner's log group (the stack output RunnerLogGroupName). */
+export const RUNNER_LOG_GROUP_TAG = 'deploy-runner:runner-log-group';
+
+/** `arn:...:execution:<machine>:<name>` → `arn:...:stateMachine:<machine>`. */
+export function stateMachineArnOf(executionArn: string): string | undefined {
+  const parts = executionArn.split(':');
+  if (parts.length < 8 || parts[5] !== 'execution') return undefined;
+  return [...parts.slice(0, 5), 'stateMachine', parts[6]].join(':');
+}
+
+/**
+ * The runner's log group: `--log-group`, else DEPLOY_RUNNER_LOG_GROUP, else (local mode) the
+ * state machine's RUNNER_LOG_GROUP_TAG, so `start --wait` against `local serve` streams the plan
+ * with no flag. Asked from the state machine rather than assumed from the endpoint, so the same
+ * lookup serves a deployed stack once it tags its state machine and the CI role may read tags.
+ */
+export async function resolveLogGroup(options: {
+  flag?: string;
+  env: Env;
+  endpoint?: string;
+  stateMachineArn?: string;
+  sfn: () => SFNClient;
+  pacer: ApiPacer;
+}): Promise<string | undefined> {
+  const given = options.flag ?? (options.env.DEPLOY_RUNNER_LOG_GROUP || undefined);
+  if (given || !options.endpoint || !options.stateMachineArn) return given;
+  const sfn = options.sfn();
+  const resourceArn = options.stateMachineArn;
+  try {
+    const { tags = [] } = await options.pacer.call('ListTagsForResource', () =>
+      sfn.send(new ListTagsForResourceCommand({ resourceArn })),
+    );
+    return tags.find((tag) => tag.key === RUNNER_LOG_GROUP_TAG)?.value || undefined;
+  } catch {
+    // An older local server without the call: follow the run without its logs, as before.
+    return undefined;
+  }
 }

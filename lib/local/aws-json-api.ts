@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RUNNER_LOG_GROUP_TAG } from '../cli/state-machine';
 import { AwsApiError, apiErrors } from './aws-errors';
 import type { LocalEngine } from './engine';
-import type { LocalLogService } from './log-service';
+import { LOCAL_LOG_GROUP, type LocalLogService } from './log-service';
 
 /**
  * The AWS JSON 1.0/1.1 protocol in front of the local engine and log service: `X-Amz-Target:
@@ -33,6 +34,12 @@ export function awsOperations(engine: LocalEngine, logs: LocalLogService) {
         loggingConfiguration: { level: 'ALL', includeExecutionData: true },
         tracingConfiguration: { enabled: false },
       };
+    },
+    // The CLI finds the runner's log group here when none is given (see lib/cli/state-machine.ts).
+    ListTagsForResource: (b) => {
+      if (b.resourceArn !== engine.stateMachineArn)
+        throw apiErrors.stateMachineDoesNotExist(String(b.resourceArn));
+      return { tags: [{ key: RUNNER_LOG_GROUP_TAG, value: LOCAL_LOG_GROUP }] };
     },
     StartExecution: (b) => engine.startExecution(b),
     DescribeExecution: (b) => engine.describeExecution(b),

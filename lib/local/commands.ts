@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { bundleRunner } from '../../containers/runner/bundle';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, type DeployRunnerConfig, loadConfig } from '../config';
 import { assertDataDirFree } from './data-dir-lock';
 import { runDemo } from './demo';
 import { PortInUseError } from './http-server';
@@ -57,6 +57,22 @@ function stopOnSignals(server: LocalServer): void {
   process.once('SIGTERM', stop);
 }
 
+/** A glob is not a ref or a path: the hint names a concrete one, or a placeholder to replace. */
+const concrete = (patterns: readonly string[] | undefined, placeholder: string) =>
+  patterns?.find((p) => !/[*?[\]{}]/.test(p)) ?? placeholder;
+
+/**
+ * The command `local serve` suggests, ready to paste from the repo root: the config's first repo
+ * and its first literal ref and path; no state machine ARN or log group, which the CLI asks the
+ * server for.
+ */
+export function tryCommand(config: DeployRunnerConfig, url: string): string {
+  const [name, repo] = Object.entries(config.repos)[0] ?? [];
+  const ref = concrete(repo?.allowedRefs, '"<ref>"');
+  const path = concrete(repo?.allowedPaths, '"<path>"');
+  return `npx deploy-runner start --endpoint ${url} --repo ${name ?? '"<repo>"'} --ref ${ref} --path ${path} --wait`;
+}
+
 type ServeOptions = { port: number; dataDir: string; config: string; driftSchedules: boolean };
 
 /** Registers `deploy-runner local ...` (serve, demo) on the CLI. */
@@ -108,7 +124,7 @@ export function registerLocalCommands(program: Command): Command {
             `  state machine  ${server.stateMachineArn}`,
             `  runs           ${server.url}/`,
             `  outbox         ${server.outboxDir}`,
-            `  try            npx deploy-runner start --endpoint ${server.url} --state-machine-arn ${server.stateMachineArn} --repo <repo> --ref <ref> --path <path> --wait`,
+            `  try            ${tryCommand(config, server.url)}`,
             '',
           ].join('\n'),
         );

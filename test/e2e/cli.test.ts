@@ -261,8 +261,17 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
     );
     const logsWithoutGroup = eager(
       () =>
-        cli(h, ['logs', arnOf(name('envs/dev', '100'))], { ...opts('1600'), logGroup: false }).done,
+        cli(h, ['logs', arnOf(name('envs/dev', '100'))], {
+          ...opts('1600'),
+          logGroup: false,
+          endpoint: false,
+        }).done,
     );
+    const localLogsWithoutGroup = eager(async () => {
+      await applied;
+      return cli(h, ['logs', arnOf(name('envs/dev', '100'))], { ...opts('1601'), logGroup: false })
+        .done;
+    });
     const nothingListening = eager(
       () =>
         cli(h, ['status', arnOf('x'), '--endpoint', 'http://127.0.0.1:1'], {
@@ -341,6 +350,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
       list,
       usage,
       logsWithoutGroup,
+      localLogsWithoutGroup,
       nothingListening,
     };
   }
@@ -669,12 +679,19 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
     expect(result.lines.slice(applyAt + 1)).toEqual(runnerLines(applied.stdout, 'apply'));
   });
 
-  it('16 logs without a log group: exit 2', async () => {
+  it('16 logs without a log group: exit 2 against AWS; local mode names it (state machine tag)', async () => {
     const result = await scenarios.logsWithoutGroup;
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(
       'No log group: pass --log-group or set DEPLOY_RUNNER_LOG_GROUP',
     );
+    const [local, withFlag] = await Promise.all([
+      scenarios.localLogsWithoutGroup,
+      scenarios.appliedLogs,
+    ]);
+    expect(local.code).toBe(0);
+    expect(local.lines.length).toBeGreaterThan(2);
+    expect(local.lines).toEqual(withFlag.lines);
   });
 
   it('17 status of finished runs: status, outcome line, the run exit code', async () => {

@@ -603,3 +603,9 @@ export const driftOutcomeSchema = z.object({
   approvalRun: z.string().optional(),
 });
 export type DriftOutcome = z.infer<typeof driftOutcomeSchema>;
+
+/**
+ * The state machine tag that names the runner's log group: the stack sets it, local mode answers
+ * it, and the CLI reads it so `start --wait` streams the runner's output with no flag.
+ */
+export const RUNNER_LOG_GROUP_TAG = 'deploy-runner:runner-log-group';

@@ -3,6 +3,7 @@ import {
   ListTagsForResourceCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
+import { RUNNER_LOG_GROUP_TAG } from '../contracts';
 import { CliError, ExitCode } from './exit-codes';
 import type { ApiPacer } from './pacer';
 
@@ -36,8 +37,7 @@ export async function resolveStateMachineArn(options: {
   );
 }
 
-/** The state machine tag that names the runner's log group (the stack output RunnerLogGroupName). */
-export const RUNNER_LOG_GROUP_TAG = 'deploy-runner:runner-log-group';
+export { RUNNER_LOG_GROUP_TAG };
 
 /** `arn:...:execution:<machine>:<name>` → `arn:...:stateMachine:<machine>`. */
 export function stateMachineArnOf(executionArn: string): string | undefined {
@@ -47,10 +47,9 @@ export function stateMachineArnOf(executionArn: string): string | undefined {
 }
 
 /**
- * The runner's log group: `--log-group`, else DEPLOY_RUNNER_LOG_GROUP, else (local mode) the
- * state machine's RUNNER_LOG_GROUP_TAG, so `start --wait` against `local serve` streams the plan
- * with no flag. Asked from the state machine rather than assumed from the endpoint, so the same
- * lookup serves a deployed stack once it tags its state machine and the CI role may read tags.
+ * The runner's log group: `--log-group`, else DEPLOY_RUNNER_LOG_GROUP, else the state machine's
+ * RUNNER_LOG_GROUP_TAG (the stack tags it and lets the CI role read tags; local mode answers the
+ * same call), so `start --wait` streams the plan with no flag in AWS and locally alike.
  */
 export async function resolveLogGroup(options: {
   flag?: string;
@@ -61,7 +60,7 @@ export async function resolveLogGroup(options: {
   pacer: ApiPacer;
 }): Promise<string | undefined> {
   const given = options.flag ?? (options.env.DEPLOY_RUNNER_LOG_GROUP || undefined);
-  if (given || !options.endpoint || !options.stateMachineArn) return given;
+  if (given || !options.stateMachineArn) return given;
   const sfn = options.sfn();
   const resourceArn = options.stateMachineArn;
   try {
@@ -70,7 +69,7 @@ export async function resolveLogGroup(options: {
     );
     return tags.find((tag) => tag.key === RUNNER_LOG_GROUP_TAG)?.value || undefined;
   } catch {
-    // An older local server without the call: follow the run without its logs, as before.
+    // No permission, no region, an older stack or server: follow the run without its logs.
     return undefined;
   }
 }

@@ -78,7 +78,8 @@ export class CiAccess extends Construct {
         }),
         new iam.PolicyStatement({
           sid: 'DescribeTheWorkflow',
-          actions: ['states:DescribeStateMachine'],
+          // Tags: the runner's log group (RUNNER_LOG_GROUP_TAG), so the CLI streams it unasked.
+          actions: ['states:DescribeStateMachine', 'states:ListTagsForResource'],
           resources: [this.stateMachineArn],
         }),
         new iam.PolicyStatement({

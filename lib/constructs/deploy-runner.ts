@@ -1,4 +1,4 @@
-import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -13,6 +13,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { configWarnings, type DeployRunnerConfig, durationSeconds } from '../config';
+import { RUNNER_LOG_GROUP_TAG } from '../contracts';
 import { ArtifactBucket } from './artifact-bucket';
 import { CiAccess } from './ci-access';
 import { DriftSchedules } from './drift';
@@ -238,6 +239,8 @@ export class DeployRunner extends Construct {
       encryptionKey: this.encryptionKey,
       removalPolicy,
     });
+    // The CLI reads it (states:ListTagsForResource) to stream the runner's output with no flag.
+    Tags.of(this.workflow.stateMachine).add(RUNNER_LOG_GROUP_TAG, this.tasks.logGroup.logGroupName);
 
     // Holds only status-change events (execution ARNs, the run request): SQS-managed encryption
     // keeps EventBridge out of the artifact key's policy.
@@ -330,7 +333,7 @@ export class DeployRunner extends Construct {
       .combine(
         iam.Grant.addToPrincipal({
           grantee,
-          actions: ['states:DescribeStateMachine'],
+          actions: ['states:DescribeStateMachine', 'states:ListTagsForResource'],
           resourceArns: [this.stateMachine.stateMachineArn],
         }),
       )

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RUNNER_LOG_GROUP_TAG } from '../cli/state-machine';
+import { RUNNER_LOG_GROUP_TAG } from '../contracts';
 import { AwsApiError, apiErrors } from './aws-errors';
 import type { LocalEngine } from './engine';
 import { LOCAL_LOG_GROUP, type LocalLogService } from './log-service';

@@ -48,9 +48,9 @@ describe('the runner log group the CLI streams from', () => {
     expect(sfnMock.commandCalls(ListTagsForResourceCommand)).toHaveLength(0);
   });
 
-  it('against AWS (no endpoint) nothing is asked and nothing is assumed', async () => {
-    expect(await resolve({})).toBeUndefined();
-    expect(sfnMock.commandCalls(ListTagsForResourceCommand)).toHaveLength(0);
+  it('against AWS (no endpoint) reads the same tag the stack sets', async () => {
+    expect(await resolve({})).toBe('/from/the/tag');
+    expect(sfnMock.commandCalls(ListTagsForResourceCommand)).toHaveLength(1);
   });
 
   it('a server without the call or the tag: no log group, the run is still followed', async () => {

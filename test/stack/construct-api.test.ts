@@ -168,6 +168,7 @@ describe('grants', () => {
       'states:DescribeExecution',
       'states:DescribeStateMachine',
       'states:GetExecutionHistory',
+      'states:ListTagsForResource',
       'states:StopExecution',
     ]);
     expect(JSON.stringify(statements)).toContain(':execution:Platform:*');

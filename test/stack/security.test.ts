@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { RUNNER_LOG_GROUP_TAG } from '../../lib/contracts';
 import {
   actionsOf,
   allowedActions,
@@ -77,7 +78,7 @@ describe('1. CI can start this state machine, read its executions and the runner
       {
         Sid: 'DescribeTheWorkflow',
         Effect: 'Allow',
-        Action: 'states:DescribeStateMachine',
+        Action: ['states:DescribeStateMachine', 'states:ListTagsForResource'],
         Resource: STATE_MACHINE_ARN,
       },
       {
@@ -87,6 +88,14 @@ describe('1. CI can start this state machine, read its executions and the runner
         Resource: arnOf(ids.runnerLogs),
       },
     ]);
+  });
+
+  it('the state machine names the runner log group in the tag the CLI reads', () => {
+    const machine = Object.values(
+      built.template.findResources('AWS::StepFunctions::StateMachine'),
+    )[0] as { Properties: { Tags?: { Key: string; Value: unknown }[] } };
+    const tag = machine.Properties.Tags?.find((t) => t.Key === RUNNER_LOG_GROUP_TAG);
+    expect(tag?.Value).toEqual({ Ref: ids.runnerLogs });
   });
 
   it('the ARN CI may start is the state machine this stack creates', () => {

@@ -158,7 +158,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     close: async () => {
       sfn.destroy();
       await server.close();
-      rmSync(root, { recursive: true, force: true });
+      // A runner outlives its server by design (lib/local/runner-watchdog.cjs): one still ending
+      // may write into the folder while it is removed, so retry ENOTEMPTY as Node allows.
+      rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }

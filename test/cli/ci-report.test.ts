@@ -7,7 +7,7 @@ import { outcomeOf } from '../../lib/cli/exit-codes';
 import type { FollowEvent, PlanSummary } from '../../lib/cli/history';
 import { run } from '../../lib/cli/program';
 import { Renderer } from '../../lib/cli/render';
-import { EXECUTION_ARN, planSummary } from './fixtures';
+import { EXECUTION_ARN, githubOutputs, planSummary } from './fixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'dr-ci-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,24 +36,12 @@ function githubJob(name: string) {
   return {
     env,
     stdout: () => stdout,
-    outputs: () => parseOutputs(readFileSync(output, 'utf8')),
+    outputs: () => githubOutputs(readFileSync(output, 'utf8')),
     summary: () => readFileSync(summary, 'utf8'),
   };
 }
 
 /** GITHUB_OUTPUT's heredoc format: `name<<delimiter`, value lines, `delimiter`. */
-function parseOutputs(text: string): Record<string, string> {
-  const outputs: Record<string, string> = {};
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^<]+)<<(.+)$/.exec(lines[i]);
-    if (!m) continue;
-    const end = lines.indexOf(m[2], i + 1);
-    outputs[m[1]] = lines.slice(i + 1, end).join('\n');
-    i = end;
-  }
-  return outputs;
-}
 
 const rejected = (reason: string): FollowEvent[] => [
   { type: 'plan', summary: planSummary() as PlanSummary },

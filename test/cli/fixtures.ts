@@ -213,3 +213,17 @@ export function appliedRunHistory(options: { approvalWaitMs: number; taskMs: num
 export function awsError(name: string, httpStatusCode = 400, message = name): Error {
   return Object.assign(new Error(message), { name, $metadata: { httpStatusCode } });
 }
+
+/** The `name<<delimiter` blocks of a `$GITHUB_OUTPUT` file, as @actions/core writes them. */
+export function githubOutputs(text: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i]);
+    if (!m) continue;
+    const end = lines.indexOf(m[2], i + 1);
+    outputs[m[1]] = lines.slice(i + 1, end).join('\n');
+    i = end;
+  }
+  return outputs;
+}

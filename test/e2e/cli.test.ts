@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ListExecutionsCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_LOG_GROUP } from '../../lib/local/log-service';
+import { githubOutputs } from '../cli/fixtures';
 import {
   type CliResult,
   ciBundle,
@@ -45,18 +46,6 @@ const INJECTION =
   'no\n::error title=x::pwned\r\n::add-mask::\napproved<<EOF\ntrue\nEOF\n<img src=x onerror=alert(1)>';
 
 /** GITHUB_OUTPUT's format as @actions/core writes it: `name<<delimiter`, the value, delimiter. */
-function githubOutputs(text: string): Record<string, string> {
-  const outputs: Record<string, string> = {};
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^<]+)<<(.+)$/.exec(lines[i]);
-    if (!m) continue;
-    const end = lines.indexOf(m[2], i + 1);
-    outputs[m[1]] = lines.slice(i + 1, end).join('\n');
-    i = end;
-  }
-  return outputs;
-}
 
 /** Started lines: the name and the local run page, which answers 200. */
 async function expectStarted(h: Harness, result: CliResult, name: string, suffix = '') {

@@ -74,6 +74,13 @@ export function tryCommand(config: DeployRunnerConfig, url: string): string {
 }
 
 type ServeOptions = { port: number; dataDir: string; config: string; driftSchedules: boolean };
+type DemoCommandOptions = {
+  port: number;
+  dataDir: string;
+  exitWhenDone?: boolean;
+  /** Unset: ask after the first apply; `--second-run`: start it; `--no-second-run`: skip it. */
+  secondRun?: boolean;
+};
 
 /** Registers `deploy-runner local ...` (serve, demo) on the CLI. */
 export function registerLocalCommands(program: Command): Command {
@@ -136,12 +143,17 @@ export function registerLocalCommands(program: Command): Command {
   local
     .command('demo')
     .description(
-      'the whole flow on this machine: plan a demo repo, print the approval link, apply once you approve',
+      'the whole flow on this machine: plan a demo repo, print the approval link, apply once you approve; then offer a second run whose plan destroys a resource',
     )
     .option('--port <port>', 'port on 127.0.0.1', parsePort, 8787)
     .option('--data-dir <dir>', 'the demo folder (reset on every start)', '.deploy-runner/demo')
-    .option('--exit-when-done', 'stop the server when the run ends')
-    .action(async (opts: { port: number; dataDir: string; exitWhenDone?: boolean }) => {
+    .option('--exit-when-done', 'stop the server when the demo ends')
+    .option(
+      '--second-run',
+      'after the first apply, start the second run (its plan destroys a resource) without asking',
+    )
+    .option('--no-second-run', 'end the demo after the first run')
+    .action(async (opts: DemoCommandOptions) => {
       quietHandlerLogs();
       try {
         await assertPortFree(opts.port);
@@ -149,6 +161,7 @@ export function registerLocalCommands(program: Command): Command {
           dataDir: opts.dataDir,
           port: opts.port,
           exitWhenDone: opts.exitWhenDone === true,
+          secondRun: opts.secondRun === undefined ? 'ask' : opts.secondRun ? 'start' : 'skip',
         });
         if (!opts.exitWhenDone) stopOnSignals(demo.server);
         const status = await demo.finished;

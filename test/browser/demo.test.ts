@@ -54,13 +54,21 @@ describe('the demo in a browser', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('prints the approval link quickly, and clicking Approve applies the plan', async () => {
-    const started = Date.now();
-    demo = await runDemo({ dataDir, port: 0, out: (l) => lines.push(l), input });
-    await waitFor('the approval link is printed', () => links().length > 0);
-    // Issue 5: a newcomer sees the approval link within a minute (here: well within).
-    expect(Date.now() - started).toBeLessThan(60_000);
+  // The test's own bound is the claim (issue 5: a newcomer sees the link within a minute); the
+  // default 30 s would fail first on a busy machine, before the claim is even checked.
+  const FIRST_LINK_MS = 60_000;
+  it(
+    'prints the approval link within a minute',
+    async () => {
+      const started = Date.now();
+      demo = await runDemo({ dataDir, port: 0, out: (l) => lines.push(l), input });
+      await waitFor('the approval link is printed', () => links().length > 0, FIRST_LINK_MS);
+      expect(Date.now() - started).toBeLessThan(FIRST_LINK_MS);
+    },
+    FIRST_LINK_MS + 5_000,
+  );
 
+  it('clicking Approve applies the plan', async () => {
     const page = await browser.newPage();
     await page.goto(links()[0] as string);
     expect(await page.locator('h1').textContent()).toMatch(/demo/i);

@@ -1,11 +1,5 @@
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
-import * as z from 'zod';
-import {
-  type ApproverContract,
-  approverSchema,
-  planResultSchema,
-  runRequestSchema,
-} from '../lib/contracts';
+import { type ApproverContract, requestApprovalPayloadSchema } from '../lib/contracts';
 import { decisionDeadline } from '../lib/deadline';
 import { approvalLink, newCapability, type RandomBytes } from './shared/capability';
 import { documentClient } from './shared/clients/dynamodb';
@@ -59,18 +53,6 @@ export interface RequestApprovalDeps {
   /** @default - a Powertools logger for this handler */
   readonly logger?: HandlerLogger;
 }
-
-/** The payload `Request approval` sends (docs/workflow-contract.md, state 6). */
-export const requestApprovalPayloadSchema = z.object({
-  taskToken: z.string().min(1),
-  executionArn: z.string().min(1),
-  request: runRequestSchema,
-  plan: planResultSchema,
-  approvers: z.array(approverSchema).min(1),
-  approvalsRequired: z.int().min(1),
-  timeoutSeconds: z.int().min(1),
-});
-export type RequestApprovalPayload = z.input<typeof requestApprovalPayloadSchema>;
 
 export interface RequestApprovalResult {
   /** Approvers who got at least one message. */

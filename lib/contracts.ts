@@ -30,6 +30,12 @@ export type ExecutionInput = z.input<typeof executionInputSchema>;
 export type ParsedExecutionInput = z.output<typeof executionInputSchema>;
 
 /**
+ * The input of an execution already started, as `start` reads it to tell a retry of the same
+ * run from a clash: any JSON object, since another version of the CLI may have started it.
+ */
+export const startedInputSchema = z.record(z.string(), z.unknown());
+
+/**
  * The subset of the config that decides what may run. It is baked into the validate
  * function's environment and the runner's task definition (`DR_ALLOWLIST`), so both check it.
  */
@@ -449,6 +455,22 @@ export const approverSchema = z
   });
 export type ApproverContract = z.infer<typeof approverSchema>;
 
+/**
+ * The payload `Request approval` sends (docs/workflow-contract.md, state 6): built by the
+ * workflow construct (lib/constructs/workflow.ts, which parses its fixed part at synth time) and
+ * parsed by handlers/request-approval.ts.
+ */
+export const requestApprovalPayloadSchema = z.object({
+  taskToken: z.string().min(1),
+  executionArn: z.string().min(1),
+  request: runRequestSchema,
+  plan: planResultSchema,
+  approvers: z.array(approverSchema).min(1),
+  approvalsRequired: z.int().min(1),
+  timeoutSeconds: z.int().min(1),
+});
+export type RequestApprovalPayload = z.input<typeof requestApprovalPayloadSchema>;
+
 /*
  * The approval store's items (DynamoDB in AWS, memory or a JSON file in local mode): written by
  * `Request approval` and the approval page, read by the page and `Cleanup`, and, for the lock,
@@ -603,6 +625,46 @@ export const driftOutcomeSchema = z.object({
   approvalRun: z.string().optional(),
 });
 export type DriftOutcome = z.infer<typeof driftOutcomeSchema>;
+
+/** What `Drift: record skipped` (lib/constructs/drift.ts) puts into `$.drift` when the path was locked. */
+export const driftSkippedSchema = z.object({ skipped: z.literal(true), summary: z.string() });
+
+/** `$.drift` of a drift check that succeeded: skipped, or the report. The CLI reads it. */
+export const driftResultSchema = z.union([driftSkippedSchema, driftOutcomeSchema]);
+
+/** The output of a drift check execution (the workflow state), as far as the CLI reads it. */
+export const driftCheckOutputSchema = z.looseObject({ drift: z.unknown().optional() });
+
+/**
+ * What the CLI reads of a succeeded execution's output (the workflow state, `workflowStateSchema`)
+ * to say how it ended. Lenient: a field of another shape counts as absent, so an output from
+ * another version still gives an exit code.
+ */
+export const executionOutputFactsSchema = z.looseObject({
+  request: z
+    .looseObject({ mode: z.string().optional().catch(undefined) })
+    .optional()
+    .catch(undefined),
+  plan: z
+    .looseObject({
+      summary: z
+        .looseObject({ hasChanges: z.boolean().optional().catch(undefined) })
+        .optional()
+        .catch(undefined),
+    })
+    .optional()
+    .catch(undefined),
+  apply: z.unknown().optional(),
+});
+
+/**
+ * The Cause of a failed Lambda task as Step Functions hands it over: the error's JSON envelope
+ * (`errorType`, `errorMessage`, `trace`), or a state's own `{ Error, Cause }` around another.
+ */
+export const errorCauseEnvelopeSchema = z.looseObject({
+  errorMessage: z.string().optional().catch(undefined),
+  Cause: z.string().optional().catch(undefined),
+});
 
 /**
  * The state machine tag that names the runner's log group: the stack sets it, local mode answers

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import type { Command } from 'commander';
 import { matchesAny } from '../allowlist';
-import { driftOutcomeSchema } from '../contracts';
+import { driftCheckOutputSchema, driftResultSchema } from '../contracts';
 import { driftExecutionPrefix, driftInput, isDriftRunName } from '../drift-input';
 import type { ApiPacer, Clock } from './pacer';
 import type { Renderer } from './render';
@@ -85,7 +85,9 @@ export async function runDriftChecks(flags: DriftFlags, ctx: DriftCommandContext
           }),
         ),
       );
-      return { path, executionArn: out.executionArn as string };
+      if (!out.executionArn)
+        throw new Error(`StartExecution returned no execution ARN for ${path}`);
+      return { path, executionArn: out.executionArn };
     }),
   );
   let code: number = DriftExit.NoDrift;
@@ -99,8 +101,6 @@ export async function runDriftChecks(flags: DriftFlags, ctx: DriftCommandContext
         sfn.send(new DescribeExecutionCommand({ executionArn: run.executionArn })),
       );
     }
-    const output = JSON.parse(described.output ?? '{}') as { drift?: unknown };
-    const skipped = (output.drift as { skipped?: boolean; summary?: string } | undefined)?.skipped;
     if (described.status !== 'SUCCEEDED') {
       ctx.out.json({ type: 'drift', path: run.path, result: 'failed', error: described.error });
       ctx.out.line(
@@ -109,13 +109,14 @@ export async function runDriftChecks(flags: DriftFlags, ctx: DriftCommandContext
       code = DriftExit.Failed;
       continue;
     }
-    if (skipped) {
-      const summary = (output.drift as { summary?: string }).summary ?? 'skipped';
+    const { drift } = driftCheckOutputSchema.parse(JSON.parse(described.output ?? '{}'));
+    const outcome = driftResultSchema.parse(drift);
+    if ('skipped' in outcome) {
+      const summary = outcome.summary;
       ctx.out.json({ type: 'drift', path: run.path, result: 'skipped', summary });
       ctx.out.line(`- ${run.path}: ${summary}`);
       continue;
     }
-    const outcome = driftOutcomeSchema.parse(output.drift);
     ctx.out.json({
       type: 'drift',
       path: run.path,

@@ -1,4 +1,4 @@
-import { RunErrors } from '../contracts';
+import { errorCauseEnvelopeSchema, executionOutputFactsSchema, RunErrors } from '../contracts';
 import { gaveUpOn } from './pacer';
 
 /**
@@ -193,14 +193,9 @@ export function outcomeOf(facts: ExecutionFacts): Outcome {
 function successKind(
   output: string | undefined,
 ): 'applied' | 'no-changes' | 'plan-only' | 'succeeded' {
-  const state = parseJson(output) as
-    | {
-        request?: { mode?: string };
-        plan?: { summary?: { hasChanges?: boolean } };
-        apply?: unknown;
-      }
-    | undefined;
-  if (!state || typeof state !== 'object') return 'succeeded';
+  const parsed = executionOutputFactsSchema.safeParse(parseJson(output));
+  if (!parsed.success) return 'succeeded';
+  const state = parsed.data;
   if (state.apply !== undefined) return 'applied';
   if (state.plan?.summary?.hasChanges === false) return 'no-changes';
   if (state.request?.mode === 'plan-only') return 'plan-only';
@@ -213,10 +208,10 @@ function successKind(
  */
 export function readableCause(cause: string | undefined): string | undefined {
   if (!cause) return undefined;
-  const parsed = parseJson(cause) as Record<string, unknown> | undefined;
-  if (parsed && typeof parsed === 'object') {
-    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
-    if (typeof parsed.Cause === 'string') return readableCause(parsed.Cause);
+  const parsed = errorCauseEnvelopeSchema.safeParse(parseJson(cause));
+  if (parsed.success) {
+    if (parsed.data.errorMessage !== undefined) return parsed.data.errorMessage;
+    if (parsed.data.Cause !== undefined) return readableCause(parsed.data.Cause);
   }
   return cause;
 }
@@ -224,7 +219,7 @@ export function readableCause(cause: string | undefined): string | undefined {
 /** Maps an exception the CLI could not translate (an SDK error, a bug) to an exit code. */
 export function exitCodeForError(error: unknown): ExitCode {
   if (error instanceof CliError) return error.exitCode;
-  const name = (error as { name?: string } | undefined)?.name ?? '';
+  const name = errorFields(error).name ?? '';
   const usage = [
     'InvalidArn',
     'InvalidName',
@@ -237,10 +232,20 @@ export function exitCodeForError(error: unknown): ExitCode {
   return usage.includes(name) ? ExitCode.Usage : ExitCode.RunFailed;
 }
 
+/** The name, message and code of a thrown value, where they are strings (SDK errors, Node errors). */
+export function errorFields(error: unknown): { name?: string; message?: string; code?: string } {
+  if (error === null || typeof error !== 'object') return {};
+  const text = (key: 'name' | 'message' | 'code') => {
+    const value = key in error ? Reflect.get(error, key) : undefined;
+    return typeof value === 'string' ? { [key]: value } : {};
+  };
+  return { ...text('name'), ...text('message'), ...text('code') };
+}
+
 /** The one line the CLI prints for an error it could not translate into a run outcome. */
 export function explainError(error: unknown): string {
   if (error instanceof CliError) return error.message;
-  const e = (error ?? {}) as { name?: string; message?: string; code?: string };
+  const e = errorFields(error);
   const detail =
     e.message && e.message !== e.name ? `${e.name}: ${e.message}` : (e.name ?? String(error));
   switch (e.name) {

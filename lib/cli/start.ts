@@ -5,10 +5,15 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { describeIssues } from '../config';
-import { type ExecutionInput, executionInputSchema, executionName } from '../contracts';
+import {
+  type ExecutionInput,
+  executionInputSchema,
+  executionName,
+  startedInputSchema,
+} from '../contracts';
 import { type CiContext, manualRunId } from './ci-env';
 import { executionArnFor } from './console-url';
-import { CliError, ExitCode } from './exit-codes';
+import { CliError, ExitCode, errorFields } from './exit-codes';
 import { parseJson } from './history';
 import type { ApiPacer } from './pacer';
 
@@ -70,7 +75,7 @@ export function planStart(
       ExitCode.Usage,
     );
   }
-  const input = candidate as ExecutionInput;
+  const input: ExecutionInput = parsed.data;
   const ciRunId = request.runId ?? ci.ciRunId ?? manualRunId(environment.now());
   const name = executionName({
     repo: request.repo,
@@ -118,7 +123,7 @@ export async function startExecution(options: {
       attached: false,
     };
   } catch (error) {
-    const errorName = (error as { name?: string }).name;
+    const errorName = errorFields(error).name;
     if (errorName === 'ExecutionAlreadyExists') {
       return attach({ sfn, pacer, stateMachineArn, name, input });
     }
@@ -154,8 +159,10 @@ async function attach(options: {
   const existing = await pacer.call('DescribeExecution', () =>
     sfn.send(new DescribeExecutionCommand({ executionArn })),
   );
-  const theirs = (parseJson(existing.input) ?? {}) as Record<string, unknown>;
-  const ours = { mode: 'apply', ...input } as Record<string, unknown>;
+  // Another version may have started it: compare field by field whatever the rest holds.
+  const started = startedInputSchema.safeParse(parseJson(existing.input));
+  const theirs = started.success ? started.data : {};
+  const ours: Record<string, unknown> = { mode: 'apply', ...input };
   const withMode: Record<string, unknown> = { mode: 'apply', ...theirs };
   const conflicts = CORE_FIELDS.filter((field) => withMode[field] !== ours[field]);
   if (conflicts.length > 0) {

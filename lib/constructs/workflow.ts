@@ -8,7 +8,12 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { runnerRunEnv } from '../../containers/runner/src/env';
 import { type DeployRunnerConfig, durationSeconds } from '../config';
-import { RunErrors, runTimeoutSeconds, StateNames } from '../contracts';
+import {
+  RunErrors,
+  requestApprovalPayloadSchema,
+  runTimeoutSeconds,
+  StateNames,
+} from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
 import { driftStates, isDriftCheck } from './drift';
 import { tagComponent } from './private/component-tag';
@@ -240,9 +245,14 @@ export class Workflow extends Construct {
         executionArn: sfn.JsonPath.executionId,
         request: sfn.JsonPath.objectAt('$.request'),
         plan: sfn.JsonPath.objectAt('$.plan.summary'),
-        approvers: config.approvals.approvers,
-        approvalsRequired: config.approvals.approvalsRequired,
-        timeoutSeconds: timeouts.approval.toSeconds(),
+        // The fixed part is checked against the handler's schema now, not at the first approval.
+        ...requestApprovalPayloadSchema
+          .pick({ approvers: true, approvalsRequired: true, timeoutSeconds: true })
+          .parse({
+            approvers: config.approvals.approvers,
+            approvalsRequired: config.approvals.approvalsRequired,
+            timeoutSeconds: timeouts.approval.toSeconds(),
+          }),
       }),
       taskTimeout: sfn.Timeout.duration(timeouts.approval),
       resultPath: '$.approval',

@@ -140,6 +140,17 @@ export const MAX_CHANGES_IN_RESULT = 500;
  * plan and commit, and the distinct approvers who agreed. `Verify approval` checks it before
  * `Apply`; a callback without it, or with one for another run or plan, applies nothing.
  */
+/**
+ * The person an approver's identity provider vouched for (approvals.signIn, docs/sign-in.md):
+ * the ID token's issuer and `sub`, and their value of the configured claim.
+ */
+export const verifiedSubjectSchema = z.strictObject({
+  issuer: z.string().min(1).max(2048),
+  sub: z.string().min(1).max(255),
+  identity: z.string().min(1).max(256),
+});
+export type VerifiedSubject = z.infer<typeof verifiedSubjectSchema>;
+
 export const signedDecisionSchema = z.strictObject({
   v: z.literal(1),
   executionArn: z.string().min(1),
@@ -148,7 +159,15 @@ export const signedDecisionSchema = z.strictObject({
   commit: z.string().regex(/^[0-9a-f]{40}$/),
   /** Distinct by `id` (lowercased email, else Slack user ID). */
   approvers: z
-    .array(z.strictObject({ id: z.string().min(1), name: z.string(), decidedAt: z.iso.datetime() }))
+    .array(
+      z.strictObject({
+        id: z.string().min(1),
+        name: z.string(),
+        decidedAt: z.iso.datetime(),
+        /** Who signed in to decide; present when approvals.signIn is on. */
+        verified: verifiedSubjectSchema.optional(),
+      }),
+    )
     .min(1),
   approvalsRequired: z.int().min(1),
   decidedAt: z.iso.datetime(),
@@ -443,11 +462,25 @@ export const approverSchema = z
     email: z.string().min(3).optional(),
     slackUserId: z.string().min(1).optional(),
     ciLogins: z.array(z.string().min(1)).optional(),
+    /** Their value of the sign-in claim (config `identity`); the page may default it to the email. */
+    identity: z.string().min(1).optional(),
   })
   .refine((a) => a.email !== undefined || a.slackUserId !== undefined, {
     error: 'an approver needs an email or a slackUserId',
   });
 export type ApproverContract = z.infer<typeof approverSchema>;
+
+/**
+ * The approval page's sign-in settings (config `approvals.signIn`), env `DR_SIGN_IN` (JSON). The
+ * client secret travels by name only; the page reads it from Secrets Manager.
+ */
+export const signInSettingsSchema = z.strictObject({
+  issuer: z.string().regex(/^https?:\/\/[^\s/]+[^\s]*$/, { error: 'must be an http(s) URL' }),
+  clientId: z.string().min(1),
+  clientSecretName: z.string().min(1),
+  claim: z.string().min(1),
+});
+export type SignInSettings = z.infer<typeof signInSettingsSchema>;
 
 /*
  * The approval store's items (DynamoDB in AWS, memory or a JSON file in local mode): written by
@@ -466,6 +499,8 @@ export const approverRefSchema = z.object({
   slackUserId: z.string().optional(),
   /** Their logins on CI systems (config `ciLogins`): identities that may appear as `requestedBy`. */
   ciLogins: z.array(z.string()).optional(),
+  /** Their value of the sign-in claim, as configured; absent when the page defaults it (email). */
+  identity: z.string().optional(),
 });
 export type ApproverRef = z.infer<typeof approverRefSchema>;
 
@@ -476,6 +511,8 @@ export const decisionRecordSchema = z.object({
   /** What the approver wrote; "" when nothing. */
   reason: z.string(),
   decidedAt: z.string(),
+  /** Who signed in to decide (approvals.signIn on). */
+  verified: verifiedSubjectSchema.optional(),
 });
 export type DecisionRecord = z.infer<typeof decisionRecordSchema>;
 

@@ -6,6 +6,8 @@ import {
   approverSchema,
   type ResultRouting,
   resultRoutingSchema,
+  type SignInSettings,
+  signInSettingsSchema,
 } from '../../lib/contracts';
 import { SettingsError } from './errors';
 
@@ -47,7 +49,11 @@ export interface Settings {
   readonly decisionKeyArn?: string;
   /** How many distinct approvers must approve (the config's). Env `DR_APPROVALS_REQUIRED`. */
   readonly approvalsRequired?: number;
+  /** Approvers sign in before deciding (config `approvals.signIn`). Env `DR_SIGN_IN` (JSON). @default - off */
+  readonly signIn?: SignInSettings;
 }
+
+export type { SignInSettings };
 
 /** Environment variable of each setting. */
 export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> = {
@@ -67,6 +73,7 @@ export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> 
   resultRouting: 'DR_RESULT_ROUTING',
   decisionKeyArn: 'DR_DECISION_KEY_ARN',
   approvalsRequired: 'DR_APPROVALS_REQUIRED',
+  signIn: 'DR_SIGN_IN',
 };
 
 /**
@@ -135,6 +142,7 @@ const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
     error: 'is not a KMS key ARN',
   }),
   approvalsRequired: z.coerce.number().int().min(1).max(10),
+  signIn: json(signInSettingsSchema),
 };
 
 /**
@@ -182,6 +190,7 @@ const writers: { readonly [K in keyof Settings]-?: (value: Settings[K]) => strin
   resultRouting: (value) => JSON.stringify(value),
   decisionKeyArn: String,
   approvalsRequired: String,
+  signIn: (value) => JSON.stringify(value),
 };
 
 /**

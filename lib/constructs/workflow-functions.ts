@@ -1,4 +1,4 @@
-import { Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -45,7 +45,8 @@ export interface WorkflowFunctionsProps {
  * The seven Lambda handlers of the workflow, each with exactly the permissions it uses:
  * `validate-request` none; `request-approval` the table, SES and the Slack token;
  * `approval-page` the table, the page secret, plan text, task responses to and execution status
- * of this one state machine, and signing with the decision key; `notify` SES, the Slack token
+ * of this one state machine, signing with the decision key, and (with `approvals.signIn`) the
+ * sign-in client secret; `notify` SES, the Slack token
  * and the runner's error reports; `cleanup` the table; `verify-approval` verifying with the
  * decision key; `inspect-plan` reads run artifacts and their version listing, and writes nothing.
  */
@@ -134,6 +135,31 @@ export class WorkflowFunctions extends Construct {
         resources: [props.stateMachineArn],
       }),
     );
+    const signIn = config.approvals.signIn;
+    if (signIn) {
+      // Only the page signs approvers in, so only the page may read the client secret, and only
+      // its value (not DescribeSecret as grantRead would add). The ARN is the name plus the six
+      // characters Secrets Manager appends to every secret's ARN, as an imported secret's grants use.
+      this.approvalPage.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadTheSignInClientSecret',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [
+            stack.formatArn({
+              service: 'secretsmanager',
+              resource: 'secret',
+              resourceName: `${signIn.clientSecretName}-??????`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      );
+      const { issuer, clientId, clientSecretName, claim } = signIn;
+      for (const [name, value] of Object.entries(
+        settingsToEnv({ signIn: { issuer, clientId, clientSecretName, claim } }),
+      ))
+        this.approvalPage.addEnvironment(name, value);
+    }
     this.approvalPageUrl = this.approvalPage.addFunctionUrl({
       authType: lambda.FunctionUrlAuthType.NONE,
     });

@@ -113,7 +113,7 @@ export function createSignIn(deps: SignInDeps): SignIn {
     configuration ??= deps
       .clientSecret()
       .then((secret) =>
-        client.discovery(issuerUrl, settings.clientId, undefined, client.ClientSecretPost(secret), {
+        client.discovery(issuerUrl, settings.clientId, undefined, client.ClientSecretBasic(secret), {
           // Plain http only for a loopback issuer (local mode's own provider); config refuses others.
           execute:
             issuerUrl.protocol === 'http:' && isLoopbackUrl(issuerUrl)

@@ -72,13 +72,19 @@ export async function fakeIdp() {
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: ['RS256'],
         code_challenge_methods_supported: ['S256'],
-        token_endpoint_auth_methods_supported: ['client_secret_post'],
+        token_endpoint_auth_methods_supported: ['client_secret_basic'],
       });
     if (url.pathname === '/jwks') return json({ keys: [jwk] });
     if (url.pathname === '/token') {
       const form = new URLSearchParams(String(init?.body ?? ''));
       const code = codes.get(form.get('code') ?? '');
-      if (form.get('client_id') !== CLIENT_ID || form.get('client_secret') !== CLIENT_SECRET)
+      // RFC 6749 2.3.1: both halves form-encoded before base64 (openid-client encodes "-" too).
+      const basic = (new Headers(init?.headers).get('authorization') ?? '').replace(/^Basic /, '');
+      const [id, secret] = Buffer.from(basic, 'base64')
+        .toString('utf8')
+        .split(':')
+        .map((part) => decodeURIComponent(part.replace(/\+/g, ' ')));
+      if (id !== CLIENT_ID || secret !== CLIENT_SECRET)
         return json({ error: 'invalid_client' }, 401);
       if (!code || code.used) return json({ error: 'invalid_grant' }, 400);
       code.used = true;

@@ -482,6 +482,44 @@ export const signInSettingsSchema = z.strictObject({
 });
 export type SignInSettings = z.infer<typeof signInSettingsSchema>;
 
+/**
+ * The sign-in flow cookie: what the approval page needs back when the provider redirects to its
+ * callback. Sealed (AES-256-GCM) by the page, so the browser carries it without reading it.
+ */
+export const signInFlowSchema = z.strictObject({
+  v: z.literal(1),
+  /** The link being signed in for; the callback returns to it. */
+  capability: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  state: z.string().min(16).max(128),
+  /** PKCE code verifier (RFC 7636). */
+  verifier: z.string().min(43).max(128),
+  /** Epoch seconds after which the flow is void. */
+  exp: z.int().positive(),
+});
+export type SignInFlow = z.infer<typeof signInFlowSchema>;
+
+/**
+ * The signed-in session cookie (HMAC-signed by the page): one person, verified by the provider,
+ * for one approval link, for a short while.
+ */
+export const signInSessionSchema = z.strictObject({
+  v: z.literal(1),
+  /** SHA-256 (hex) of the link's capability. */
+  linkHash: z.string().regex(/^[0-9a-f]{64}$/),
+  subject: verifiedSubjectSchema,
+  /** Epoch seconds after which the session is void. */
+  exp: z.int().positive(),
+});
+export type SignInSession = z.infer<typeof signInSessionSchema>;
+
+/** `signin#<sha256(state)>`: a sign-in callback that was completed; a second one is a replay. */
+export const signInClaimSchema = z.object({
+  pk: z.string().regex(/^signin#[0-9a-f]{64}$/),
+  /** TTL (epoch seconds). */
+  expiresAt: z.number(),
+});
+export type SignInClaim = z.infer<typeof signInClaimSchema>;
+
 /*
  * The approval store's items (DynamoDB in AWS, memory or a JSON file in local mode): written by
  * `Request approval` and the approval page, read by the page and `Cleanup`, and, for the lock,

@@ -51,6 +51,8 @@ export interface Settings {
   readonly approvalsRequired?: number;
   /** Approvers sign in before deciding (config `approvals.signIn`). Env `DR_SIGN_IN` (JSON). @default - off */
   readonly signIn?: SignInSettings;
+  /** The sign-in client secret itself; local mode only, takes precedence over reading `signIn.clientSecretName`. @default - read the secret */
+  readonly signInClientSecret?: string;
 }
 
 export type { SignInSettings };
@@ -74,6 +76,7 @@ export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> 
   decisionKeyArn: 'DR_DECISION_KEY_ARN',
   approvalsRequired: 'DR_APPROVALS_REQUIRED',
   signIn: 'DR_SIGN_IN',
+  signInClientSecret: undefined,
 };
 
 /**
@@ -143,6 +146,7 @@ const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
   }),
   approvalsRequired: z.coerce.number().int().min(1).max(10),
   signIn: json(signInSettingsSchema),
+  signInClientSecret: z.string().min(1),
 };
 
 /**
@@ -191,6 +195,7 @@ const writers: { readonly [K in keyof Settings]-?: (value: Settings[K]) => strin
   decisionKeyArn: String,
   approvalsRequired: String,
   signIn: (value) => JSON.stringify(value),
+  signInClientSecret: String,
 };
 
 /**

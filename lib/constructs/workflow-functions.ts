@@ -7,7 +7,11 @@ import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { type SettingsInput, settingsToEnv } from '../../handlers/shared/settings';
+import {
+  type SettingsInput,
+  type SignInSettings,
+  settingsToEnv,
+} from '../../handlers/shared/settings';
 import type { DeployRunnerConfig } from '../config';
 import { allowlistOf } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
@@ -154,10 +158,7 @@ export class WorkflowFunctions extends Construct {
           ],
         }),
       );
-      const { issuer, clientId, clientSecretName, claim } = signIn;
-      for (const [name, value] of Object.entries(
-        settingsToEnv({ signIn: { issuer, clientId, clientSecretName, claim } }),
-      ))
+      for (const [name, value] of Object.entries(settingsToEnv({ signIn: signInSettings(config) })))
         this.approvalPage.addEnvironment(name, value);
     }
     this.approvalPageUrl = this.approvalPage.addFunctionUrl({
@@ -230,6 +231,11 @@ export class WorkflowFunctions extends Construct {
         settingsToEnv({ decisionKeyArn: this.decisionKey.keyArn }),
       ))
         fn.addEnvironment(name, value);
+    // Verify approval checks the verified subjects the page signed into the decision; it reads
+    // the same settings and never the client secret.
+    if (config.approvals.signIn)
+      for (const [name, value] of Object.entries(settingsToEnv({ signIn: signInSettings(config) })))
+        this.verifyApproval.addEnvironment(name, value);
     // The page reads how a run really ended before it says so (or offers to decide).
     this.executionsArn = `${props.stateMachineArn.replace(':stateMachine:', ':execution:')}:*`;
     this.approvalPage.addToRolePolicy(
@@ -271,6 +277,14 @@ export class WorkflowFunctions extends Construct {
       this.inspectPlan,
     ];
   }
+}
+
+/** The page's and Verify approval's sign-in settings: the config's section, field by field. */
+function signInSettings(config: DeployRunnerConfig): SignInSettings | undefined {
+  const signIn = config.approvals.signIn;
+  if (!signIn) return undefined;
+  const { issuer, clientId, clientSecretName, claim } = signIn;
+  return { issuer, clientId, clientSecretName, claim };
 }
 
 /**

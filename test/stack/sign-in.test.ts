@@ -92,9 +92,13 @@ describe('stack: approver sign-in', () => {
     expect(settingsFromEnv({ DR_SIGN_IN: env.DR_SIGN_IN }, ['signIn']).signIn?.claim).toBe('oid');
   });
 
-  it('gives no other function the sign-in settings', () => {
+  it('gives Verify approval the same settings (it checks the verified subjects), and no other function', () => {
     const { functions } = on.stack.runner;
-    for (const fn of functions.all.filter((f) => f !== functions.approvalPage))
+    expect(functionEnv(on, functions.verifyApproval).DR_SIGN_IN).toBe(
+      functionEnv(on, functions.approvalPage).DR_SIGN_IN,
+    );
+    const readers = [functions.approvalPage, functions.verifyApproval];
+    for (const fn of functions.all.filter((f) => !readers.includes(f)))
       expect(Object.keys(functionEnv(on, fn)), fn.node.path).not.toContain('DR_SIGN_IN');
   });
 

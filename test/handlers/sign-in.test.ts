@@ -227,7 +227,6 @@ describe('sign-in flow (authorization code + PKCE, fake provider)', () => {
     const store = new MemoryApprovalStore();
     const signIn = createSignIn({
       settings: { issuer: ISSUER, clientId: CLIENT_ID, clientSecretName: 'oidc', claim: 'email' },
-      pageUrl: PAGE_URL,
       pageKey: async () => PAGE_KEY,
       clientSecret: async () => CLIENT_SECRET,
       claim: (hash, expiresAt) => store.claimSignIn(hash, expiresAt),
@@ -244,7 +243,7 @@ describe('sign-in flow (authorization code + PKCE, fake provider)', () => {
   it('signs the right approver in: PKCE S256, state and a nonce bound to the link', async () => {
     const { idp, signIn, store } = await setup();
     const before = store.snapshot();
-    const start = await signIn.start(CAP_ADA, now());
+    const start = await signIn.start(CAP_ADA, now(), PAGE_URL);
     const auth = new URL(start.location);
     expect(auth.origin + auth.pathname).toBe(`${ISSUER}/auth`);
     expect(auth.searchParams.get('code_challenge_method')).toBe('S256');
@@ -267,6 +266,7 @@ describe('sign-in flow (authorization code + PKCE, fake provider)', () => {
       jar(start.cookies),
       now(),
       approverOf,
+      PAGE_URL,
     );
     expect(result).toMatchObject({
       kind: 'signed-in',
@@ -284,12 +284,13 @@ describe('sign-in flow (authorization code + PKCE, fake provider)', () => {
 
   it("refuses another approver's identity and sets no session", async () => {
     const { idp, signIn } = await setup();
-    const start = await signIn.start(CAP_GRACE, now());
+    const start = await signIn.start(CAP_GRACE, now(), PAGE_URL);
     const result = await signIn.callback(
       idp.authorize(start.location, ada),
       jar(start.cookies),
       now(),
       approverOf,
+      PAGE_URL,
     );
     expect(result).toMatchObject({ kind: 'refused', status: 403, code: 'wrong-person' });
     expect(result.kind === 'refused' && result.message).toMatch(
@@ -300,24 +301,25 @@ describe('sign-in flow (authorization code + PKCE, fake provider)', () => {
 
   it('refuses an unverified email from the provider', async () => {
     const { idp, signIn } = await setup();
-    const start = await signIn.start(CAP_ADA, now());
+    const start = await signIn.start(CAP_ADA, now(), PAGE_URL);
     const result = await signIn.callback(
       idp.authorize(start.location, { ...ada, email_verified: false }),
       jar(start.cookies),
       now(),
       approverOf,
+      PAGE_URL,
     );
     expect(result).toMatchObject({ kind: 'refused', code: 'email-unverified' });
   });
 
   it('refuses a replayed callback, even with the flow cookie copied', async () => {
     const { idp, signIn } = await setup();
-    const start = await signIn.start(CAP_ADA, now());
+    const start = await signIn.start(CAP_ADA, now(), PAGE_URL);
     const query = idp.authorize(start.location, ada);
-    const first = await signIn.callback(query, jar(start.cookies), now(), approverOf);
+    const first = await signIn.callback(query, jar(start.cookies), now(), approverOf, PAGE_URL);
     expect(first.kind).toBe('signed-in');
     const tokenCalls = idp.requests.filter((r) => r.endsWith('/token')).length;
-    const again = await signIn.callback(query, jar(start.cookies), now(), approverOf);
+    const again = await signIn.callback(query, jar(start.cookies), now(), approverOf, PAGE_URL);
     expect(again).toMatchObject({ kind: 'refused', status: 409, code: 'replay' });
     // Refused before the code went to the provider again.
     expect(idp.requests.filter((r) => r.endsWith('/token')).length).toBe(tokenCalls);
@@ -325,19 +327,23 @@ describe('sign-in flow (authorization code + PKCE, fake provider)', () => {
 
   it('refuses a callback this browser did not start, or with another state', async () => {
     const { idp, signIn } = await setup();
-    const start = await signIn.start(CAP_ADA, now());
+    const start = await signIn.start(CAP_ADA, now(), PAGE_URL);
     const query = idp.authorize(start.location, ada);
-    expect(await signIn.callback(query, [], now(), approverOf)).toMatchObject({
+    expect(await signIn.callback(query, [], now(), approverOf, PAGE_URL)).toMatchObject({
       kind: 'refused',
       code: 'flow-missing',
     });
-    const other = await signIn.start(CAP_ADA, now());
-    expect(await signIn.callback(query, jar(other.cookies), now(), approverOf)).toMatchObject({
+    const other = await signIn.start(CAP_ADA, now(), PAGE_URL);
+    expect(
+      await signIn.callback(query, jar(other.cookies), now(), approverOf, PAGE_URL),
+    ).toMatchObject({
       kind: 'refused',
       code: 'state',
     });
     const late = new Date(Date.now() + 11 * 60_000);
-    expect(await signIn.callback(query, jar(start.cookies), late, approverOf)).toMatchObject({
+    expect(
+      await signIn.callback(query, jar(start.cookies), late, approverOf, PAGE_URL),
+    ).toMatchObject({
       kind: 'refused',
       code: 'flow-expired',
     });
@@ -345,13 +351,14 @@ describe('sign-in flow (authorization code + PKCE, fake provider)', () => {
 
   it('refuses an error answer from the provider without exchanging anything', async () => {
     const { idp, signIn } = await setup();
-    const start = await signIn.start(CAP_ADA, now());
+    const start = await signIn.start(CAP_ADA, now(), PAGE_URL);
     const state = new URL(start.location).searchParams.get('state') as string;
     const result = await signIn.callback(
       new URLSearchParams({ error: 'access_denied', state }),
       jar(start.cookies),
       now(),
       approverOf,
+      PAGE_URL,
     );
     expect(result).toMatchObject({ kind: 'refused', code: 'provider-error' });
     expect(idp.requests.some((r) => r.endsWith('/token'))).toBe(false);

@@ -32,8 +32,6 @@ import { linkNonce, SignInRefused, verifyIdToken } from './id-token';
 
 export interface SignInDeps {
   readonly settings: SignInSettings;
-  /** The approval page's base URL (no trailing slash): the redirect URI is this + {@link CALLBACK_PATH}. */
-  readonly pageUrl: string;
   /** The page's nonce key; the cookie keys derive from it. */
   readonly pageKey: () => Promise<Buffer>;
   /** The OAuth client secret (Secrets Manager, or local mode's own). */
@@ -75,7 +73,11 @@ export interface LinkApprover {
 
 export interface SignIn {
   /** The redirect to the provider for a link, with the sealed flow cookie. */
-  start(capability: string, now: Date): Promise<{ location: string; cookies: string[] }>;
+  start(
+    capability: string,
+    now: Date,
+    pageUrl: string,
+  ): Promise<{ location: string; cookies: string[] }>;
   /**
    * Completes the provider's redirect back: checks the flow cookie and `state`, claims the
    * callback once, exchanges the code (PKCE), verifies the ID token, and checks the verified
@@ -86,6 +88,7 @@ export interface SignIn {
     cookies: readonly string[] | undefined,
     now: Date,
     approverOf: (linkHash: string) => Promise<LinkApprover | undefined>,
+    pageUrl: string,
   ): Promise<CallbackResult>;
   /** The verified session the request carries for this link, if any. */
   session(
@@ -94,17 +97,27 @@ export interface SignIn {
     now: Date,
   ): Promise<SessionVerdict>;
   /** Set-Cookie values that end the link's session. */
-  signOut(capability: string): string[];
+  signOut(capability: string, pageUrl: string): string[];
+}
+
+/**
+ * The redirect URI and cookie paths for the page at `pageUrl` (its origin and any path prefix,
+ * no trailing slash). The redirect URI is what the provider has registered: the page's URL +
+ * {@link CALLBACK_PATH}.
+ */
+export function pagePaths(pageUrl: string) {
+  const base = new URL(`${pageUrl.replace(/\/+$/, '')}/`);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  return {
+    redirectUri: `${base.origin}${prefix}${CALLBACK_PATH}`,
+    flowPath: `${prefix}${CALLBACK_PATH}`,
+    linkPath: (capability: string) => `${prefix}/a/${capability}`,
+    secure: secureCookies(pageUrl),
+  };
 }
 
 export function createSignIn(deps: SignInDeps): SignIn {
   const { settings } = deps;
-  const base = new URL(`${deps.pageUrl.replace(/\/+$/, '')}/`);
-  const prefix = base.pathname.replace(/\/+$/, '');
-  const redirectUri = `${base.origin}${prefix}${CALLBACK_PATH}`;
-  const secure = secureCookies(deps.pageUrl);
-  const flowPath = `${prefix}${CALLBACK_PATH}`;
-  const linkPath = (capability: string) => `${prefix}/a/${capability}`;
   const issuerUrl = new URL(settings.issuer);
   const fetchImpl = deps.fetch;
 
@@ -113,14 +126,20 @@ export function createSignIn(deps: SignInDeps): SignIn {
     configuration ??= deps
       .clientSecret()
       .then((secret) =>
-        client.discovery(issuerUrl, settings.clientId, undefined, client.ClientSecretBasic(secret), {
-          // Plain http only for a loopback issuer (local mode's own provider); config refuses others.
-          execute:
-            issuerUrl.protocol === 'http:' && isLoopbackUrl(issuerUrl)
-              ? [client.allowInsecureRequests]
-              : [],
-          ...(fetchImpl ? { [client.customFetch]: fetchImpl } : {}),
-        }),
+        client.discovery(
+          issuerUrl,
+          settings.clientId,
+          undefined,
+          client.ClientSecretBasic(secret),
+          {
+            // Plain http only for a loopback issuer (local mode's own provider); config refuses others.
+            execute:
+              issuerUrl.protocol === 'http:' && isLoopbackUrl(issuerUrl)
+                ? [client.allowInsecureRequests]
+                : [],
+            ...(fetchImpl ? { [client.customFetch]: fetchImpl } : {}),
+          },
+        ),
       )
       .catch((error: unknown) => {
         configuration = undefined;
@@ -150,10 +169,9 @@ export function createSignIn(deps: SignInDeps): SignIn {
     };
   };
 
-  const clearFlow = () => clearCookie(FLOW_COOKIE, { path: flowPath, secure });
-
   return {
-    async start(capability, now) {
+    async start(capability, now, pageUrl) {
+      const { redirectUri, flowPath, secure } = pagePaths(pageUrl);
       const config = await discovered();
       const k = await keys();
       const state = deps.randomBytes(32).toString('base64url');
@@ -187,7 +205,9 @@ export function createSignIn(deps: SignInDeps): SignIn {
       };
     },
 
-    async callback(query, cookies, now, approverOf) {
+    async callback(query, cookies, now, approverOf, pageUrl) {
+      const { redirectUri, flowPath, linkPath, secure } = pagePaths(pageUrl);
+      const clearFlow = () => clearCookie(FLOW_COOKIE, { path: flowPath, secure });
       const k = await keys();
       const refuse = (
         status: number,
@@ -324,7 +344,8 @@ export function createSignIn(deps: SignInDeps): SignIn {
       return verifySession(k.session, cookieValue(cookies, SESSION_COOKIE), linkHash, now);
     },
 
-    signOut(capability) {
+    signOut(capability, pageUrl) {
+      const { linkPath, secure } = pagePaths(pageUrl);
       return [clearCookie(SESSION_COOKIE, { path: linkPath(capability), secure })];
     },
   };

@@ -11,7 +11,12 @@ import {
 } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
 import { type Outcome as RunOutcome, outcomeOf as runOutcomeOf } from '../lib/cli/exit-codes';
-import { type ApprovalDecision, approvalDecisionSchema, artifactKeys } from '../lib/contracts';
+import {
+  type ApprovalDecision,
+  approvalDecisionSchema,
+  artifactKeys,
+  type VerifiedSubject,
+} from '../lib/contracts';
 import { lazyModule } from '../lib/lazy-module';
 import {
   APPROVAL_PAGE_ROUTES,
@@ -73,6 +78,7 @@ import {
 } from './shared/quorum';
 import { lambdaEntry } from './shared/scaffold';
 import { consoleUrl, type SettingsWith } from './shared/settings';
+import { createPageSignIn, type PageSignIn, type SessionCheck } from './shared/sign-in/page';
 import {
   type ApprovalLink,
   type ApprovalRun,
@@ -128,6 +134,8 @@ export interface ApprovalPageDeps {
   readonly randomBytes?: RandomBytes;
   /** @default - a Powertools logger for this handler */
   readonly logger?: HandlerLogger;
+  /** Fetch for the identity provider (approvals.signIn). @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
 }
 
 export type FunctionUrlResult = APIGatewayProxyStructuredResultV2 & {
@@ -165,6 +173,22 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
   const secrets = deps.secrets ?? secretsClient;
   const pageKey = nonceKey(settings, (arn) => cachedSecret(secrets, arn));
   const consoleOf = (run: ApprovalRun) => consoleUrl(settings, run.executionArn);
+  const signInSettings = settings.signIn;
+  // Off unless configured: then links decide as their approver, exactly as without sign-in.
+  const signIn: PageSignIn | undefined = signInSettings
+    ? createPageSignIn({
+        settings: signInSettings,
+        ...(settings.approvalBaseUrl ? { approvalBaseUrl: settings.approvalBaseUrl } : {}),
+        pageKey,
+        clientSecret:
+          settings.signInClientSecret !== undefined
+            ? async () => settings.signInClientSecret as string
+            : cachedSecret(secrets, signInSettings.clientSecretName),
+        claim: (stateHash, expiresAt) => store.claimSignIn(stateHash, expiresAt),
+        randomBytes: random,
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      })
+    : undefined;
 
   /**
    * How the execution stands now, from Step Functions itself: the store only knows what this page
@@ -256,10 +280,13 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
       error?: string;
       values?: { reason?: string; confirm?: string };
       planText?: PlanTextView;
+      session?: SessionCheck;
     } = {},
   ): Promise<PageResponse> {
     const approver = approverOf(run, link);
-    const planText = extra.planText ?? (await planTextOf(run, log));
+    const { session, ...rest } = extra;
+    const planText = rest.planText ?? (await planTextOf(run, log));
+    const verified = session?.ok ? session.subject : undefined;
     return {
       status,
       body: decisionPage({
@@ -267,9 +294,10 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
         approver,
         nonce: issueNonce(await pageKey(), link.hash, now),
         consoleUrl: consoleOf(run),
-        selfApproval: isRequester(run, approver),
-        ...extra,
+        selfApproval: isRequester(run, approver, verified),
+        ...rest,
         planText,
+        ...(signIn ? { signIn: verified ? { signedInAs: verified.identity } : {} } : {}),
       }),
     };
   }
@@ -279,13 +307,15 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     run: ApprovalRun,
     now: Date,
     log: HandlerLogger,
+    session: SessionCheck | undefined,
   ): Promise<PageResponse> {
     const live = await liveOutcome(run, log);
     const record = leftTheWait(run, live) ? undefined : undeliveredDecision(link, run, now);
     if (record)
       return resendPage(run, record, issueNonce(await pageKey(), link.hash, now), consoleOf(run));
     return (
-      closedPage(link, run, now, consoleOf(run), live) ?? decisionView(link, run, now, 200, log)
+      closedPage(link, run, now, consoleOf(run), live) ??
+      decisionView(link, run, now, 200, log, session ? { session } : {})
     );
   }
 
@@ -295,11 +325,24 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     form: URLSearchParams,
     now: Date,
     log: HandlerLogger,
+    session: SessionCheck | undefined,
   ): Promise<PageResponse> {
     const live = await liveOutcome(run, log);
     const pending = leftTheWait(run, live) ? undefined : undeliveredDecision(link, run, now);
     const closed = pending ? undefined : closedPage(link, run, now, consoleOf(run), live);
     if (closed) return closed;
+    // With sign-in, only the link's approver, signed in, decides: a forwarded link or another
+    // person's session spends nothing (no decision, no link, no task token).
+    let verified: VerifiedSubject | undefined;
+    if (signIn) {
+      if (!session?.ok) {
+        log.warn('refused a decision without a signed-in approver', {
+          sessionCheck: session?.problem ?? 'missing',
+        });
+        return signIn.required(session?.ok === false ? session : { ok: false, problem: 'missing' });
+      }
+      verified = session.subject;
+    }
     const nonce = verifyNonce(await pageKey(), link.hash, form.get('nonce') ?? undefined, now);
     if (nonce !== 'ok') {
       log.warn('refused a decision with a bad page nonce', { nonceCheck: nonce });
@@ -322,13 +365,15 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
         values: { ...values, reason: reason.slice(0, MAX_REASON_LENGTH) },
       });
     const approver = approverOf(run, link);
+    const view = session ? { session } : {};
     if (decision === 'reject' && reason === '')
       return decisionView(link, run, now, 400, log, {
         error: 'Say why you reject the run: the requester sees your reason.',
         values,
+        ...view,
       });
     if (decision === 'approve') {
-      if (isRequester(run, approver)) {
+      if (isRequester(run, approver, verified)) {
         log.warn('refused a self-approval', { approver: approver.id });
         return selfApprovalPage({ run, consoleUrl: consoleOf(run) });
       }
@@ -358,6 +403,7 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
       decision,
       reason,
       decidedAt: now.toISOString(),
+      ...(verified ? { verified } : {}),
     };
     const recorded = await store.recordDecision(
       link.hash,
@@ -465,13 +511,35 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     registerSecret(run.taskToken);
     const log = invocationLogger(logger, run.executionArn);
     req.useLog(log);
-    if (req.method !== 'POST') return show(link, run, req.now, log);
+    if (signIn && req.method === 'GET' && !req.head && wantsSignIn(req.event)) {
+      log.info('sign-in started');
+      return signIn.start(capability, req.event, req.now);
+    }
+    const session = signIn
+      ? await signIn.session(req.event, link.hash, approverOf(run, link), req.now)
+      : undefined;
+    if (req.method !== 'POST') return show(link, run, req.now, log, session);
     if (!form) return FIXED_PAGES.unreadableForm('Send the form from the approval page.');
-    return decide(link, run, form, req.now, log);
+    return decide(link, run, form, req.now, log, session);
+  }
+
+  /** `/a/signin`: the identity provider's redirect back (approvals.signIn). */
+  async function signInCallback(req: RouteRequest): Promise<PageResponse> {
+    // Without sign-in, "signin" is just not a capability, as before the route existed.
+    if (!signIn) return FIXED_PAGES.unknownLink();
+    const page = await signIn.callback(req.event, req.now, async (linkHash) => {
+      const link = await store.getLink(linkHash);
+      const run = link && (await store.getRun(link.executionArn));
+      return link && run ? signIn.linkApprover(approverOf(run, link)) : undefined;
+    });
+    if (page.status >= 400) logger.warn('refused a sign-in', { status: page.status });
+    else logger.info('approver signed in');
+    return page;
   }
 
   const actions: Record<ApprovalRouteName, (req: RouteRequest) => Promise<PageResponse>> = {
     approval,
+    signInCallback,
   };
 
   return async (event) => {
@@ -502,6 +570,11 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
       return toFunctionUrlResult(FIXED_PAGES.failed(reference), route.head);
     }
   };
+}
+
+/** A GET asking to sign in: `?signin` (the page's plain sign-in link). */
+function wantsSignIn(event: APIGatewayProxyEventV2): boolean {
+  return new URLSearchParams(event.rawQueryString ?? '').has('signin');
 }
 
 /** Lambda entry point (Function URL). A misconfigured function still answers with a page. */

@@ -82,6 +82,7 @@ export function approverRefs(approvers: readonly ApproverContract[]): ApproverRe
       ...(a.email ? { email: a.email } : {}),
       ...(a.slackUserId ? { slackUserId: a.slackUserId } : {}),
       ...(a.ciLogins && a.ciLogins.length > 0 ? { ciLogins: [...a.ciLogins] } : {}),
+      ...(a.identity ? { identity: a.identity } : {}),
     });
   }
   return out;

@@ -7,6 +7,7 @@ import {
   verifiedApprovalSchema,
 } from '../lib/contracts';
 import { isRequesterIdentity } from '../lib/identity';
+import { approverIdentity, sameIdentity } from '../lib/sign-in-config';
 import { kmsClient } from './shared/clients/kms';
 import {
   AttestationError,
@@ -110,7 +111,27 @@ export function createVerifyApprovalHandler(deps: VerifyApprovalDeps): VerifyApp
       return refuse(
         `${ids.size} distinct approver(s) signed, ${required} ${required === 1 ? 'is' : 'are'} required`,
       );
-    for (const id of ids) {
+    // With sign-in on, each approval is a person the provider vouched for; N-of-M is N people.
+    const signIn = settings.signIn;
+    if (signIn) {
+      const people = new Set<string>();
+      for (const a of decision.approvers) {
+        const verified = a.verified;
+        if (!verified || verified.issuer !== signIn.issuer)
+          return refuse(`"${a.id.slice(0, 100)}" approved without signing in`);
+        const approver = configured.get(a.id);
+        const identity = approver && approverIdentity(approver, signIn.claim);
+        if (identity === undefined || !sameIdentity(signIn.claim, verified.identity, identity))
+          return refuse(`"${a.id.slice(0, 100)}" signed in as someone else`);
+        people.add(`${verified.issuer} ${verified.sub}`);
+      }
+      if (people.size < required)
+        return refuse(
+          `${people.size} distinct signed-in person(s) approved, ${required} ${required === 1 ? 'is' : 'are'} required`,
+        );
+    }
+    for (const a of decision.approvers) {
+      const id = a.id;
       const approver = configured.get(id);
       if (!approver) return refuse(`"${id.slice(0, 100)}" is not a configured approver`);
       const identities = [
@@ -118,6 +139,9 @@ export function createVerifyApprovalHandler(deps: VerifyApprovalDeps): VerifyApp
         approver.name,
         approver.email,
         approver.slackUserId,
+        approver.identity,
+        a.verified?.identity,
+        a.verified?.sub,
         ...(approver.ciLogins ?? []),
       ];
       if (isRequesterIdentity(request.requestedBy, identities))

@@ -5,6 +5,7 @@ import type { DeployRunnerProps } from './constructs/deploy-runner';
 import { driftConfigProblems, driftSchema } from './drift-config';
 import { foldIdentity } from './identity';
 import { pathPatternProblem, refPatternProblem } from './patterns';
+import { signInConfigProblems, signInSchema } from './sign-in-config';
 
 // Kept importable from here; they live apart so the allowlist and the runner do not bundle the
 // config schema.
@@ -113,6 +114,16 @@ const approverSchema = z
       )
       .max(20, { error: 'list at most 20 CI logins per approver' })
       .optional(),
+    /**
+     * This approver's value of the `approvals.signIn` claim (what their ID token says).
+     * @default - their email, when the claim is "email"
+     */
+    identity: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[^\p{Cc}\p{Cf}]+$/u, { error: 'is not an identity: no control characters' })
+      .optional(),
   })
   .refine((a) => a.email !== undefined || a.slackUserId !== undefined, {
     error: 'an approver needs an "email", a "slackUserId", or both',
@@ -165,6 +176,11 @@ export const configSchema = z
        * minute exist for tests and demos.
        */
       timeout: duration('approval timeout', 5, 7 * 86_400).default('24h'),
+      /**
+       * Approvers sign in with the team's OpenID Connect provider before they can decide
+       * (docs/sign-in.md). @default - off: a link decides as its approver
+       */
+      signIn: signInSchema.optional(),
     }),
     notifications: z.strictObject({
       /** Verified SES identity that sends approval and result emails. */
@@ -375,6 +391,8 @@ export const configSchema = z
   })
   .superRefine((config, ctx) => {
     for (const problem of driftConfigProblems(config, pathPatternProblem))
+      ctx.addIssue({ code: 'custom', ...problem });
+    for (const problem of signInConfigProblems(config.approvals))
       ctx.addIssue({ code: 'custom', ...problem });
     const { approvers, approvalsRequired } = config.approvals;
     if (approvalsRequired > approvers.length) {

@@ -146,6 +146,17 @@ export const MAX_CHANGES_IN_RESULT = 500;
  * plan and commit, and the distinct approvers who agreed. `Verify approval` checks it before
  * `Apply`; a callback without it, or with one for another run or plan, applies nothing.
  */
+/**
+ * The person an approver's identity provider vouched for (approvals.signIn, docs/sign-in.md):
+ * the ID token's issuer and `sub`, and their value of the configured claim.
+ */
+export const verifiedSubjectSchema = z.strictObject({
+  issuer: z.string().min(1).max(2048),
+  sub: z.string().min(1).max(255),
+  identity: z.string().min(1).max(256),
+});
+export type VerifiedSubject = z.infer<typeof verifiedSubjectSchema>;
+
 export const signedDecisionSchema = z.strictObject({
   v: z.literal(1),
   executionArn: z.string().min(1),
@@ -154,7 +165,15 @@ export const signedDecisionSchema = z.strictObject({
   commit: z.string().regex(/^[0-9a-f]{40}$/),
   /** Distinct by `id` (lowercased email, else Slack user ID). */
   approvers: z
-    .array(z.strictObject({ id: z.string().min(1), name: z.string(), decidedAt: z.iso.datetime() }))
+    .array(
+      z.strictObject({
+        id: z.string().min(1),
+        name: z.string(),
+        decidedAt: z.iso.datetime(),
+        /** Who signed in to decide; present when approvals.signIn is on. */
+        verified: verifiedSubjectSchema.optional(),
+      }),
+    )
     .min(1),
   approvalsRequired: z.int().min(1),
   decidedAt: z.iso.datetime(),
@@ -449,6 +468,8 @@ export const approverSchema = z
     email: z.string().min(3).optional(),
     slackUserId: z.string().min(1).optional(),
     ciLogins: z.array(z.string().min(1)).optional(),
+    /** Their value of the sign-in claim (config `identity`); the page may default it to the email. */
+    identity: z.string().min(1).optional(),
   })
   .refine((a) => a.email !== undefined || a.slackUserId !== undefined, {
     error: 'an approver needs an email or a slackUserId',
@@ -470,6 +491,54 @@ export const requestApprovalPayloadSchema = z.object({
   timeoutSeconds: z.int().min(1),
 });
 export type RequestApprovalPayload = z.input<typeof requestApprovalPayloadSchema>;
+ * The approval page's sign-in settings (config `approvals.signIn`), env `DR_SIGN_IN` (JSON). The
+ * client secret travels by name only; the page reads it from Secrets Manager.
+ */
+export const signInSettingsSchema = z.strictObject({
+  issuer: z.string().regex(/^https?:\/\/[^\s/]+[^\s]*$/, { error: 'must be an http(s) URL' }),
+  clientId: z.string().min(1),
+  clientSecretName: z.string().min(1),
+  claim: z.string().min(1),
+});
+export type SignInSettings = z.infer<typeof signInSettingsSchema>;
+
+/**
+ * The sign-in flow cookie: what the approval page needs back when the provider redirects to its
+ * callback. Sealed (AES-256-GCM) by the page, so the browser carries it without reading it.
+ */
+export const signInFlowSchema = z.strictObject({
+  v: z.literal(1),
+  /** The link being signed in for; the callback returns to it. */
+  capability: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  state: z.string().min(16).max(128),
+  /** PKCE code verifier (RFC 7636). */
+  verifier: z.string().min(43).max(128),
+  /** Epoch seconds after which the flow is void. */
+  exp: z.int().positive(),
+});
+export type SignInFlow = z.infer<typeof signInFlowSchema>;
+
+/**
+ * The signed-in session cookie (HMAC-signed by the page): one person, verified by the provider,
+ * for one approval link, for a short while.
+ */
+export const signInSessionSchema = z.strictObject({
+  v: z.literal(1),
+  /** SHA-256 (hex) of the link's capability. */
+  linkHash: z.string().regex(/^[0-9a-f]{64}$/),
+  subject: verifiedSubjectSchema,
+  /** Epoch seconds after which the session is void. */
+  exp: z.int().positive(),
+});
+export type SignInSession = z.infer<typeof signInSessionSchema>;
+
+/** `signin#<sha256(state)>`: a sign-in callback that was completed; a second one is a replay. */
+export const signInClaimSchema = z.object({
+  pk: z.string().regex(/^signin#[0-9a-f]{64}$/),
+  /** TTL (epoch seconds). */
+  expiresAt: z.number(),
+});
+export type SignInClaim = z.infer<typeof signInClaimSchema>;
 
 /*
  * The approval store's items (DynamoDB in AWS, memory or a JSON file in local mode): written by
@@ -488,6 +557,8 @@ export const approverRefSchema = z.object({
   slackUserId: z.string().optional(),
   /** Their logins on CI systems (config `ciLogins`): identities that may appear as `requestedBy`. */
   ciLogins: z.array(z.string()).optional(),
+  /** Their value of the sign-in claim, as configured; absent when the page defaults it (email). */
+  identity: z.string().optional(),
 });
 export type ApproverRef = z.infer<typeof approverRefSchema>;
 
@@ -498,6 +569,8 @@ export const decisionRecordSchema = z.object({
   /** What the approver wrote; "" when nothing. */
   reason: z.string(),
   decidedAt: z.string(),
+  /** Who signed in to decide (approvals.signIn on). */
+  verified: verifiedSubjectSchema.optional(),
 });
 export type DecisionRecord = z.infer<typeof decisionRecordSchema>;
 

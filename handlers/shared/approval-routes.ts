@@ -26,6 +26,8 @@ export interface RouteSpec<N extends string = string> {
  * `POST` decides, guarded by the page nonce and `crossSiteProblem`.
  */
 export const APPROVAL_PAGE_ROUTES = [
+  // Before `approval`, whose pattern it also matches ("signin" is never a capability).
+  { name: 'signInCallback', path: /^\/a\/signin\/?$/, methods: ['GET'] },
   { name: 'approval', path: /^\/a\/([^/]*)\/?$/, methods: ['GET', 'POST'] },
 ] as const satisfies readonly RouteSpec[];
 
@@ -84,6 +86,8 @@ export interface PageResponse {
   readonly status: number;
   readonly body: string;
   readonly headers?: Record<string, string>;
+  /** Set-Cookie values (approver sign-in). @default none */
+  readonly cookies?: readonly string[];
 }
 
 export interface FunctionUrlResponse {
@@ -91,6 +95,7 @@ export interface FunctionUrlResponse {
   headers: Record<string, string>;
   body: string;
   isBase64Encoded: false;
+  cookies?: string[];
 }
 
 /** A page as the Function URL returns it: always with the security headers; HEAD has no body. */
@@ -100,6 +105,7 @@ export function toFunctionUrlResult(r: PageResponse, head = false): FunctionUrlR
     headers: { ...SECURITY_HEADERS, ...r.headers },
     body: head ? '' : r.body,
     isBase64Encoded: false,
+    ...(r.cookies && r.cookies.length > 0 ? { cookies: [...r.cookies] } : {}),
   };
 }
 

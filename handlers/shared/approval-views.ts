@@ -50,6 +50,11 @@ export interface DecisionView {
   readonly planText?: PlanTextView;
   /** Extra sections after the changes. @default none */
   readonly extraSections?: readonly SafeHtml[];
+  /**
+   * Approvals need sign-in (approvals.signIn): without `signedInAs` the forms give way to a
+   * sign-in link. @default - no sign-in; the link decides
+   */
+  readonly signIn?: { readonly signedInAs?: string };
 }
 
 /** Why the plan text cannot be shown; each one blocks approval. */
@@ -200,6 +205,14 @@ ${all.length > 0 ? html`<ul>${all.map(decisionLine)}</ul>` : html`<p>Nobody has 
 }
 
 function forms(view: DecisionView): SafeHtml {
+  if (view.signIn && view.signIn.signedInAs === undefined)
+    // A plain link (GET, no form): the sign-in redirect leaves for the identity provider, which
+    // the page's CSP form-action would refuse. "?signin" keeps the capability out of the page.
+    return html`<section aria-labelledby="decide-h">
+<h2 id="decide-h">Sign in to decide, ${view.approver.name}</h2>
+<p>Deciding on this run needs you to sign in with your organisation's identity provider, as the approver this link was sent to. Opening and reading this page changes nothing.</p>
+<p><a class="button" id="sign-in" href="?signin">Sign in to decide</a></p>
+</section>`;
   const { run, nonce, values } = view;
   const destructive = isDestructive(run.plan);
   const blocked = blockedReason(view);
@@ -224,6 +237,7 @@ ${
 </form>`;
   return html`<section aria-labelledby="decide-h">
 <h2 id="decide-h">Your decision, ${view.approver.name}</h2>
+${view.signIn?.signedInAs !== undefined ? html`<p class="note" id="signed-in">Signed in as ${view.signIn.signedInAs}.</p>` : ''}
 ${approve}
 <form method="post" class="decide" aria-labelledby="reject-h">
 <h3 id="reject-h">Reject</h3>

@@ -1,4 +1,4 @@
-import type { ApprovalDecision, SignedDecision } from '../../lib/contracts';
+import type { ApprovalDecision, SignedDecision, VerifiedSubject } from '../../lib/contracts';
 import { isRequesterIdentity } from '../../lib/identity';
 import type { ApprovalLink, ApprovalRun, ApproverRef, DecisionRecord } from './store';
 
@@ -20,15 +20,23 @@ export function approverOf(run: ApprovalRun, link: ApprovalLink): ApproverRef {
 
 /**
  * Whether the approver is the requester: any of their identities (id, name, email, Slack user
- * ID, CI logins) is `requestedBy`, compared trimmed, NFKC-normalized and case-folded, so a
- * fullwidth or differently cased login is still theirs.
+ * ID, CI logins, sign-in identity, and the person they signed in as) is `requestedBy`, compared
+ * trimmed, NFKC-normalized and case-folded, so a fullwidth or differently cased login is still
+ * theirs.
  */
-export function isRequester(run: Pick<ApprovalRun, 'request'>, approver: ApproverRef): boolean {
+export function isRequester(
+  run: Pick<ApprovalRun, 'request'>,
+  approver: ApproverRef,
+  verified?: VerifiedSubject,
+): boolean {
   return isRequesterIdentity(run.request.requestedBy, [
     approver.id,
     approver.name,
     approver.email,
     approver.slackUserId,
+    approver.identity,
+    verified?.identity,
+    verified?.sub,
     ...(approver.ciLogins ?? []),
   ]);
 }
@@ -40,11 +48,17 @@ function inOrder(run: Pick<ApprovalRun, 'decisions'>): DecisionRecord[] {
 
 /**
  * The approvals that count: one per distinct approver (their latest), in the order they first
- * approved. Two records of one approver never make two approvals.
+ * approved. Two records of one approver never make two approvals, nor do two of one person
+ * signed in (approvals.signIn: the provider's issuer and subject name the person).
  */
 export function distinctApprovals(run: Pick<ApprovalRun, 'decisions'>): DecisionRecord[] {
   const approvals = inOrder(run).filter((d) => d.decision === 'approve');
-  return [...new Map(approvals.map((d) => [d.approverId, d])).values()];
+  const byApprover = [...new Map(approvals.map((d) => [d.approverId, d])).values()];
+  const person = (d: DecisionRecord) =>
+    d.verified ? `signed-in ${d.verified.issuer} ${d.verified.sub}` : `approver ${d.approverId}`;
+  const byPerson = new Map<string, DecisionRecord>();
+  for (const d of byApprover) if (!byPerson.has(person(d))) byPerson.set(person(d), d);
+  return [...byPerson.values()];
 }
 
 /**
@@ -86,6 +100,7 @@ export function signedDecisionOf(run: ApprovalRun, outcome: ApprovalDecision): S
       id: d.approverId,
       name: d.approverName,
       decidedAt: d.decidedAt,
+      ...(d.verified ? { verified: d.verified } : {}),
     })),
     approvalsRequired: run.approvalsRequired,
     decidedAt: outcome.decidedAt,

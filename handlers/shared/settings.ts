@@ -6,6 +6,8 @@ import {
   approverSchema,
   type ResultRouting,
   resultRoutingSchema,
+  type SignInSettings,
+  signInSettingsSchema,
 } from '../../lib/contracts';
 import { SettingsError } from './errors';
 
@@ -47,7 +49,13 @@ export interface Settings {
   readonly decisionKeyArn?: string;
   /** How many distinct approvers must approve (the config's). Env `DR_APPROVALS_REQUIRED`. */
   readonly approvalsRequired?: number;
+  /** Approvers sign in before deciding (config `approvals.signIn`). Env `DR_SIGN_IN` (JSON). @default - off */
+  readonly signIn?: SignInSettings;
+  /** The sign-in client secret itself; local mode only, takes precedence over reading `signIn.clientSecretName`. @default - read the secret */
+  readonly signInClientSecret?: string;
 }
+
+export type { SignInSettings };
 
 /** Environment variable of each setting. */
 export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> = {
@@ -67,6 +75,8 @@ export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> 
   resultRouting: 'DR_RESULT_ROUTING',
   decisionKeyArn: 'DR_DECISION_KEY_ARN',
   approvalsRequired: 'DR_APPROVALS_REQUIRED',
+  signIn: 'DR_SIGN_IN',
+  signInClientSecret: undefined,
 };
 
 /**
@@ -135,6 +145,8 @@ const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
     error: 'is not a KMS key ARN',
   }),
   approvalsRequired: z.coerce.number().int().min(1).max(10),
+  signIn: json(signInSettingsSchema),
+  signInClientSecret: z.string().min(1),
 };
 
 /**
@@ -182,6 +194,8 @@ const writers: { readonly [K in keyof Settings]-?: (value: Settings[K]) => strin
   resultRouting: (value) => JSON.stringify(value),
   decisionKeyArn: String,
   approvalsRequired: String,
+  signIn: (value) => JSON.stringify(value),
+  signInClientSecret: String,
 };
 
 /**

@@ -13,6 +13,7 @@ import {
   type LockItem,
   lockItemSchema,
   type RunStatus,
+  type SignInClaim,
 } from '../../lib/contracts';
 import { lazyModule } from '../../lib/lazy-module';
 import { errorName, isConditionalCheckFailed } from './errors';
@@ -30,7 +31,8 @@ const { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateComma
  * Items (table key `pk`, TTL attribute `expiresAt` in epoch seconds):
  * - `run#<executionArn>`: ApprovalRun, holds the task token (and nothing else does);
  * - `link#<sha256(capability)>`: ApprovalLink;
- * - `lock#<repo>#<path>`: LockItem (docs/workflow-contract.md, `Acquire lock`).
+ * - `lock#<repo>#<path>`: LockItem (docs/workflow-contract.md, `Acquire lock`);
+ * - `signin#<sha256(state)>`: SignInClaim, a completed sign-in callback (approvals.signIn).
  */
 
 // The item shapes are contracts (lib/contracts.ts): the state machine writes the lock item too.
@@ -75,10 +77,16 @@ export interface ApprovalStore {
   getLock(lockKey: string): Promise<LockItem | undefined>;
   /** Deletes the lock only if `executionArn` holds it. Idempotent: false when not held by it. */
   releaseLock(lockKey: string, executionArn: string): Promise<boolean>;
+  /**
+   * Marks a sign-in callback (by the SHA-256 of its `state`) as completed: true the first time,
+   * false for a replay. The item lives until `expiresAt` (epoch seconds), past the flow's life.
+   */
+  claimSignIn(stateHash: string, expiresAt: number): Promise<boolean>;
 }
 
 export const runKey = (executionArn: string) => `run#${executionArn}`;
 export const linkKey = (hash: string) => `link#${hash}`;
+export const signInKey = (stateHash: string) => `signin#${stateHash}`;
 
 /** Drops `undefined` fields (DynamoDB rejects them) and shares no references with the caller. */
 export function plain<T>(value: T): T {
@@ -305,6 +313,23 @@ export class DynamoApprovalStore implements ApprovalStore {
           Key: { pk: lockKey },
           ConditionExpression: 'executionArn = :arn',
           ExpressionAttributeValues: { ':arn': executionArn },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  async claimSignIn(stateHash: string, expiresAt: number): Promise<boolean> {
+    const item: SignInClaim = { pk: signInKey(stateHash), expiresAt };
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
       return true;

@@ -1,4 +1,4 @@
-import { Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -7,7 +7,11 @@ import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { type SettingsInput, settingsToEnv } from '../../handlers/shared/settings';
+import {
+  type SettingsInput,
+  type SignInSettings,
+  settingsToEnv,
+} from '../../handlers/shared/settings';
 import type { DeployRunnerConfig } from '../config';
 import { allowlistOf } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
@@ -45,7 +49,8 @@ export interface WorkflowFunctionsProps {
  * The seven Lambda handlers of the workflow, each with exactly the permissions it uses:
  * `validate-request` none; `request-approval` the table, SES and the Slack token;
  * `approval-page` the table, the page secret, plan text, task responses to and execution status
- * of this one state machine, and signing with the decision key; `notify` SES, the Slack token
+ * of this one state machine, signing with the decision key, and (with `approvals.signIn`) the
+ * sign-in client secret; `notify` SES, the Slack token
  * and the runner's error reports; `cleanup` the table; `verify-approval` verifying with the
  * decision key; `inspect-plan` reads run artifacts and their version listing, and writes nothing.
  */
@@ -134,6 +139,28 @@ export class WorkflowFunctions extends Construct {
         resources: [props.stateMachineArn],
       }),
     );
+    const signIn = config.approvals.signIn;
+    if (signIn) {
+      // Only the page signs approvers in, so only the page may read the client secret, and only
+      // its value (not DescribeSecret as grantRead would add). The ARN is the name plus the six
+      // characters Secrets Manager appends to every secret's ARN, as an imported secret's grants use.
+      this.approvalPage.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadTheSignInClientSecret',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [
+            stack.formatArn({
+              service: 'secretsmanager',
+              resource: 'secret',
+              resourceName: `${signIn.clientSecretName}-??????`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      );
+      for (const [name, value] of Object.entries(settingsToEnv({ signIn: signInSettings(config) })))
+        this.approvalPage.addEnvironment(name, value);
+    }
     this.approvalPageUrl = this.approvalPage.addFunctionUrl({
       authType: lambda.FunctionUrlAuthType.NONE,
     });
@@ -204,6 +231,11 @@ export class WorkflowFunctions extends Construct {
         settingsToEnv({ decisionKeyArn: this.decisionKey.keyArn }),
       ))
         fn.addEnvironment(name, value);
+    // Verify approval checks the verified subjects the page signed into the decision; it reads
+    // the same settings and never the client secret.
+    if (config.approvals.signIn)
+      for (const [name, value] of Object.entries(settingsToEnv({ signIn: signInSettings(config) })))
+        this.verifyApproval.addEnvironment(name, value);
     // The page reads how a run really ended before it says so (or offers to decide).
     this.executionsArn = `${props.stateMachineArn.replace(':stateMachine:', ':execution:')}:*`;
     this.approvalPage.addToRolePolicy(
@@ -245,6 +277,14 @@ export class WorkflowFunctions extends Construct {
       this.inspectPlan,
     ];
   }
+}
+
+/** The page's and Verify approval's sign-in settings: the config's section, field by field. */
+function signInSettings(config: DeployRunnerConfig): SignInSettings | undefined {
+  const signIn = config.approvals.signIn;
+  if (!signIn) return undefined;
+  const { issuer, clientId, clientSecretName, claim } = signIn;
+  return { issuer, clientId, clientSecretName, claim };
 }
 
 /**

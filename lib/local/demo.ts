@@ -6,8 +6,9 @@ import { bundleRunner } from '../../containers/runner/bundle';
 import { parseConfig } from '../config';
 import { changeKind, executionName, workflowStateSchema } from '../contracts';
 import { runGit } from './git';
-import { type LocalServer, startLocalServer } from './local-server';
+import type { LocalServer } from './local-server';
 import { chooseTool, prepareDataDir, requireGit, simulatorNotice } from './preflight';
+import { startLocalServerWithSignIn } from './sign-in';
 
 /**
  * `npm start`: the whole product on a laptop. Prepares a git repo from examples/demo-infra,
@@ -37,6 +38,8 @@ export interface DemoOptions {
   readonly secondRun?: SecondRun;
   /** Where `ask` reads the answer; process.stdin unless given. */
   readonly input?: NodeJS.ReadableStream;
+  /** Approvers sign in at a local OpenID provider before deciding (`--sign-in`). @default false */
+  readonly signIn?: boolean;
 }
 
 export interface DemoResult {
@@ -140,7 +143,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   // Which run the next approval email belongs to, and since when the demo has waited for it.
   let current = { second: false, since: started };
   const links = new Set<string>();
-  const server = await startLocalServer({
+  const server = await startLocalServerWithSignIn(options.signIn, {
     config,
     dataDir,
     port: options.port,
@@ -181,6 +184,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     },
   });
   out(`• local server ${server.url} (Step Functions API, approval page, run pages)`);
+  for (const line of server.signIn?.lines ?? []) out(`• ${line}`);
 
   const sfn = new SFNClient({
     endpoint: server.url,

@@ -11,6 +11,7 @@ import {
   plain,
   type RecordDecisionResult,
   runKey,
+  signInKey,
 } from '../../handlers/shared/store';
 import {
   type ApprovalDecision,
@@ -181,6 +182,14 @@ export class MemoryApprovalStore implements ApprovalStore {
     const lock = this.items.get(lockKey);
     if (!lock || lock.executionArn !== executionArn) return false;
     this.items.delete(lockKey);
+    this.persist();
+    return true;
+  }
+
+  async claimSignIn(stateHash: string, expiresAt: number): Promise<boolean> {
+    const pk = signInKey(stateHash);
+    if (this.items.has(pk)) return false;
+    this.items.set(pk, { pk, expiresAt });
     this.persist();
     return true;
   }

@@ -59,7 +59,7 @@ describe('matchRoute: the approval page route table', () => {
   });
 
   it('takes new routes from the table: a GET-only route refuses POST and HEAD works on it', () => {
-    const routes: RouteSpec<'approval' | 'view'>[] = [
+    const routes: RouteSpec<(typeof APPROVAL_PAGE_ROUTES)[number]['name'] | 'view'>[] = [
       ...APPROVAL_PAGE_ROUTES,
       { name: 'view', path: /^\/v\/([^/]*)\/?$/, methods: ['GET'] },
     ];

@@ -70,3 +70,24 @@ export function verifyNonce(
   if (age > NONCE_MAX_AGE_SECONDS || age < -NONCE_SKEW_SECONDS) return 'expired';
   return 'ok';
 }
+
+/**
+ * The HMAC key of the page nonces: the local key (local mode), or the secret named by
+ * `pageSecretArn`, read through `readSecret` once per cold start.
+ */
+export function nonceKey(
+  settings: {
+    readonly pageSecret?: string | undefined;
+    readonly pageSecretArn?: string | undefined;
+  },
+  readSecret: (secretId: string) => () => Promise<string>,
+): () => Promise<Buffer> {
+  if (settings.pageSecret !== undefined) {
+    const key = Buffer.from(settings.pageSecret, 'utf8');
+    return async () => key;
+  }
+  if (settings.pageSecretArn === undefined)
+    throw new Error('pageSecretArn or pageSecret must be set: it keys the page nonces');
+  const read = readSecret(settings.pageSecretArn);
+  return async () => Buffer.from(await read(), 'utf8');
+}

@@ -27,6 +27,8 @@ export interface RouteSpec<N extends string = string> {
  */
 export const APPROVAL_PAGE_ROUTES = [
   { name: 'approval', path: /^\/a\/([^/]*)\/?$/, methods: ['GET', 'POST'] },
+  // A drift check's plan, read-only (handlers/shared/plan-view.ts): nothing to post, ever.
+  { name: 'view', path: /^\/v\/([^/]*)\/?$/, methods: ['GET'] },
 ] as const satisfies readonly RouteSpec[];
 
 export type ApprovalRouteName = (typeof APPROVAL_PAGE_ROUTES)[number]['name'];

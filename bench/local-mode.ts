@@ -145,6 +145,11 @@ export class BenchServer implements Harness {
     return startRun(this, { repo: 'infra', ref: 'main', path }, name);
   }
 
+  /** Starts a drift check of `envs/...` on main, as a schedule does (docs/drift.md). */
+  startDrift(path: string, name: string): Promise<string> {
+    return startRun(this, { repo: 'infra', ref: 'main', path, drift: 'notify' }, name);
+  }
+
   /** Resolves when the run has ended and its end-of-run hook ran (no polling). */
   async settled(executionArn: string) {
     return this.server.engine.settled(executionArn);

@@ -13,6 +13,11 @@ export const PRICES = {
   fargateArmPerVcpuHour: 0.03238,
   fargateArmPerGbHour: 0.00356,
   sesPerEmail: 0.1 / 1000,
+  /** EventBridge Scheduler, after its 14 million free invocations a month. */
+  schedulerPerInvocation: 1 / 1_000_000,
+  /** DynamoDB on-demand: per read request unit and per write request unit. */
+  dynamoDbReadRequest: 0.125 / 1_000_000,
+  dynamoDbWriteRequest: 0.625 / 1_000_000,
   s3PutPerRequest: 0.005 / 1000,
   kmsKeyPerMonth: 1,
   secretPerMonth: 0.4,

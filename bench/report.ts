@@ -85,6 +85,30 @@ export function renderTable(r: BenchResults, format: 'text' | 'markdown' = 'text
       ratio(Math.round((monthly.deployRunner / monthly.atlantis) * 1000) / 1000),
       '',
     ]);
+  const d = r.driftCost;
+  if (d) {
+    rows.push([
+      `Drift check, no drift (${d.planExample}; measured runner)`,
+      `${usd(d.perCheckUsd)}; ${usd(d.perCheckMeasuredUsd)}`,
+      `drift found, message sent ${usd(d.drifted.usd.totalExample)}`,
+      '',
+      '',
+    ]);
+    rows.push([
+      `Drift checks per month, one path hourly (${d.checksPerMonthHourly} checks)`,
+      `${usd(d.perMonthHourlyUsd)}; ${usd(d.perMonthHourlyMeasuredUsd)}`,
+      `measured ${d.measuredAt.slice(0, 16)}Z, ${d.quiet.checks} checks`,
+      '',
+      '',
+    ]);
+    rows.push([
+      'Drift check, no drift: transitions / Lambda calls / DynamoDB requests',
+      `${d.quiet.stateTransitions} / ${d.quiet.lambdaMs.length} / ${d.quiet.dynamoReads + d.quiet.dynamoWrites}`,
+      `drift found ${d.drifted.stateTransitions} / ${d.drifted.lambdaMs.length} / ${d.drifted.dynamoReads + d.drifted.dynamoWrites}, ${d.drifted.emails} emails`,
+      '',
+      '',
+    ]);
+  }
   for (const h of r.handlers) {
     rows.push([
       `Handler ${h.name}: bundle, cold import`,
@@ -221,6 +245,12 @@ export function renderSummary(r: BenchResults): string {
     usd(r.costUsd.idlePerMonth),
     `always-on Atlantis: ${usd(r.costUsd.atlantisPerMonth)}`,
   ]);
+  if (r.driftCost)
+    rows.push([
+      `drift check of one path, hourly (${r.driftCost.planExample})`,
+      `${usd(r.driftCost.perCheckUsd)} per check, ${usd(r.driftCost.perMonthHourlyUsd)} per month`,
+      `runner at its measured local time: ${usd(r.driftCost.perMonthHourlyMeasuredUsd)} per month`,
+    ]);
   rows.push([
     'Lambda bundle per handler',
     `${range(

@@ -1,6 +1,7 @@
 import type { CommandTiming } from './build-times';
 import type { CliResult } from './cli';
 import type { CostResult } from './cost';
+import type { DriftCostResult } from './drift-cost';
 import type { HandlerFigures, HandlerResult } from './handlers';
 import type { MachineInfo } from './machine';
 import type { OverheadResult } from './overhead';
@@ -55,6 +56,8 @@ export interface BenchResults {
     readonly carriedOver?: boolean;
   };
   readonly testSuiteMs: number | null;
+  /** A drift check's cost, per check and per month checked hourly (bench/drift-cost.ts). */
+  readonly driftCost?: DriftCostResult;
   readonly testSuite: {
     readonly timing: CommandTiming | null;
     readonly carriedOver: boolean;
@@ -83,6 +86,7 @@ export interface Measured {
   readonly definitionSynth: { medianMs: number; samplesMs: number[] };
   readonly localServerStartMs: number;
   readonly testSuite: CommandTiming | null;
+  readonly driftCost?: DriftCostResult;
   /** The results.json this run replaces: figures this run skipped are carried over from it. */
   readonly previous?: Partial<BenchResults>;
 }
@@ -138,6 +142,9 @@ export function assembleResults(m: Measured): BenchResults {
       ...(!m.cdkSynth && { carriedOver: true }),
     },
     testSuiteMs,
+    ...((m.driftCost ?? m.previous?.driftCost) && {
+      driftCost: m.driftCost ?? m.previous?.driftCost,
+    }),
     testSuite: m.testSuite
       ? {
           timing: m.testSuite,

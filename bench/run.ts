@@ -13,6 +13,12 @@ import {
   templateFacts,
 } from './cost';
 import { writeDocs } from './docs';
+import {
+  DRIFT_COST_MODULES,
+  type DriftCostResult,
+  driftTemplate,
+  measureDriftCost,
+} from './drift-cost';
 import { measureHandlers } from './handlers';
 import { BenchServer, createBenchRepo } from './local-mode';
 import { currentLoad, machineInfo } from './machine';
@@ -42,10 +48,11 @@ interface Plan {
   readonly cdkSynth: boolean;
   readonly definitionSynthRepetitions: number;
   readonly planScaleRepetitions: number;
+  readonly driftCheckRepetitions: number;
 }
 
 /** Parts `--only` can run alone; a full run runs them all. */
-export const PARTS = ['handlers', 'local', 'plan-scale', 'cli', 'synth'] as const;
+export const PARTS = ['handlers', 'local', 'plan-scale', 'cli', 'synth', 'drift-cost'] as const;
 type Part = (typeof PARTS)[number];
 
 // Sized to finish in a few minutes on 2 CPUs: medians of 5-10 samples, one CLI wait of 45 s.
@@ -63,6 +70,7 @@ const FULL: Plan = {
   cdkSynth: true,
   definitionSynthRepetitions: 3,
   planScaleRepetitions: 3,
+  driftCheckRepetitions: 5,
 };
 
 const QUICK: Plan = {
@@ -78,6 +86,7 @@ const QUICK: Plan = {
   cdkSynth: false,
   definitionSynthRepetitions: 1,
   planScaleRepetitions: 1,
+  driftCheckRepetitions: 2,
 };
 
 interface Args {
@@ -110,17 +119,20 @@ function parseArgs(argv: readonly string[]): Args {
         '  --quick        a fast subset; writes to the temp folder unless --out is given\n' +
         '  --tests        also time the test suite (npx vitest run, a few minutes)\n' +
         `  --only <part>  one part alone (${PARTS.join(', ')}); writes that part's figures to\n` +
-        '                 the temp folder unless --out is given, never results.json\n',
+        '                 the temp folder unless --out is given, never results.json; except\n' +
+        '                 drift-cost, its own section of results.json (and the tables)\n',
     );
     process.exit(2);
   }
   const out = outArg
     ? resolve(outArg)
-    : only
-      ? join(tmpdir(), `deploy-runner-bench-${only}.json`)
-      : quick
-        ? join(tmpdir(), 'deploy-runner-bench-quick.json')
-        : join(ROOT, 'bench', 'results.json');
+    : only === 'drift-cost' && !quick
+      ? join(ROOT, 'bench', 'results.json')
+      : only
+        ? join(tmpdir(), `deploy-runner-bench-${only}.json`)
+        : quick
+          ? join(tmpdir(), 'deploy-runner-bench-quick.json')
+          : join(ROOT, 'bench', 'results.json');
   return { quick, tests, out, ...(only && { only: only as Part }) };
 }
 
@@ -161,7 +173,7 @@ async function main(): Promise<void> {
       });
     }
 
-    const needsServer = want('local') || want('plan-scale') || want('cli');
+    const needsServer = want('local') || want('plan-scale') || want('cli') || want('drift-cost');
     const bundle = needsServer ? await bundleRunner(join(scratch, 'runner')) : undefined;
     const cliPaths = Array.from(
       { length: plan.cli.withLogs + plan.cli.withoutLogs },
@@ -175,8 +187,13 @@ async function main(): Promise<void> {
             'envs/cost-rejected',
             ...throughputPaths(plan.throughput),
             ...cliPaths,
+            DRIFT_COST_MODULES.drifted,
           ],
-          planScaleModules(),
+          {
+            ...planScaleModules(),
+            // In sync: no resources in the code, none in reality.
+            [DRIFT_COST_MODULES.quiet]: { resources: [] },
+          },
         )
       : undefined;
 
@@ -248,6 +265,25 @@ async function main(): Promise<void> {
       }
     }
 
+    let driftCost: DriftCostResult | undefined;
+    if (bundle && repo && want('drift-cost')) {
+      section(
+        'driftCost',
+        `Drift checks: ${plan.driftCheckRepetitions} quiet and one that found drift, template sizes`,
+      );
+      const template = driftTemplate(loadConfig(join(ROOT, 'deploy-runner.config.json')));
+      const driftBench = await BenchServer.start({ bundle, repo });
+      try {
+        driftCost = await measureDriftCost(driftBench, template, {
+          repetitions: plan.driftCheckRepetitions,
+          loadAverage: currentLoad(),
+          generatedBy: `npm run bench${args.only ? ` -- --only ${args.only}` : ''}${args.quick ? ' --quick' : ''}`,
+        });
+      } finally {
+        await driftBench.close();
+      }
+    }
+
     let synth:
       | {
           definitionSynth: ReturnType<typeof measureDefinitionSynth>;
@@ -273,10 +309,26 @@ async function main(): Promise<void> {
     }
 
     machine.loadAverages.end = currentLoad();
+    if (args.only === 'drift-cost' && driftCost && args.out === previousFile) {
+      // Its own section, with its own date and load: the other figures stay as they were.
+      if (!previous) throw new Error(`${previousFile} is missing: run the full bench first`);
+      const merged = { ...previous, driftCost } as BenchResults;
+      writeFileSync(args.out, `${JSON.stringify(merged, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(driftCost, null, 2)}\n`);
+      writeDocs(ROOT, merged);
+      log(
+        `Wrote the driftCost section of ${args.out} and the tables in ${Math.round((now() - started) / 1000)} s.`,
+      );
+      return;
+    }
     if (args.only) {
       // One part alone: its own figures, never mixed into results.json with another run's.
-      const part = { handlers, local, planScale, cli, synth }[
-        args.only === 'plan-scale' ? 'planScale' : args.only
+      const part = { handlers, local, planScale, cli, synth, driftCost }[
+        args.only === 'plan-scale'
+          ? 'planScale'
+          : args.only === 'drift-cost'
+            ? 'driftCost'
+            : args.only
       ];
       const figures = {
         generatedBy: `npm run bench -- --only ${args.only}${args.quick ? ' --quick' : ''}`,
@@ -289,7 +341,7 @@ async function main(): Promise<void> {
       log(`Wrote ${args.out} in ${Math.round((now() - started) / 1000)} s.`);
       return;
     }
-    if (!handlers || !local || !cli || !synth || !planScale)
+    if (!handlers || !local || !cli || !synth || !planScale || !driftCost)
       throw new Error('a full run measures every part');
 
     section('costModel', 'Cost model: template facts');
@@ -312,6 +364,7 @@ async function main(): Promise<void> {
       definitionSynth: synth.definitionSynth,
       localServerStartMs: local.localServerStartMs,
       testSuite,
+      driftCost,
       previous,
     });
     writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);

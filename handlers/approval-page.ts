@@ -42,7 +42,12 @@ import {
   taskGonePage,
   waitingPage,
 } from './shared/approval-text';
-import { blockedReason, decisionPage, type PlanTextView } from './shared/approval-views';
+import {
+  blockedReason,
+  decisionPage,
+  type PlanTextView,
+  planViewPage,
+} from './shared/approval-views';
 import { MAX_PLAN_TEXT_READ_BYTES, readVerifiedArtifact } from './shared/artifacts';
 import {
   CAPABILITY_PATTERN,
@@ -65,9 +70,10 @@ import {
   invocationLogger,
   registerSecret,
 } from './shared/logger';
-import { isDestructive } from './shared/messages';
+import { formatTime, isDestructive } from './shared/messages';
 import { checkPlanText } from './shared/plan-check';
 import { parsePlanText } from './shared/plan-text';
+import { DynamoPlanViewStore, type PlanViewStore } from './shared/plan-view';
 import {
   approverOf,
   distinctApprovals,
@@ -118,6 +124,11 @@ export interface ApprovalPageDeps {
    * bucket. @default - no plan text section; approval works from the summary alone
    */
   readonly artifacts?: Pick<ArtifactStore, 'get'>;
+  /**
+   * The read-only plan views drift messages link (`/v/<capability>`).
+   * @default - every view link answers "unknown link"
+   */
+  readonly views?: Pick<PlanViewStore, 'getView'>;
   /** Largest plan text the page reads; larger blocks approval. @default MAX_PLAN_TEXT_READ_BYTES */
   readonly maxPlanTextBytes?: number;
   /**
@@ -220,7 +231,10 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
    * The run's plan text, read at its recorded version and verified against its recorded
    * SHA-256. Any failure blocks approval; the log says why, never what the text holds.
    */
-  async function planTextOf(run: ApprovalRun, log: HandlerLogger): Promise<PlanTextView> {
+  async function planTextOf(
+    run: Pick<ApprovalRun, 'plan' | 'runId'>,
+    log: HandlerLogger,
+  ): Promise<PlanTextView> {
     const artifacts = deps.artifacts;
     if (!artifacts) return { status: 'unavailable' };
     const plan = run.plan;
@@ -537,9 +551,43 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     return page;
   }
 
+  /**
+   * `/v/<capability>`: a drift check's plan, read-only. The route takes GET and HEAD only, so a
+   * POST is refused before this runs; this reads and never writes.
+   */
+  async function view(req: RouteRequest): Promise<PageResponse> {
+    const capability = req.params[0] ?? '';
+    registerSecret(capability);
+    if (!CAPABILITY_PATTERN.test(capability) || !deps.views) return FIXED_PAGES.unknownLink();
+    const record = await deps.views.getView(hashCapability(capability));
+    if (!record) return FIXED_PAGES.unknownLink();
+    const log = invocationLogger(logger, record.executionArn);
+    req.useLog(log);
+    const runPage = consoleUrl(settings, record.executionArn);
+    if (req.now.getTime() >= record.validUntil * 1000)
+      return messageResponse(410, {
+        heading: 'This link has expired',
+        paragraphs: [
+          `The plan could be viewed until ${formatTime(new Date(record.validUntil * 1000))}. The next drift check that finds drift sends a new link.`,
+        ],
+        consoleUrl: runPage,
+      });
+    return {
+      status: 200,
+      body: planViewPage({
+        request: record.request,
+        plan: record.plan,
+        planText: await planTextOf(record, log),
+        consoleUrl: runPage,
+        validUntil: record.validUntil,
+      }),
+    };
+  }
+
   const actions: Record<ApprovalRouteName, (req: RouteRequest) => Promise<PageResponse>> = {
     approval,
     signInCallback,
+    view,
   };
 
   return async (event) => {
@@ -588,6 +636,7 @@ export const handler = lambdaEntry(
       sfn: sfnClient(),
       signer: new KmsDecisionSigner(kmsClient, settings.decisionKeyArn),
       artifacts: new S3ArtifactStore({ bucket: settings.artifactBucket, client: s3Client() }),
+      views: new DynamoPlanViewStore(documentClient(), settings.tableName),
     }),
   {
     onSetupError: (error, logger): FunctionUrlResult => {

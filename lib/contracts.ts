@@ -740,6 +740,26 @@ export const errorCauseEnvelopeSchema = z.looseObject({
 });
 
 /**
+ * `drift#view#<sha256(capability)>`: a read-only view of one drift check's plan. The notify
+ * function writes it when it tells people about drift; the approval page reads it for
+ * `GET /v/<capability>` (handlers/shared/plan-view.ts). The capability itself is never stored.
+ */
+export const planViewRecordSchema = z.object({
+  /** SHA-256 (hex) of the capability. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  executionArn: z.string(),
+  runId: z.string(),
+  request: runRequestSchema,
+  plan: planResultSchema,
+  createdAt: z.string(),
+  /** Epoch seconds after which the link shows nothing but that it expired. */
+  validUntil: z.number(),
+  /** TTL (epoch seconds): kept a while after `validUntil` so late visitors get a clear page. */
+  expiresAt: z.number(),
+});
+export type PlanViewRecord = z.infer<typeof planViewRecordSchema>;
+
+/**
  * The state machine tag that names the runner's log group: the stack sets it, local mode answers
  * it, and the CLI reads it so `start --wait` streams the runner's output with no flag.
  */

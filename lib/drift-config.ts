@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { matchesAny } from './allowlist';
+import { CronError, parseCron } from './cron';
 
 /**
  * The `drift` section of the config (docs/drift.md): which repo paths are planned on a schedule
@@ -23,12 +24,16 @@ export function scheduleProblem(expression: string): string | undefined {
   const cron = CRON.exec(expression);
   if (cron) {
     const fields = (cron[1] as string).trim().split(/\s+/);
-    if (fields.length !== 6)
-      return `has ${fields.length} cron fields; EventBridge wants 6 (minutes hours day-of-month month day-of-week year), e.g. "cron(0 6 * * ? *)"`;
     const bad = fields.findIndex((f) => !CRON_FIELD.test(f));
-    if (bad >= 0) return `has an invalid ${CRON_FIELD_NAMES[bad]} field "${fields[bad]}"`;
-    if ((fields[2] === '?') === (fields[4] === '?'))
-      return 'must have "?" in exactly one of day-of-month and day-of-week, e.g. "cron(0 6 * * ? *)"';
+    if (fields.length === 6 && bad >= 0)
+      return `has an invalid ${CRON_FIELD_NAMES[bad]} field "${fields[bad]}"`;
+    // The parser local mode schedules with: what passes here fires there as in AWS.
+    try {
+      parseCron(cron[1] as string);
+    } catch (error) {
+      if (error instanceof CronError) return error.message;
+      throw error;
+    }
     return undefined;
   }
   return 'is not a schedule: use "rate(1 hour)", "rate(30 minutes)" or "cron(0 6 * * ? *)"';

@@ -29,6 +29,8 @@ export const APPROVAL_PAGE_ROUTES = [
   // Before `approval`, whose pattern it also matches ("signin" is never a capability).
   { name: 'signInCallback', path: /^\/a\/signin\/?$/, methods: ['GET'] },
   { name: 'approval', path: /^\/a\/([^/]*)\/?$/, methods: ['GET', 'POST'] },
+  // A drift check's plan, read-only (handlers/shared/plan-view.ts): nothing to post, ever.
+  { name: 'view', path: /^\/v\/([^/]*)\/?$/, methods: ['GET'] },
 ] as const satisfies readonly RouteSpec[];
 
 export type ApprovalRouteName = (typeof APPROVAL_PAGE_ROUTES)[number]['name'];

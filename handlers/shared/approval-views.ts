@@ -74,7 +74,14 @@ export type PlanTextView =
   | { readonly status: 'unavailable' }
   | { readonly status: 'blocked'; readonly problem: PlanTextProblem };
 
-function facts(run: ApprovalRun): SafeHtml {
+/** What the facts, the changes and the plan sections read of a run (a drift check's view too). */
+type PlanOfRun = Pick<ApprovalRun, 'request' | 'plan'>;
+
+function facts(
+  run: PlanOfRun,
+  last: [string, SafeHtml],
+  savedPlanHint = 'applied exactly as approved',
+): SafeHtml {
   const { request, plan } = run;
   const rows: [string, SafeHtml | string][] = [
     ['Repository', html`<code>${request.repo}</code>`],
@@ -92,9 +99,9 @@ function facts(run: ApprovalRun): SafeHtml {
     [
       // The one checksum the page shows: of the saved plan file, the thing Apply runs.
       'Saved plan',
-      html`<code title="${plan.planSha256}">sha256:${shortSha(plan.planSha256)}…</code> <span class="hint">applied exactly as approved</span>`,
+      html`<code title="${plan.planSha256}">sha256:${shortSha(plan.planSha256)}…</code> <span class="hint">${savedPlanHint}</span>`,
     ],
-    ['Decide before', html`<strong>${formatTime(new Date(run.validUntil * 1000))}</strong>`],
+    last,
   ];
   return html`<section aria-labelledby="facts-h">
 <h2 id="facts-h">What runs</h2>
@@ -135,7 +142,7 @@ export function changeSentence(counts: ApprovalRun['plan']['counts']): string {
   return `This plan ${list} ${total === 1 ? 'resource' : 'resources'}.${safe}`;
 }
 
-function changes(run: ApprovalRun, fullPlanFollows: boolean): SafeHtml {
+function changes(run: PlanOfRun, fullPlanFollows: boolean): SafeHtml {
   const { plan } = run;
   const { destructive, other } = orderedChanges(plan);
   const unlisted = unlistedDestructive(plan);
@@ -281,13 +288,42 @@ export function decisionPage(view: DecisionView): string {
     title,
     html`${errorFirst(view)}<h1>Deploy <code>${run.request.repo}</code> <code>${run.request.path}</code>?</h1>
 <p>${run.request.requestedBy ?? 'CI'} asks to apply commit <code>${shortSha(run.plan.commit)}</code>. Nothing changes until you press a button below.</p>
-${facts(run)}
+${facts(run, ['Decide before', html`<strong>${formatTime(new Date(run.validUntil * 1000))}</strong>`])}
 ${changes(run, view.planText?.status === 'verified')}
 ${view.planText ? planTextSection(view.planText, run) : ''}
 ${view.extraSections ?? []}
 ${decisions(run, view.approver)}
 ${forms(view)}
 ${footer(view.consoleUrl, run.plan.logUrl)}`,
+  );
+}
+
+/** A read-only view of a drift check's plan (handlers/shared/plan-view.ts). */
+export interface PlanView extends PlanOfRun {
+  readonly planText: PlanTextView;
+  readonly consoleUrl: string;
+  /** Epoch seconds until which the link works. */
+  readonly validUntil: number;
+}
+
+/**
+ * The plan of a drift check, rendered as the decision page renders a plan (facts, changes, the
+ * verified plan text) with no decision controls: no form, no button, nothing to post.
+ */
+export function planViewPage(view: PlanView): string {
+  const { request, plan } = view;
+  return page(
+    `Plan of ${request.repo} ${request.path} (read-only)`,
+    html`<h1>Plan of <code>${request.repo}</code> <code>${request.path}</code></h1>
+<p class="note" id="read-only">Read-only: what a drift check planned at commit <code>${shortSha(plan.commit)}</code>, to bring reality back to the code. Nothing can be decided or changed from this page; a deploy of this path asks for approval as usual.</p>
+${facts(
+  view,
+  ['Link works until', html`<strong>${formatTime(new Date(view.validUntil * 1000))}</strong>`],
+  'planned only; never applied from here',
+)}
+${changes(view, view.planText.status === 'verified')}
+${planTextSection(view.planText, view)}
+${footer(view.consoleUrl, plan.logUrl)}`,
   );
 }
 
@@ -425,7 +461,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 export const MAX_SHOWN_DISAGREEMENTS = 50;
 
 /** Why the text and the JSON plan disagree (approval is blocked), or what could not be checked. */
-function checkMarkup(check: PlanCheck, run: ApprovalRun): SafeHtml | '' {
+function checkMarkup(check: PlanCheck, run: PlanOfRun): SafeHtml | '' {
   const partial = check.partial
     ? html`<p class="note" id="plan-check-partial">The JSON plan lists ${run.plan.changes.length} of ${run.plan.changes.length + run.plan.changesOmitted} changes, so this text was checked against its totals, every destroy and replace, and the changes it lists; the other ${run.plan.changesOmitted} could not be checked by name.</p>`
     : '';
@@ -443,7 +479,7 @@ ${partial}`;
  * and replaces first, each with its attribute changes. At most {@link MAX_PLAN_RESOURCES}
  * resources and {@link MAX_PLAN_TEXT_BYTES} of text; what is left out is counted.
  */
-export function planTextSection(view: PlanTextView, run: ApprovalRun): SafeHtml {
+export function planTextSection(view: PlanTextView, run: PlanOfRun): SafeHtml {
   const heading = html`<h2 id="plan-h">The plan</h2>`;
   if (view.status === 'unavailable')
     return html`<section aria-labelledby="plan-h">${heading}

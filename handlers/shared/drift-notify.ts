@@ -2,12 +2,14 @@ import type * as ClientSFN from '@aws-sdk/client-sfn';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { DriftOutcome, ExecutionInput, PlanResult, RunRequest } from '../../lib/contracts';
 import { lazyModule } from '../../lib/lazy-module';
+import type { RandomBytes } from './capability';
 import { documentClient } from './clients/dynamodb';
 import { sfnClient } from './clients/sfn';
 import { type DriftReportDeps, reportDrift, reportDriftFailure } from './drift-report';
 import { type DriftStore, DynamoDriftStore } from './drift-store';
 import { InvalidPayloadError } from './errors';
 import type { Notifier } from './notifier';
+import { DynamoPlanViewStore, issuePlanView, type PlanViewStore } from './plan-view';
 import { consoleUrl, type Settings } from './settings';
 
 // Loaded when a drift check starts an approval run, not at import: see lib/lazy-module.ts.
@@ -25,6 +27,13 @@ export interface DriftNotifyDeps {
     name: string,
   ) => Promise<string>;
   readonly now?: () => Date;
+  /**
+   * Where read-only plan views are stored; with the page's base URL, drift messages link one.
+   * @default - the messages link the run page
+   */
+  readonly views?: PlanViewStore;
+  /** @default crypto.randomBytes */
+  readonly randomBytes?: RandomBytes;
 }
 
 const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
@@ -60,6 +69,8 @@ export async function driftPhase(args: {
   ];
   const slackChannels = settings.slackChannel ? [settings.slackChannel] : [];
   const startRun = drift.startRun;
+  const { views, randomBytes } = drift;
+  const baseUrl = settings.approvalBaseUrl;
   const deps: DriftReportDeps = {
     notifier,
     store: drift.store,
@@ -70,6 +81,19 @@ export async function driftPhase(args: {
       startRun: (input, name) => startRun(stateMachineArnOf(executionArn), input, name),
     }),
     ...(drift.now && { now: drift.now }),
+    ...(views &&
+      baseUrl && {
+        viewLink: (plan: PlanResult) =>
+          issuePlanView(
+            {
+              store: views,
+              baseUrl,
+              now: (drift.now ?? (() => new Date()))(),
+              ...(randomBytes && { randomBytes }),
+            },
+            { executionArn, request: state.request, plan },
+          ),
+      }),
   };
   if (args.readable) {
     const { notified, repeated } = await reportDriftFailure(
@@ -105,6 +129,7 @@ export function startRunWith(
 export function awsDriftDeps(tableName: string): DriftNotifyDeps {
   return {
     store: new DynamoDriftStore(documentClient(), tableName),
+    views: new DynamoPlanViewStore(documentClient(), tableName),
     startRun: startRunWith(sfnClient()),
   };
 }

@@ -11,11 +11,13 @@ import { DRIFT_REQUESTER } from '../../lib/drift-input';
 import type { DriftRecord, DriftStore } from './drift-store';
 import { describeError, errorName } from './errors';
 import { escapeHtml } from './html';
+import { formatTime } from './messages';
 import type { Notifier } from './notifier';
 
 /**
  * The drift phase of the notify function (docs/drift.md): quiet when nothing drifted, one message
- * per new drift (counts, addresses with destroys and replaces first, the run's link), one message
+ * per new drift (counts, addresses with destroys and replaces first, a read-only link to the plan),
+one message
  * when a check starts failing and none while it keeps failing.
  */
 
@@ -25,6 +27,11 @@ export interface DriftReportDeps {
   readonly emails: readonly string[];
   readonly slackChannels: readonly string[];
   readonly consoleUrl: string;
+  /**
+   * Issues a read-only view of the plan (handlers/shared/plan-view.ts) for the message.
+   * @default - the message links the run page (`consoleUrl`)
+   */
+  readonly viewLink?: (plan: PlanResult) => Promise<{ link: string; validUntil: number }>;
   /** Starts a normal run asking for approval; resolves to its execution ARN. */
   readonly startRun?: (input: ExecutionInput, name: string) => Promise<string>;
   readonly now?: () => Date;
@@ -134,6 +141,7 @@ export async function reportDrift(
     }
   }
   const listed = driftedAddresses(plan);
+  const view = deps.viewLink ? await deps.viewLink(plan) : undefined;
   const lines = [
     `Drift found in ${where}: ${counts}.`,
     'Reality no longer matches the code. Nothing was changed by this check.',
@@ -148,7 +156,9 @@ export async function reportDrift(
     approvalRun
       ? `A run asking for approval to bring it back to the code was started: ${approvalRun}`
       : 'To bring it back to the code, start a deploy of this path (or change the code to match).',
-    `Plan (read-only): ${deps.consoleUrl}`,
+    view
+      ? `Plan (read-only, the link works until ${formatTime(new Date(view.validUntil * 1000))}): ${view.link}`
+      : `Run: ${deps.consoleUrl}`,
   ];
   const notified = await deliver(
     deps,

@@ -8,15 +8,21 @@ import type { Command } from 'commander';
 import { matchesAny } from '../allowlist';
 import { driftCheckOutputSchema, driftResultSchema } from '../contracts';
 import { driftExecutionPrefix, driftInput, isDriftRunName } from '../drift-input';
+import { ExitCode } from './exit-codes';
 import type { ApiPacer, Clock } from './pacer';
 import type { Renderer } from './render';
 
 /**
  * `deploy-runner drift`: runs a drift check now (docs/drift.md), so CI can run it too. Exit 0:
- * no drift (or skipped: another run holds the path); 7: drift found; 1: the check failed.
+ * no drift (or skipped: another run holds the path); 7: drift found; 1: the check failed, however
+ * it failed (a tampered plan too: `drift` never returns another command's codes).
  */
 
-export const DriftExit = { NoDrift: 0, Failed: 1, DriftFound: 7 } as const;
+export const DriftExit = {
+  NoDrift: ExitCode.Ok,
+  Failed: ExitCode.RunFailed,
+  DriftFound: ExitCode.DriftFound,
+} as const;
 
 export interface DriftFlags {
   repo: string;

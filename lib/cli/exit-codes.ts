@@ -2,7 +2,9 @@ import { errorCauseEnvelopeSchema, executionOutputFactsSchema, RunErrors } from 
 import { gaveUpOn } from './pacer';
 
 /**
- * Exit codes of `deploy-runner`. CI pipelines branch on them, so they are API: never renumber.
+ * Exit codes of `deploy-runner`. CI pipelines branch on them, so they are API: never renumber,
+ * and never give one number two meanings, whichever command returns it (a script that runs
+ * `drift` and `start` reads the same table).
  */
 export const ExitCode = {
   /** Applied, no changes, or plan-only run done (and `start` without `--wait` succeeded). */
@@ -19,8 +21,10 @@ export const ExitCode = {
   LockHeld: 5,
   /** The execution was stopped (status `ABORTED`). */
   Aborted: 6,
+  /** `deploy-runner drift` only: a drift check found drift (docs/drift.md). */
+  DriftFound: 7,
   /** The run's plan artifacts were not as the runner wrote them (`DeployRunner.ArtifactTampered`). */
-  ArtifactTampered: 7,
+  ArtifactTampered: 8,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -33,7 +37,8 @@ export const EXIT_CODE_HELP = `Exit codes:
   4  approval expired (DeployRunner.ApprovalExpired)
   5  another run holds the lock for this repo and path (DeployRunner.LockHeld)
   6  aborted (execution stopped)
-  7  the run's plan artifacts were tampered with; nothing was applied (DeployRunner.ArtifactTampered)`;
+  7  drift found (deploy-runner drift only)
+  8  the run's plan artifacts were tampered with; nothing was applied (DeployRunner.ArtifactTampered)`;
 
 /** How a run ended, in the words the CLI prints. */
 export type RunResult =

@@ -110,7 +110,9 @@ async function route(
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   if (req.headers['x-amz-target']) return serveAwsJson(operations, req, res);
-  if (url.pathname.startsWith('/a/')) return options.approvalPage(req, res);
+  // The page's own paths (handlers/shared/approval-routes.ts): approval links and plan views.
+  if (url.pathname.startsWith('/a/') || url.pathname.startsWith('/v/'))
+    return options.approvalPage(req, res);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { ...pageHeaders, allow: 'GET' });
     res.end();

@@ -38,6 +38,7 @@ import { startHttpServer } from './http-server';
 import { LOCAL_LOG_GROUP, LocalLogService } from './log-service';
 import { MemoryApprovalStore } from './memory-store';
 import { OutboxNotifier } from './outbox-notifier';
+import { MemoryPlanViewStore } from './plan-view-store';
 import { LocalSetupError, prepareDataDir } from './preflight';
 import { recoverInterrupted } from './recovery';
 import { createTaskRuntime } from './task-runtime';
@@ -127,6 +128,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const outboxDir = join(dataDir, 'outbox');
   const store = new MemoryApprovalStore({ file: join(dataDir, 'store.json'), onWarning: warn });
   const driftStore = new MemoryDriftStore(join(dataDir, 'drift.json'));
+  const views = new MemoryPlanViewStore(join(dataDir, 'plan-views.json'));
   const outbox = new OutboxNotifier({
     dir: outboxDir,
     onMessage: (line, file) => echo(`✉  ${line}  (${file})`),
@@ -156,7 +158,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       notify: createNotifyHandler({
         ...stores,
         settings: env('notify'),
-        drift: { store: driftStore, startRun: startRunWith(sfn) },
+        drift: { store: driftStore, startRun: startRunWith(sfn), views },
       }),
       cleanup: createCleanupHandler({ store: stores.store }),
       'verify-approval': createVerifyApprovalHandler({
@@ -168,6 +170,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         ...stores,
         sfn,
         signer: decisionKey.signer(),
+        views,
         // Secrets Manager's stand-in: the page secret in the data folder, not DR_PAGE_SECRET_ARN.
         settings: {
           ...env('approval-page'),

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { matchesAny } from '../allowlist';
 import type { ExecutionInput } from '../contracts';
+import { nextCronFire, parseCron } from '../cron';
 import type { DriftEntry } from '../drift-config';
 import { driftExecutionPrefix, driftInput } from '../drift-input';
 
@@ -15,63 +16,11 @@ import { driftExecutionPrefix, driftInput } from '../drift-input';
 
 const MINUTE = 60_000;
 const UNIT_MS = { minute: MINUTE, hour: 60 * MINUTE, day: 1440 * MINUTE } as const;
-const MONTHS = 'JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC'.split(' ');
-const DAYS = 'SUN MON TUE WED THU FRI SAT'.split(' ');
-
-/** One cron field as the set of values it allows; undefined for what local mode cannot run. */
-function cronField(field: string, min: number, max: number, names: string[] = [], base = min) {
-  if (field === '*' || field === '?') return undefined;
-  const allowed = new Set<number>();
-  const value = (text: string) => {
-    const named = names.indexOf(text.toUpperCase());
-    const n = named >= 0 ? named + base : Number(text);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new Error(`cron value "${text}" is not in ${min}-${max}`);
-    return n;
-  };
-  for (const part of field.split(',')) {
-    const [range, stepText] = part.split('/') as [string, string | undefined];
-    const step = stepText === undefined ? 1 : Number(stepText);
-    let [from, to] = [min, max];
-    if (range !== '*') {
-      const [a, b] = range.split('-') as [string, string | undefined];
-      from = value(a);
-      to = b === undefined ? (stepText === undefined ? from : max) : value(b);
-    }
-    for (let n = from; n <= to; n += step) allowed.add(n);
-  }
-  return allowed;
-}
-
-/** The wall-clock fields of a date in `timeZone` (one formatter: making one is the slow part). */
-function partsIn(timeZone: string) {
-  const format = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    weekday: 'short',
-  });
-  return (date: Date) => {
-    const parts = format.formatToParts(date);
-    const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-    return {
-      minute: Number(get('minute')),
-      hour: Number(get('hour')),
-      day: Number(get('day')),
-      month: Number(get('month')),
-      year: Number(get('year')),
-      weekday: DAYS.indexOf(get('weekday').toUpperCase()) + 1,
-    };
-  };
-}
 
 /**
  * When `schedule` next fires after `after`: a rate counts from `since` (the server's start, as a
- * new schedule counts from its creation); a cron is matched minute by minute in `timeZone`.
+ * new schedule counts from its creation); a cron is matched in `timeZone` (lib/cron.ts, the
+ * parser synth checks the config with, so what synth accepts fires here).
  */
 export function nextFire(
   schedule: string,
@@ -87,29 +36,7 @@ export function nextFire(
   }
   const cron = /^cron\((.+)\)$/.exec(schedule);
   if (!cron) return undefined;
-  const [mi, h, dom, mon, dow, yr] = (cron[1] as string).trim().split(/\s+/) as string[];
-  if ([dom, dow].some((f) => /[LW#]/.test(f as string))) return undefined;
-  const fields = {
-    minute: cronField(mi as string, 0, 59),
-    hour: cronField(h as string, 0, 23),
-    day: cronField(dom as string, 1, 31),
-    month: cronField(mon as string, 1, 12, MONTHS, 1),
-    weekday: cronField(dow as string, 1, 7, DAYS, 1),
-    year: cronField(yr as string, 1970, 2199),
-  };
-  const wallClock = partsIn(timeZone);
-  let t = Math.floor(after.getTime() / MINUTE) * MINUTE + MINUTE;
-  // Five weeks of minutes covers every schedule but yearly ones; those look again later.
-  for (const end = t + 35 * 1440 * MINUTE; t < end; t += MINUTE) {
-    const p = wallClock(new Date(t));
-    if (
-      Object.entries(fields).every(
-        ([k, allowed]) => allowed === undefined || allowed.has(p[k as keyof typeof p]),
-      )
-    )
-      return new Date(t);
-  }
-  return undefined;
+  return nextCronFire(parseCron(cron[1] as string), timeZone, after);
 }
 
 /** The directories at `ref` of a `file://` repo that match `glob` and hold a file. */

@@ -2,13 +2,15 @@ import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DriftExit, runDriftChecks, splitDriftRuns } from '../../lib/cli/drift';
+import { ExitCode } from '../../lib/cli/exit-codes';
 import { ApiPacer } from '../../lib/cli/pacer';
 import { Renderer } from '../../lib/cli/render';
+import { RunErrors } from '../../lib/contracts';
 
 const sfnMock = mockClient(SFNClient);
 const ARN = 'arn:aws:states:eu-west-1:111111111111:stateMachine:DeployRunner';
 
-function run(output: object, status = 'SUCCEEDED') {
+function run(output: object, status = 'SUCCEEDED', error = 'DeployRunner.PlanFailed') {
   sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({
     executionArn: `${ARN.replace(':stateMachine:', ':execution:')}:${input.name}`,
     startDate: new Date(),
@@ -16,9 +18,7 @@ function run(output: object, status = 'SUCCEEDED') {
   sfnMock.on(DescribeExecutionCommand).resolves({
     status: status as 'SUCCEEDED',
     output: JSON.stringify(output),
-    ...(status === 'FAILED'
-      ? { error: 'DeployRunner.PlanFailed', cause: 'provider exploded' }
-      : {}),
+    ...(status === 'FAILED' ? { error, cause: 'provider exploded' } : {}),
   } as never);
   let text = '';
   const out = new Renderer({
@@ -65,6 +65,22 @@ describe('deploy-runner drift: exit codes', () => {
     const { code, text } = await run({}, 'FAILED');
     expect(code).toBe(DriftExit.Failed);
     expect(text).toContain('DeployRunner.PlanFailed');
+  });
+
+  it("1 when the check failed on tampered plan artifacts: never 8, another command's code", async () => {
+    const { code, text } = await run({}, 'FAILED', RunErrors.ArtifactTampered);
+    expect(code).toBe(DriftExit.Failed);
+    expect(code).not.toBe(ExitCode.ArtifactTampered);
+    expect(text).toContain(RunErrors.ArtifactTampered);
+  });
+
+  it("its codes are the CLI table's, with the same meanings", () => {
+    expect(DriftExit).toEqual({
+      NoDrift: ExitCode.Ok,
+      Failed: ExitCode.RunFailed,
+      DriftFound: ExitCode.DriftFound,
+    });
+    expect(DriftExit.DriftFound).toBe(7);
   });
 
   it('list: drift checks apart from deploys', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CliError,
+  EXIT_CODE_HELP,
   ExitCode,
   exitCodeForError,
   explainError,
@@ -12,6 +13,21 @@ import { RunErrors } from '../../lib/contracts';
 
 const lambdaCause = (errorMessage: string) =>
   JSON.stringify({ errorType: 'Error', errorMessage, trace: ['Error: x', '    at handler'] });
+
+describe('exit codes: one meaning per number, whichever command returns it', () => {
+  it('no two names share a number, and the --help table lists each number once', () => {
+    const numbers = Object.values(ExitCode);
+    expect(new Set(numbers).size).toBe(numbers.length);
+    const listed = [...EXIT_CODE_HELP.matchAll(/^ {2}(\d+) {2}/gm)].map((m) => Number(m[1]));
+    expect(listed).toEqual([...numbers].sort((a, b) => a - b));
+  });
+
+  it('drift found (7) and tampered plan artifacts (8) are apart', () => {
+    expect(ExitCode.DriftFound).toBe(7);
+    expect(outcomeOf({ status: 'FAILED', error: RunErrors.ArtifactTampered }).exitCode).toBe(8);
+    expect(EXIT_CODE_HELP).toMatch(/^ {2}7 {2}drift found \(deploy-runner drift only\)$/m);
+  });
+});
 
 describe('outcomeOf: DescribeExecution status + error → exit code', () => {
   it.each([
@@ -39,7 +55,7 @@ describe('outcomeOf: DescribeExecution status + error → exit code', () => {
     ['FAILED', RunErrors.Rejected, undefined, 3, 'rejected'],
     ['FAILED', RunErrors.ApprovalExpired, undefined, 4, 'approval-expired'],
     ['FAILED', RunErrors.LockHeld, undefined, 5, 'lock-held'],
-    ['FAILED', RunErrors.ArtifactTampered, undefined, 7, 'artifact-tampered'],
+    ['FAILED', RunErrors.ArtifactTampered, undefined, 8, 'artifact-tampered'],
     ['ABORTED', undefined, undefined, 6, 'aborted'],
     ['TIMED_OUT', 'States.Timeout', undefined, 1, 'timed-out'],
     ['PENDING_REDRIVE', 'States.TaskFailed', undefined, 1, 'failed'],

@@ -106,6 +106,27 @@ describe('e2e: drift checks', () => {
     expect(states).not.toContain('Request approval');
   });
 
+  it("the drift message's link opens the plan, read-only", async () => {
+    const [message] = mentioning('Drift: infra envs/drifted');
+    const link = /(http:\/\/127\.0\.0\.1:\d+\/v\/[A-Za-z0-9_-]{43})/.exec(message?.text ?? '')?.[1];
+    expect(link, message?.text).toBeDefined();
+    const res = await fetch(link as string);
+    const body = await res.text();
+    expect(res.status).toBe(200);
+    expect(body).toContain('Plan of <code>infra</code> <code>envs/drifted</code>');
+    expect(body).toContain('sim_thing.bucket');
+    // The plan text was read from the check's own artifacts and verified.
+    expect(body).toContain('verified unchanged since the plan was made');
+    expect(body).not.toMatch(/<form|<button/);
+    const post = await fetch(link as string, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'decision=approve',
+    });
+    expect(post.status).toBe(405);
+    expect((await fetch(link as string)).status).toBe(200);
+  });
+
   it('the same drift on the next tick stays quiet', async () => {
     const messages = mentioning('Drift: infra envs/drifted');
     expect(messages.length).toBeGreaterThan(0);

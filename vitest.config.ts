@@ -7,10 +7,19 @@ const TEST_DIR = resolve(__dirname, 'test');
 /**
  * What makes a file unfit to share its process with other files: it replaces an SDK client's
  * `send` for the whole process (aws-sdk-client-mock's mockClient, left in place until the process
- * ends), mocks modules, or changes the environment, timers or globals.
+ * ends), mocks modules, or changes the environment, the working directory, timers or globals.
  */
-const PROCESS_WIDE =
-  /\bmockClient\(|\bvi\.(mock|doMock|stubEnv|stubGlobal|spyOn|useFakeTimers)\(|\bprocess\.env(\.\w+|\[[^\]]+\])\s*=(?!=)|\bdelete process\.env\b/;
+const PROCESS_WIDE = new RegExp(
+  [
+    /\bmockClient\(/,
+    /\bvi\.(mock|doMock|stubEnv|stubGlobal|spyOn|useFakeTimers)\(/,
+    /\bprocess\.env(\.\w+|\[[^\]]+\])\s*(\?\?|\|\||&&)?=(?!=)/,
+    /\bdelete process\.env\b|\bObject\.assign\(process\.env\b/,
+    /\bprocess\.(chdir|umask)\(|\bglobalThis\.\w+\s*=(?!=)/,
+  ]
+    .map((r) => r.source)
+    .join('|'),
+);
 
 /** Whether `file` or a test helper it imports (transitively) does something PROCESS_WIDE. */
 function touchesProcess(file: string, seen = new Set<string>()): boolean {

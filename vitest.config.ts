@@ -1,8 +1,50 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+const TEST_DIR = resolve(__dirname, 'test');
+
+/**
+ * What makes a file unfit to share its process with other files: it replaces an SDK client's
+ * `send` for the whole process (aws-sdk-client-mock's mockClient, left in place until the process
+ * ends), mocks modules, or changes the environment, the working directory, timers or globals.
+ */
+const PROCESS_WIDE = new RegExp(
+  [
+    /\bmockClient\(/,
+    /\bvi\.(mock|doMock|stubEnv|stubGlobal|spyOn|useFakeTimers)\(/,
+    /\bprocess\.env(\.\w+|\[[^\]]+\])\s*(\?\?|\|\||&&)?=(?!=)/,
+    /\bdelete process\.env\b|\bObject\.assign\(process\.env\b/,
+    /\bprocess\.(chdir|umask)\(|\bglobalThis\.\w+\s*=(?!=)/,
+  ]
+    .map((r) => r.source)
+    .join('|'),
+);
+
+/** Whether `file` or a test helper it imports (transitively) does something PROCESS_WIDE. */
+function touchesProcess(file: string, seen = new Set<string>()): boolean {
+  if (seen.has(file)) return false;
+  seen.add(file);
+  const text = readFileSync(file, 'utf8');
+  if (PROCESS_WIDE.test(text)) return true;
+  for (const [, spec] of text.matchAll(/\bfrom\s+'(\.[^']+)'/g)) {
+    const target = resolve(dirname(file), spec);
+    // Only the tests' own helpers: product code is what the tests exercise, and sets no globals.
+    if (relative(TEST_DIR, target).startsWith('..')) continue;
+    const path = [`${target}.ts`, join(target, 'index.ts')].find((p) => existsSync(p));
+    if (path && touchesProcess(path, seen)) return true;
+  }
+  return false;
+}
+
+const files = (readdirSync(TEST_DIR, { recursive: true }) as string[])
+  .filter((f) => f.endsWith('.test.ts'))
+  .map((f) => join('test', f));
+const isolated = files.filter((f) => touchesProcess(resolve(__dirname, f)));
+const shared = files.filter((f) => !isolated.includes(f));
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
     // Builds the runner bundle once for every file that starts a local server.
     globalSetup: ['test/global-setup.ts'],
@@ -14,5 +56,17 @@ export default defineConfig({
     // Two files at a time keep both cores busy (three made 30 s tests time out); the longest files
     // start first (by size, then by duration once vitest has a cache).
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'isolated', include: isolated },
+      },
+      {
+        // Most files import the AWS SDK or aws-cdk-lib (seconds of CPU each): a worker process
+        // that keeps its modules between files imports them once, not once per file.
+        extends: true,
+        test: { name: 'shared', include: shared, isolate: false },
+      },
+    ],
   },
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildCiBundle, buildCli } from '../../lib/cli/build';
@@ -56,8 +56,15 @@ export function removeTempDirs(): void {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-/** An empty directory that is no git repo: the CLI's cwd and HOME. */
-const sandbox = tempDir('dr-cli-home-');
+let home: string | undefined;
+/**
+ * An empty directory that is no git repo: the CLI's cwd and HOME. Made again after
+ * removeTempDirs, for the next test file that runs in this process (vitest.config.ts).
+ */
+function sandbox(): string {
+  if (home === undefined || !existsSync(home)) home = tempDir('dr-cli-home-');
+  return home;
+}
 
 /** The environment a GitHub Actions job gives the CLI; nothing inherited but PATH. */
 export function ciEnv(options: CliOptions = {}): Record<string, string> {
@@ -66,7 +73,7 @@ export function ciEnv(options: CliOptions = {}): Record<string, string> {
     TMPDIR: process.env.TMPDIR,
     // Only a bundle needs it: it resolves its dependencies as an installed package does.
     NODE_PATH: options.script ? join(__dirname, '..', '..', 'node_modules') : undefined,
-    HOME: sandbox,
+    HOME: sandbox(),
     CI: 'true',
     GITHUB_ACTIONS: 'true',
     GITHUB_RUN_ID: options.runId ?? '1',
@@ -98,7 +105,7 @@ export class CliProcess {
     env: Record<string, string>,
     timeoutMs = 120_000,
   ) {
-    this.child = spawn(command, args, { cwd: sandbox, env });
+    this.child = spawn(command, args, { cwd: sandbox(), env });
     this.child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       this.stdout += d;
       for (const w of this.watchers) w();

@@ -491,6 +491,8 @@ export const requestApprovalPayloadSchema = z.object({
   timeoutSeconds: z.int().min(1),
 });
 export type RequestApprovalPayload = z.input<typeof requestApprovalPayloadSchema>;
+
+/**
  * The approval page's sign-in settings (config `approvals.signIn`), env `DR_SIGN_IN` (JSON). The
  * client secret travels by name only; the page reads it from Secrets Manager.
  */

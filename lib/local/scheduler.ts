@@ -78,6 +78,13 @@ export class DriftScheduler {
 
   constructor(private readonly options: DriftSchedulerOptions) {
     this.since = this.now();
+    // Local mode lists a file:// repo's directories; EventBridge cannot, so say where they part.
+    options.entries.forEach((entry, i) => {
+      if (entry.path.includes('*'))
+        options.echo?.(
+          `! drift.${i}: "${entry.path}" is a glob: local mode expands it at ${entry.ref}, but in AWS it gets no schedule (docs/drift.md, Limits); list the paths, or run "deploy-runner drift" from CI`,
+        );
+    });
     if (options.enabled === false) return;
     for (let i = 0; i < options.entries.length; i++) this.arm(i);
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config';
 import { scheduleProblem } from '../../lib/drift-config';
-import { nextFire } from '../../lib/local/scheduler';
+import { DriftScheduler, nextFire } from '../../lib/local/scheduler';
 
 describe('local drift schedules: when they fire', () => {
   const at = (iso: string) => new Date(iso);
@@ -71,6 +71,31 @@ describe('local drift schedules: when they fire', () => {
     expect(next('cron(30 0 L * ? *)', '2026-01-01T00:00:00Z', 'Asia/Tokyo')).toBe(
       '2026-01-30T15:30:00.000Z',
     );
+  });
+});
+
+describe('local drift schedules: a glob path', () => {
+  it('says at start that AWS makes no schedule for it, and only for globs', () => {
+    const lines: string[] = [];
+    const entry = {
+      repo: 'infra',
+      ref: 'main',
+      schedule: 'rate(1 hour)',
+      timezone: 'UTC',
+    } as const;
+    new DriftScheduler({
+      entries: [
+        { ...entry, path: 'envs/*', onDrift: 'notify' },
+        { ...entry, path: 'envs/prod', onDrift: 'notify' },
+      ],
+      repoUrls: { infra: 'file:///nowhere' },
+      start: async () => 'arn',
+      enabled: false,
+      echo: (line) => lines.push(line),
+    }).close();
+    expect(lines).toEqual([
+      expect.stringMatching(/^! drift\.0: "envs\/\*" is a glob: .* in AWS it gets no schedule/),
+    ]);
   });
 });
 

@@ -527,13 +527,14 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
   async function signInCallback(req: RouteRequest): Promise<PageResponse> {
     // Without sign-in, "signin" is just not a capability, as before the route existed.
     if (!signIn) return FIXED_PAGES.unknownLink();
-    const page = await signIn.callback(req.event, req.now, async (linkHash) => {
+    const { page, outcome } = await signIn.callback(req.event, req.now, async (linkHash) => {
       const link = await store.getLink(linkHash);
       const run = link && (await store.getRun(link.executionArn));
       return link && run ? signIn.linkApprover(approverOf(run, link)) : undefined;
     });
-    if (page.status >= 400) logger.warn('refused a sign-in', { status: page.status });
-    else logger.info('approver signed in');
+    // The outcome is a fixed code (never a token, claim or capability).
+    if (outcome === 'signed-in') logger.info('approver signed in');
+    else logger.warn('refused a sign-in', { outcome });
     return page;
   }
 

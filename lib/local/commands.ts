@@ -5,7 +5,7 @@ import { ConfigError, type DeployRunnerConfig, loadConfig } from '../config';
 import { assertDataDirFree } from './data-dir-lock';
 import { runDemo } from './demo';
 import { PortInUseError } from './http-server';
-import { type LocalServer, startLocalServer } from './local-server';
+import type { LocalServer } from './local-server';
 import {
   assertPortFree,
   chooseTool,
@@ -14,6 +14,7 @@ import {
   requireGit,
   simulatorNotice,
 } from './preflight';
+import { startLocalServerWithSignIn } from './sign-in';
 
 /**
  * `deploy-runner local serve` and `deploy-runner local demo`. Problems a newcomer can hit (port
@@ -73,7 +74,20 @@ export function tryCommand(config: DeployRunnerConfig, url: string): string {
   return `npx deploy-runner start --endpoint ${url} --repo ${name ?? '"<repo>"'} --ref ${ref} --path ${path} --wait`;
 }
 
-type ServeOptions = { port: number; dataDir: string; config: string; driftSchedules: boolean };
+type ServeOptions = {
+  port: number;
+  dataDir: string;
+  config: string;
+  driftSchedules: boolean;
+  signIn?: boolean;
+};
+
+type DemoOptions = { port: number; dataDir: string; exitWhenDone?: boolean; signIn?: boolean };
+
+const SIGN_IN_OPTION = [
+  '--sign-in',
+  'approvers sign in before deciding, at a local OpenID provider on 127.0.0.1 (docs/sign-in.md)',
+] as const;
 
 /** Registers `deploy-runner local ...` (serve, demo) on the CLI. */
 export function registerLocalCommands(program: Command): Command {
@@ -94,6 +108,7 @@ export function registerLocalCommands(program: Command): Command {
     )
     .option('--config <file>', 'the deploy-runner config', 'deploy-runner.config.json')
     .option('--no-drift-schedules', "do not start the config's drift checks on their schedules")
+    .option(...SIGN_IN_OPTION)
     .action(async (opts: ServeOptions) => {
       quietHandlerLogs();
       try {
@@ -107,7 +122,7 @@ export function registerLocalCommands(program: Command): Command {
         const preferred = Object.values(config.repos)[0]?.tool ?? 'terraform';
         const tool = chooseTool(preferred, bundle.simulator);
         if (tool.kind === 'simulator') process.stdout.write(`${simulatorNotice()}\n`);
-        const server = await startLocalServer({
+        const server = await startLocalServerWithSignIn(opts.signIn, {
           config,
           dataDir,
           port: opts.port,
@@ -125,6 +140,7 @@ export function registerLocalCommands(program: Command): Command {
             `  runs           ${server.url}/`,
             `  outbox         ${server.outboxDir}`,
             `  try            ${tryCommand(config, server.url)}`,
+            ...(server.signIn ? server.signIn.lines.map((line) => `  ${line}`) : []),
             '',
           ].join('\n'),
         );
@@ -141,7 +157,8 @@ export function registerLocalCommands(program: Command): Command {
     .option('--port <port>', 'port on 127.0.0.1', parsePort, 8787)
     .option('--data-dir <dir>', 'the demo folder (reset on every start)', '.deploy-runner/demo')
     .option('--exit-when-done', 'stop the server when the run ends')
-    .action(async (opts: { port: number; dataDir: string; exitWhenDone?: boolean }) => {
+    .option(...SIGN_IN_OPTION)
+    .action(async (opts: DemoOptions) => {
       quietHandlerLogs();
       try {
         await assertPortFree(opts.port);
@@ -149,6 +166,7 @@ export function registerLocalCommands(program: Command): Command {
           dataDir: opts.dataDir,
           port: opts.port,
           exitWhenDone: opts.exitWhenDone === true,
+          signIn: opts.signIn === true,
         });
         if (!opts.exitWhenDone) stopOnSignals(demo.server);
         const status = await demo.finished;

@@ -5,8 +5,9 @@ import { bundleRunner } from '../../containers/runner/bundle';
 import { parseConfig } from '../config';
 import { executionName } from '../contracts';
 import { runGit } from './git';
-import { type LocalServer, startLocalServer } from './local-server';
+import type { LocalServer } from './local-server';
 import { chooseTool, prepareDataDir, requireGit, simulatorNotice } from './preflight';
+import { startLocalServerWithSignIn } from './sign-in';
 
 /**
  * `npm start`: the whole product on a laptop. Prepares a git repo from examples/demo-infra,
@@ -22,6 +23,8 @@ export interface DemoOptions {
   /** Stop the server when the run ends (tests); otherwise keep serving until Ctrl+C. */
   readonly exitWhenDone?: boolean;
   readonly out?: (line: string) => void;
+  /** Approvers sign in at a local OpenID provider before deciding (`--sign-in`). @default false */
+  readonly signIn?: boolean;
 }
 
 export interface DemoResult {
@@ -82,7 +85,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   );
 
   let approvalLink: string | undefined;
-  const server = await startLocalServer({
+  const server = await startLocalServerWithSignIn(options.signIn, {
     config,
     dataDir,
     port: options.port,
@@ -113,6 +116,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     },
   });
   out(`• local server ${server.url} (Step Functions API, approval page, run pages)`);
+  for (const line of server.signIn?.lines ?? []) out(`• ${line}`);
 
   const sfn = new SFNClient({
     endpoint: server.url,

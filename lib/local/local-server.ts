@@ -38,7 +38,7 @@ import { startHttpServer } from './http-server';
 import { LOCAL_LOG_GROUP, LocalLogService } from './log-service';
 import { MemoryApprovalStore } from './memory-store';
 import { OutboxNotifier } from './outbox-notifier';
-import { prepareDataDir } from './preflight';
+import { LocalSetupError, prepareDataDir } from './preflight';
 import { recoverInterrupted } from './recovery';
 import { createTaskRuntime } from './task-runtime';
 
@@ -75,6 +75,11 @@ export interface LocalServerOptions {
   readonly wrapArtifacts?: (folder: ArtifactStore) => ArtifactStore;
   /** Whether the config's drift schedules fire by themselves (docs/drift.md). @default true */
   readonly driftSchedules?: boolean;
+  /**
+   * Secrets Manager's stand-in: secret values by name, for the secrets the page reads by name
+   * (the sign-in client secret, lib/local/sign-in.ts). @default - none
+   */
+  readonly secrets?: Readonly<Record<string, string>>;
 }
 
 export interface LocalServer {
@@ -106,6 +111,7 @@ function pageSecret(dataDir: string): string {
 const DUMMY_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
+  const signInClientSecret = localSignInSecret(options);
   const dataDir = resolve(options.dataDir);
   prepareDataDir(dataDir);
   // One server per data folder; a crashed server's lock is taken over (lib/local/data-dir-lock.ts).
@@ -163,7 +169,11 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         sfn,
         signer: decisionKey.signer(),
         // Secrets Manager's stand-in: the page secret in the data folder, not DR_PAGE_SECRET_ARN.
-        settings: { ...env('approval-page'), pageSecret: pageSecret(dataDir) },
+        settings: {
+          ...env('approval-page'),
+          pageSecret: pageSecret(dataDir),
+          ...(signInClientSecret !== undefined && { signInClientSecret }),
+        },
       }),
     };
     return booted;
@@ -284,6 +294,21 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       dataDirLock.release();
     },
   };
+}
+
+/**
+ * The sign-in client secret the page would read from Secrets Manager by the config's name; a
+ * missing one stops the start, as a missing secret would stop every sign-in in AWS.
+ */
+function localSignInSecret(options: LocalServerOptions): string | undefined {
+  const name = options.config.approvals.signIn?.clientSecretName;
+  if (name === undefined) return undefined;
+  const value = options.secrets?.[name];
+  if (value === undefined)
+    throw new LocalSetupError(
+      `approvals.signIn names the client secret "${name}", which local mode does not have: start with --sign-in, which runs a local OpenID provider and keeps its client secret`,
+    );
+  return value;
 }
 
 /** The handlers of local mode, by function, each built once as Lambda builds it per instance. */

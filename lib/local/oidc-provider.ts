@@ -27,6 +27,11 @@ export interface LocalOidcAccount {
   readonly email: string;
   readonly email_verified: boolean;
   readonly name: string;
+  /**
+   * Other claims this account's ID token carries under the `profile` scope, such as the claim
+   * `approvals.signIn.claim` names when it is not `email` (`oid`, `preferred_username`).
+   */
+  readonly claims?: Readonly<Record<string, string>>;
 }
 
 export interface LocalOidcProviderOptions {
@@ -171,9 +176,10 @@ function configuration(
       ),
     );
   const store = new Map<string, { payload: AdapterPayload; expiresAt: number }>();
+  const extra = [...accounts.values()].flatMap((account) => Object.keys(account.claims ?? {}));
   return {
     adapter: (name: string) => memoryAdapter(name, store, client),
-    claims: CLAIMS,
+    claims: { ...CLAIMS, profile: [...new Set([...CLAIMS.profile, ...extra])] },
     // The claims of the requested scopes go in the ID token too, as Okta, Google and Cognito put them.
     conformIdTokenClaims: false,
     cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -184,6 +190,7 @@ function configuration(
       return {
         accountId: account.accountId,
         claims: () => ({
+          ...account.claims,
           sub: account.accountId,
           email: account.email,
           email_verified: account.email_verified,

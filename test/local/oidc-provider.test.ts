@@ -7,7 +7,13 @@ import { launchChromium } from '../browser/chromium';
 
 const ACCOUNTS = [
   { accountId: 'alice', email: 'alice@example.com', email_verified: true, name: 'Alice' },
-  { accountId: 'bob', email: 'bob@example.com', email_verified: false, name: 'Bob' },
+  {
+    accountId: 'bob',
+    email: 'bob@example.com',
+    email_verified: false,
+    name: 'Bob',
+    claims: { oid: '6f1b7c1e-0000-4000-8000-000000000002' },
+  },
 ];
 /** The client's side: a callback that only says "back" (the tests read the code from the URL). */
 let client: Server;
@@ -185,7 +191,7 @@ describe('local OpenID provider', () => {
     expect(verify('sha256', jwt.signed, key, jwt.signature)).toBe(true);
   });
 
-  it('asks again on every authorization and says when the email is not verified', async () => {
+  it('asks again on every authorization, says when the email is not verified, and carries extra claims', async () => {
     const verifier = b64url(randomBytes(32));
     const callback = await authorize('bob@example.com', {
       nonce: 'n',
@@ -194,7 +200,11 @@ describe('local OpenID provider', () => {
     });
     const res = await token(callback.searchParams.get('code') ?? '', verifier);
     const { id_token } = (await res.json()) as { id_token: string };
-    expect(decodeJwt(id_token).payload).toMatchObject({ sub: 'bob', email_verified: false });
+    expect(decodeJwt(id_token).payload).toMatchObject({
+      sub: 'bob',
+      email_verified: false,
+      oid: '6f1b7c1e-0000-4000-8000-000000000002',
+    });
   });
 
   it('refuses an authorization request without PKCE', async () => {

@@ -511,7 +511,10 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     registerSecret(run.taskToken);
     const log = invocationLogger(logger, run.executionArn);
     req.useLog(log);
-    if (signIn && req.method === 'GET' && !req.head && wantsSignIn(req.event)) {
+    // A link that can no longer decide shows why instead of sending anyone to sign in. A used
+    // link of a pending run may still need to send its recorded decision again, signed in.
+    const open = link.status !== 'void' && run.status === 'pending';
+    if (signIn && open && req.method === 'GET' && !req.head && wantsSignIn(req.event)) {
       log.info('sign-in started');
       return signIn.start(capability, req.event, req.now);
     }

@@ -525,7 +525,10 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     registerSecret(run.taskToken);
     const log = invocationLogger(logger, run.executionArn);
     req.useLog(log);
-    if (signIn && req.method === 'GET' && !req.head && wantsSignIn(req.event)) {
+    // A link that can no longer decide shows why instead of sending anyone to sign in. A used
+    // link of a pending run may still need to send its recorded decision again, signed in.
+    const open = link.status !== 'void' && run.status === 'pending';
+    if (signIn && open && req.method === 'GET' && !req.head && wantsSignIn(req.event)) {
       log.info('sign-in started');
       return signIn.start(capability, req.event, req.now);
     }
@@ -541,13 +544,14 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
   async function signInCallback(req: RouteRequest): Promise<PageResponse> {
     // Without sign-in, "signin" is just not a capability, as before the route existed.
     if (!signIn) return FIXED_PAGES.unknownLink();
-    const page = await signIn.callback(req.event, req.now, async (linkHash) => {
+    const { page, outcome } = await signIn.callback(req.event, req.now, async (linkHash) => {
       const link = await store.getLink(linkHash);
       const run = link && (await store.getRun(link.executionArn));
       return link && run ? signIn.linkApprover(approverOf(run, link)) : undefined;
     });
-    if (page.status >= 400) logger.warn('refused a sign-in', { status: page.status });
-    else logger.info('approver signed in');
+    // The outcome is a fixed code (never a token, claim or capability).
+    if (outcome === 'signed-in') logger.info('approver signed in');
+    else logger.warn('refused a sign-in', { outcome });
     return page;
   }
 

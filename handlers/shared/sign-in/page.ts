@@ -33,12 +33,12 @@ export type SessionCheck =
 export interface PageSignIn {
   /** `GET /a/<capability>?signin`: off to the identity provider. */
   start(capability: string, event: APIGatewayProxyEventV2, now: Date): Promise<PageResponse>;
-  /** `GET /a/signin`: the provider's redirect back. */
+  /** `GET /a/signin`: the provider's redirect back, and a short code of how it ended (for the log). */
   callback(
     event: APIGatewayProxyEventV2,
     now: Date,
     approverOf: (linkHash: string) => Promise<LinkApprover | undefined>,
-  ): Promise<PageResponse>;
+  ): Promise<{ page: PageResponse; outcome: string }>;
   /** The verified person of the request's session, if it is this link's approver. */
   session(
     event: APIGatewayProxyEventV2,
@@ -97,20 +97,26 @@ export function createPageSignIn(options: PageSignInOptions): PageSignIn {
       const result = await flow.callback(query, event.cookies, now, approverOf, urlOf(event));
       if (result.kind === 'signed-in')
         return {
-          status: 303,
-          headers: { location: `${urlOf(event)}/a/${result.capability}` },
-          cookies: result.cookies,
-          body: '',
+          outcome: 'signed-in',
+          page: {
+            status: 303,
+            headers: { location: `${urlOf(event)}/a/${result.capability}` },
+            cookies: result.cookies,
+            body: '',
+          },
         };
       // No link back: the refusal page never holds the capability. The approver's own link
       // (email, Slack) is where they start again.
       return {
-        ...messageResponse(result.status, {
-          heading: result.heading,
-          tone: 'error',
-          paragraphs: [result.message],
-        }),
-        cookies: result.cookies,
+        outcome: result.code,
+        page: {
+          ...messageResponse(result.status, {
+            heading: result.heading,
+            tone: 'error',
+            paragraphs: [result.message],
+          }),
+          cookies: result.cookies,
+        },
       };
     },
 

@@ -322,7 +322,7 @@ ${facts(
   'planned only; never applied from here',
 )}
 ${changes(view, view.planText.status === 'verified')}
-${planTextSection(view.planText, view)}
+${planTextSection(view.planText, view, true)}
 ${footer(view.consoleUrl, plan.logUrl)}`,
   );
 }
@@ -406,6 +406,17 @@ const PROBLEMS: Readonly<Record<PlanTextProblem, { heading: string; text: string
   },
 };
 
+// The same problems on a read-only view, where there is no run to reject.
+const READ_ONLY_PROBLEMS: Readonly<Record<PlanTextProblem, string>> = {
+  'checksum-mismatch':
+    'The stored plan text does not match the SHA-256 recorded when the plan was made, so it is not shown. Tell the team that runs deploy-runner: the stored plan text was changed.',
+  'not-found':
+    'The plan text recorded with this plan is not in the artifact store (it may have been deleted), so it cannot be shown. The next check makes a new one.',
+  'too-large': `The plan text is larger than the ${MAX_PLAN_TEXT_READ_BYTES / (1024 * 1024)} MiB this page reads, so it cannot be shown here; the counts and addresses above come from the JSON plan.`,
+  unreadable:
+    'The plan text could not be read from the artifact store, so it cannot be shown. Reload this page in a minute.',
+};
+
 /** One line of the plan as markup: coloured by its change symbol, escaped by construction. */
 function diffLine(line: string): SafeHtml {
   const t = line.trimStart();
@@ -461,7 +472,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 export const MAX_SHOWN_DISAGREEMENTS = 50;
 
 /** Why the text and the JSON plan disagree (approval is blocked), or what could not be checked. */
-function checkMarkup(check: PlanCheck, run: PlanOfRun): SafeHtml | '' {
+function checkMarkup(check: PlanCheck, run: PlanOfRun, readOnly: boolean): SafeHtml | '' {
   const partial = check.partial
     ? html`<p class="note" id="plan-check-partial">The JSON plan lists ${run.plan.changes.length} of ${run.plan.changes.length + run.plan.changesOmitted} changes, so this text was checked against its totals, every destroy and replace, and the changes it lists; the other ${run.plan.changesOmitted} could not be checked by name.</p>`
     : '';
@@ -469,7 +480,7 @@ function checkMarkup(check: PlanCheck, run: PlanOfRun): SafeHtml | '' {
   const shown = check.disagreements.slice(0, MAX_SHOWN_DISAGREEMENTS);
   const more = check.disagreements.length - shown.length;
   return html`<div class="error" role="alert" id="plan-mismatch"><p>The plan text does not agree with the plan</p>
-<p>Terraform printed this text and the JSON plan from the same plan file, so they must say the same. They do not, so something in the text is not what will be applied: approval is blocked. Reject the run and tell the team that runs deploy-runner.</p>
+<p>Terraform printed this text and the JSON plan from the same plan file, so they must say the same. They do not, so something in the text is not what ${readOnly ? 'the plan would apply:' : 'will be applied: approval is blocked. Reject the run and'} tell the team that runs deploy-runner.</p>
 <ul>${shown.map((d) => html`<li>${d.address === undefined ? '' : html`<code>${visibleHtml(d.address)}</code>: `}${visibleHtml(d.message)}</li>`)}${more > 0 ? html`<li>… and ${more} more</li>` : ''}</ul></div>
 ${partial}`;
 }
@@ -479,7 +490,12 @@ ${partial}`;
  * and replaces first, each with its attribute changes. At most {@link MAX_PLAN_RESOURCES}
  * resources and {@link MAX_PLAN_TEXT_BYTES} of text; what is left out is counted.
  */
-export function planTextSection(view: PlanTextView, run: PlanOfRun): SafeHtml {
+export function planTextSection(
+  view: PlanTextView,
+  run: PlanOfRun,
+  /** A read-only view (no decision): its problems say what to do without a run to reject. */
+  readOnly = false,
+): SafeHtml {
   const heading = html`<h2 id="plan-h">The plan</h2>`;
   if (view.status === 'unavailable')
     return html`<section aria-labelledby="plan-h">${heading}
@@ -487,8 +503,9 @@ export function planTextSection(view: PlanTextView, run: PlanOfRun): SafeHtml {
 </section>`;
   if (view.status === 'blocked') {
     const problem = PROBLEMS[view.problem];
+    const text = readOnly ? READ_ONLY_PROBLEMS[view.problem] : problem.text;
     return html`<section aria-labelledby="plan-h">${heading}
-<div class="error" role="alert" id="plan-error"><p>${problem.heading}</p><p>${problem.text}</p></div>
+<div class="error" role="alert" id="plan-error"><p>${problem.heading}</p><p>${text}</p></div>
 </section>`;
   }
 
@@ -580,7 +597,7 @@ export function planTextSection(view: PlanTextView, run: PlanOfRun): SafeHtml {
   return html`<section aria-labelledby="plan-h" class="plan">${heading}
 <p>${run.plan.tool === 'tofu' ? 'OpenTofu' : 'Terraform'}'s own plan text for the saved plan above, verified unchanged since the plan was made. Open a resource to see its attribute changes.</p>
 ${plan.summaryLine ? html`<p class="plan-total">${visibleHtml(plan.summaryLine)}</p>` : ''}
-${checkMarkup(view.check, run)}
+${checkMarkup(view.check, run, readOnly)}
 ${
   left.length > 0
     ? html`<p class="note" id="plan-omitted">Not shown here: ${left.join(', ')} (${formatBytes(omittedBytes)} of plan text). This page shows at most ${MAX_PLAN_RESOURCES} resources and ${formatBytes(MAX_PLAN_TEXT_BYTES)} of plan text; the ${logLink(run.plan.logUrl)} has all of it.</p>`

@@ -4,6 +4,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dyn
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createApprovalPageHandler } from '../../handlers/approval-page';
+import { planViewPage } from '../../handlers/shared/approval-views';
 import { driftPhase } from '../../handlers/shared/drift-notify';
 import {
   DynamoPlanViewStore,
@@ -214,4 +215,24 @@ describe('DynamoPlanViewStore', () => {
     ddbMock.on(GetCommand).resolves({ Item: { pk: 'x', hash: 'not a hash' } });
     await expect(store.getView(record.hash)).rejects.toThrow();
   });
+});
+
+describe('the read-only view words its problems without a run to reject', () => {
+  const problems = ['checksum-mismatch', 'not-found', 'too-large', 'unreadable'] as const;
+  it.each(problems)(
+    '%s: says what went wrong, never "reject the run" or "cannot be approved"',
+    (problem) => {
+      const view = planViewPage({
+        request: driftRequest,
+        plan: planResult(),
+        planText: { status: 'blocked', problem },
+        consoleUrl: 'https://console.example.com/run',
+        validUntil: START.getTime() / 1000 + PLAN_VIEW_SECONDS,
+      });
+      expect(view).toContain('id="plan-error"');
+      expect(view.toLowerCase()).not.toContain('reject the run');
+      expect(view).not.toContain('cannot be approved');
+      expect(view).not.toContain('<form');
+    },
+  );
 });

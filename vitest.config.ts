@@ -56,6 +56,8 @@ export default defineConfig({
     // Two files at a time keep both cores busy (three made 30 s tests time out); the longest files
     // start first (by size, then by duration once vitest has a cache).
     maxWorkers: 2,
+    // Vitest queues projects by name: the isolated files (the browser ones are among the longest)
+    // start first, and the shared ones follow, longest first, so the two workers end together.
     projects: [
       {
         extends: true,

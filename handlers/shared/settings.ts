@@ -37,8 +37,6 @@ export interface Settings {
   readonly artifactBucket?: string;
   /** Step Functions console URL with `{executionArn}`. Env `DR_CONSOLE_URL_TEMPLATE`. */
   readonly consoleUrlTemplate: string;
-  /** Step Functions endpoint override (local mode). Env `DR_SFN_ENDPOINT`. @default - the AWS endpoint */
-  readonly sfnEndpoint?: string;
   /** Who receives result notifications (the config's approvers). Env `DR_APPROVERS` (JSON array). @default [] */
   readonly approvers: readonly Approver[];
   /** Who hears how a run ended (config `notifications.results`). Env `DR_RESULT_ROUTING` (JSON). @default - the config's defaults */
@@ -62,7 +60,6 @@ export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> 
   pageSecret: undefined,
   artifactBucket: 'DR_ARTIFACT_BUCKET',
   consoleUrlTemplate: 'DR_CONSOLE_URL_TEMPLATE',
-  sfnEndpoint: 'DR_SFN_ENDPOINT',
   approvers: 'DR_APPROVERS',
   resultRouting: 'DR_RESULT_ROUTING',
   decisionKeyArn: 'DR_DECISION_KEY_ARN',
@@ -128,7 +125,6 @@ const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
   consoleUrlTemplate: z.string().includes('{executionArn}', {
     error: 'must contain "{executionArn}"',
   }),
-  sfnEndpoint: httpUrl,
   approvers: json(z.array(approverSchema)),
   resultRouting: json(resultRoutingSchema),
   decisionKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/, {
@@ -177,7 +173,6 @@ const writers: { readonly [K in keyof Settings]-?: (value: Settings[K]) => strin
   pageSecret: String,
   artifactBucket: String,
   consoleUrlTemplate: String,
-  sfnEndpoint: String,
   approvers: (value) => JSON.stringify(value),
   resultRouting: (value) => JSON.stringify(value),
   decisionKeyArn: String,

@@ -274,14 +274,23 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     };
   }
 
+  /**
+   * How the run stands for this link: what Step Functions says, and a recorded decision still to
+   * deliver (none once the execution left the wait).
+   */
+  async function standing(link: ApprovalLink, run: ApprovalRun, now: Date, log: HandlerLogger) {
+    const live = await liveOutcome(run, log);
+    const pending = leftTheWait(run, live) ? undefined : undeliveredDecision(link, run, now);
+    return { live, pending };
+  }
+
   async function show(
     link: ApprovalLink,
     run: ApprovalRun,
     now: Date,
     log: HandlerLogger,
   ): Promise<PageResponse> {
-    const live = await liveOutcome(run, log);
-    const record = leftTheWait(run, live) ? undefined : undeliveredDecision(link, run, now);
+    const { live, pending: record } = await standing(link, run, now, log);
     if (record)
       return resendPage(run, record, issueNonce(await pageKey(), link.hash, now), consoleOf(run));
     return (
@@ -296,8 +305,7 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     now: Date,
     log: HandlerLogger,
   ): Promise<PageResponse> {
-    const live = await liveOutcome(run, log);
-    const pending = leftTheWait(run, live) ? undefined : undeliveredDecision(link, run, now);
+    const { live, pending } = await standing(link, run, now, log);
     const closed = pending ? undefined : closedPage(link, run, now, consoleOf(run), live);
     if (closed) return closed;
     const nonce = verifyNonce(await pageKey(), link.hash, form.get('nonce') ?? undefined, now);

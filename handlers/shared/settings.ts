@@ -4,6 +4,7 @@ import {
   type Allowlist,
   allowlistSchema,
   approverSchema,
+  jsonText,
   type ResultRouting,
   resultRoutingSchema,
 } from '../../lib/contracts';
@@ -92,18 +93,7 @@ export type SettingsWith<K extends keyof Settings> = Partial<Settings> & Pick<Se
 export type SettingsRead<K extends keyof Settings> = Partial<Settings> &
   Required<Pick<Settings, K>>;
 
-const json = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
+const json = <T extends z.ZodType>(schema: T) => jsonText().pipe(schema);
 
 /** An http(s) URL; a trailing "/" is dropped (a Function URL's own form ends in one). */
 const httpUrl = z

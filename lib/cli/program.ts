@@ -107,6 +107,17 @@ export function createProgram(
       pacer,
     });
 
+  /** The runner's log group of a run: the flag, the environment, or its state machine's tag. */
+  const logGroupOf = (executionArn: string, logGroup: string | undefined, target: AwsTarget) =>
+    resolveLogGroup({
+      flag: logGroup,
+      env: io.env,
+      endpoint: target.endpoint,
+      stateMachineArn: stateMachineArnOf(executionArn),
+      sfn: () => clientsFor(target).sfn,
+      pacer,
+    });
+
   const rendererFor = (flags: { json?: boolean }) => {
     renderer = new Renderer({ stream: io.stdout, env: io.env, json: flags.json });
     return renderer;
@@ -135,16 +146,7 @@ export function createProgram(
     const ci = reportFor(flags);
     const { sfn, logs } = clientsFor(target);
     const logGroup =
-      flags.logs === false
-        ? undefined
-        : await resolveLogGroup({
-            flag: flags.logGroup,
-            env: io.env,
-            endpoint: target.endpoint,
-            stateMachineArn: stateMachineArnOf(executionArn),
-            sfn: () => sfn,
-            pacer,
-          });
+      flags.logs === false ? undefined : await logGroupOf(executionArn, flags.logGroup, target);
     const stop = () => {
       out.close();
       io.stderr.write(
@@ -328,14 +330,7 @@ export function createProgram(
         const out = rendererFor(flags);
         const target = resolveTarget({ ...flags, arn: executionArn }, io.env);
         const { sfn, logs } = clientsFor(target);
-        const logGroup = await resolveLogGroup({
-          flag: flags.logGroup,
-          env: io.env,
-          endpoint: target.endpoint,
-          stateMachineArn: stateMachineArnOf(executionArn),
-          sfn: () => sfn,
-          pacer,
-        });
+        const logGroup = await logGroupOf(executionArn, flags.logGroup, target);
         if (!logGroup) {
           throw new CliError(
             'No log group: pass --log-group or set DEPLOY_RUNNER_LOG_GROUP (the stack output RunnerLogGroupName).',

@@ -316,6 +316,16 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     };
   }
 
+  /**
+   * How the run stands for this link: what Step Functions says, and a recorded decision still to
+   * deliver (none once the execution left the wait).
+   */
+  async function standing(link: ApprovalLink, run: ApprovalRun, now: Date, log: HandlerLogger) {
+    const live = await liveOutcome(run, log);
+    const pending = leftTheWait(run, live) ? undefined : undeliveredDecision(link, run, now);
+    return { live, pending };
+  }
+
   async function show(
     link: ApprovalLink,
     run: ApprovalRun,
@@ -323,8 +333,7 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     log: HandlerLogger,
     session: SessionCheck | undefined,
   ): Promise<PageResponse> {
-    const live = await liveOutcome(run, log);
-    const record = leftTheWait(run, live) ? undefined : undeliveredDecision(link, run, now);
+    const { live, pending: record } = await standing(link, run, now, log);
     if (record)
       return resendPage(run, record, issueNonce(await pageKey(), link.hash, now), consoleOf(run));
     return (
@@ -341,8 +350,7 @@ export function createApprovalPageHandler(deps: ApprovalPageDeps): ApprovalPageH
     log: HandlerLogger,
     session: SessionCheck | undefined,
   ): Promise<PageResponse> {
-    const live = await liveOutcome(run, log);
-    const pending = leftTheWait(run, live) ? undefined : undeliveredDecision(link, run, now);
+    const { live, pending } = await standing(link, run, now, log);
     const closed = pending ? undefined : closedPage(link, run, now, consoleOf(run), live);
     if (closed) return closed;
     // With sign-in, only the link's approver, signed in, decides: a forwarded link or another

@@ -9,6 +9,21 @@ import type { DeployRunnerConfig, RepoConfig } from './config';
 /** Largest field CI may send; anything longer is rejected before it is looked at. */
 export const MAX_FIELD_LENGTH = 256;
 
+/**
+ * Text that holds JSON (an environment variable of a handler or the runner), parsed; `error` is
+ * the message when the text is missing. Pipe the result into the schema of what it holds.
+ */
+export function jsonText(error?: string) {
+  return z.string(error === undefined ? undefined : { error }).transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+      return z.NEVER;
+    }
+  });
+}
+
 /** The execution input CI sends. Strict: unknown keys are rejected. */
 export const executionInputSchema = z.strictObject({
   repo: z.string().min(1).max(MAX_FIELD_LENGTH),

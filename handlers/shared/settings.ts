@@ -4,6 +4,7 @@ import {
   type Allowlist,
   allowlistSchema,
   approverSchema,
+  jsonText,
   type ResultRouting,
   resultRoutingSchema,
   type SignInSettings,
@@ -39,8 +40,6 @@ export interface Settings {
   readonly artifactBucket?: string;
   /** Step Functions console URL with `{executionArn}`. Env `DR_CONSOLE_URL_TEMPLATE`. */
   readonly consoleUrlTemplate: string;
-  /** Step Functions endpoint override (local mode). Env `DR_SFN_ENDPOINT`. @default - the AWS endpoint */
-  readonly sfnEndpoint?: string;
   /** Who receives result notifications (the config's approvers). Env `DR_APPROVERS` (JSON array). @default [] */
   readonly approvers: readonly Approver[];
   /** Who hears how a run ended (config `notifications.results`). Env `DR_RESULT_ROUTING` (JSON). @default - the config's defaults */
@@ -70,7 +69,6 @@ export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> 
   pageSecret: undefined,
   artifactBucket: 'DR_ARTIFACT_BUCKET',
   consoleUrlTemplate: 'DR_CONSOLE_URL_TEMPLATE',
-  sfnEndpoint: 'DR_SFN_ENDPOINT',
   approvers: 'DR_APPROVERS',
   resultRouting: 'DR_RESULT_ROUTING',
   decisionKeyArn: 'DR_DECISION_KEY_ARN',
@@ -105,18 +103,7 @@ export type SettingsWith<K extends keyof Settings> = Partial<Settings> & Pick<Se
 export type SettingsRead<K extends keyof Settings> = Partial<Settings> &
   Required<Pick<Settings, K>>;
 
-const json = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
+const json = <T extends z.ZodType>(schema: T) => jsonText().pipe(schema);
 
 /** An http(s) URL; a trailing "/" is dropped (a Function URL's own form ends in one). */
 const httpUrl = z
@@ -138,7 +125,6 @@ const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
   consoleUrlTemplate: z.string().includes('{executionArn}', {
     error: 'must contain "{executionArn}"',
   }),
-  sfnEndpoint: httpUrl,
   approvers: json(z.array(approverSchema)),
   resultRouting: json(resultRoutingSchema),
   decisionKeyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/, {
@@ -189,7 +175,6 @@ const writers: { readonly [K in keyof Settings]-?: (value: Settings[K]) => strin
   pageSecret: String,
   artifactBucket: String,
   consoleUrlTemplate: String,
-  sfnEndpoint: String,
   approvers: (value) => JSON.stringify(value),
   resultRouting: (value) => JSON.stringify(value),
   decisionKeyArn: String,

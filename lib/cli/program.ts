@@ -97,6 +97,27 @@ export function createProgram(
     clients ??= (io.clients ?? ((t) => createClients(t, io.env)))(target);
     return clients;
   };
+  /** The state machine a command acts on: the flag, the environment, or the stack's tag. */
+  const stateMachineOf = (flags: AwsFlags & { stateMachineArn?: string }) =>
+    resolveStateMachineArn({
+      flag: flags.stateMachineArn,
+      env: io.env,
+      endpoint: resolveTarget(flags, io.env).endpoint,
+      sfn: () => clientsFor(resolveTarget(flags, io.env)).sfn,
+      pacer,
+    });
+
+  /** The runner's log group of a run: the flag, the environment, or its state machine's tag. */
+  const logGroupOf = (executionArn: string, logGroup: string | undefined, target: AwsTarget) =>
+    resolveLogGroup({
+      flag: logGroup,
+      env: io.env,
+      endpoint: target.endpoint,
+      stateMachineArn: stateMachineArnOf(executionArn),
+      sfn: () => clientsFor(target).sfn,
+      pacer,
+    });
+
   const rendererFor = (flags: { json?: boolean }) => {
     renderer = new Renderer({ stream: io.stdout, env: io.env, json: flags.json });
     return renderer;
@@ -125,16 +146,7 @@ export function createProgram(
     const ci = reportFor(flags);
     const { sfn, logs } = clientsFor(target);
     const logGroup =
-      flags.logs === false
-        ? undefined
-        : await resolveLogGroup({
-            flag: flags.logGroup,
-            env: io.env,
-            endpoint: target.endpoint,
-            stateMachineArn: stateMachineArnOf(executionArn),
-            sfn: () => sfn,
-            pacer,
-          });
+      flags.logs === false ? undefined : await logGroupOf(executionArn, flags.logGroup, target);
     const stop = () => {
       out.close();
       io.stderr.write(
@@ -234,14 +246,7 @@ export function createProgram(
         },
       ) => {
         const out = rendererFor(flags);
-        const endpoint = resolveTarget(flags, io.env).endpoint;
-        const stateMachineArn = await resolveStateMachineArn({
-          flag: flags.stateMachineArn,
-          env: io.env,
-          endpoint,
-          sfn: () => clientsFor(resolveTarget(flags, io.env)).sfn,
-          pacer,
-        });
+        const stateMachineArn = await stateMachineOf(flags);
         const target = resolveTarget({ ...flags, arn: stateMachineArn }, io.env);
         const environment: StartEnvironment = {
           ci: detectCi(io.env),
@@ -325,14 +330,7 @@ export function createProgram(
         const out = rendererFor(flags);
         const target = resolveTarget({ ...flags, arn: executionArn }, io.env);
         const { sfn, logs } = clientsFor(target);
-        const logGroup = await resolveLogGroup({
-          flag: flags.logGroup,
-          env: io.env,
-          endpoint: target.endpoint,
-          stateMachineArn: stateMachineArnOf(executionArn),
-          sfn: () => sfn,
-          pacer,
-        });
+        const logGroup = await logGroupOf(executionArn, flags.logGroup, target);
         if (!logGroup) {
           throw new CliError(
             'No log group: pass --log-group or set DEPLOY_RUNNER_LOG_GROUP (the stack output RunnerLogGroupName).',
@@ -445,14 +443,7 @@ export function createProgram(
       if (!Number.isInteger(max) || max < 1 || max > 1000) {
         throw new CliError(`--max must be a whole number from 1 to 1000, got "${flags.max}"`);
       }
-      const endpoint = resolveTarget(flags, io.env).endpoint;
-      const stateMachineArn = await resolveStateMachineArn({
-        flag: flags.stateMachineArn,
-        env: io.env,
-        endpoint,
-        sfn: () => clientsFor(resolveTarget(flags, io.env)).sfn,
-        pacer,
-      });
+      const stateMachineArn = await stateMachineOf(flags);
       const target = resolveTarget({ ...flags, arn: stateMachineArn }, io.env);
       const { sfn } = clientsFor(target);
       const { executions = [] } = await pacer.call('ListExecutions', () =>
@@ -488,14 +479,7 @@ export function createProgram(
       if (flags.onDrift !== 'notify' && flags.onDrift !== 'request-approval')
         throw new CliError(`--on-drift must be notify or request-approval, got "${flags.onDrift}"`);
       const sfn = () => clientsFor(resolveTarget(flags, io.env)).sfn;
-      const stateMachineArn = () =>
-        resolveStateMachineArn({
-          flag: flags.stateMachineArn,
-          env: io.env,
-          endpoint: resolveTarget(flags, io.env).endpoint,
-          sfn,
-          pacer,
-        });
+      const stateMachineArn = () => stateMachineOf(flags);
       return runDriftChecks(flags, { sfn, stateMachineArn, pacer, clock, out });
     }),
   );

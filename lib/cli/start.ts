@@ -97,19 +97,22 @@ export interface Started {
   readonly differences?: readonly string[];
 }
 
+/** What starting (or attaching to) a run needs. */
+export interface StartOptions {
+  readonly sfn: SFNClient;
+  readonly pacer: ApiPacer;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  readonly input: ExecutionInput;
+}
+
 /**
  * Starts the execution. StartExecution is idempotent for a running execution with the same name
  * and input; for a finished one, or one whose requestedBy/ciRunUrl differ (a retry by someone
  * else), it fails with ExecutionAlreadyExists, and the CLI attaches if the run is for the same
  * repo, ref, path and mode.
  */
-export async function startExecution(options: {
-  sfn: SFNClient;
-  pacer: ApiPacer;
-  stateMachineArn: string;
-  name: string;
-  input: ExecutionInput;
-}): Promise<Started> {
+export async function startExecution(options: StartOptions): Promise<Started> {
   const { sfn, pacer, stateMachineArn, name, input } = options;
   try {
     const response = await pacer.call('StartExecution', () =>
@@ -147,13 +150,7 @@ export async function startExecution(options: {
 
 const CORE_FIELDS = ['repo', 'ref', 'path', 'mode'] as const;
 
-async function attach(options: {
-  sfn: SFNClient;
-  pacer: ApiPacer;
-  stateMachineArn: string;
-  name: string;
-  input: ExecutionInput;
-}): Promise<Started> {
+async function attach(options: StartOptions): Promise<Started> {
   const { sfn, pacer, stateMachineArn, name, input } = options;
   const executionArn = executionArnFor(stateMachineArn, name);
   const existing = await pacer.call('DescribeExecution', () =>

@@ -39,6 +39,18 @@ export interface ExecutionRecord {
   readonly events: HistoryEvent[];
 }
 
+/** An execution as ListExecutions shows it (epoch seconds); DescribeExecution adds to it. */
+function executionListItem(r: ExecutionRecord) {
+  return {
+    executionArn: r.executionArn,
+    stateMachineArn: r.stateMachineArn,
+    name: r.name,
+    status: r.status,
+    startDate: r.startDate / 1000,
+    ...(r.stopDate !== undefined && { stopDate: r.stopDate / 1000 }),
+  };
+}
+
 /** What a Task state's local implementation receives. */
 export interface TaskInvocation {
   readonly execution: ExecutionRecord;
@@ -187,12 +199,7 @@ export class LocalEngine {
   describeExecution(req: { executionArn?: unknown }) {
     const r = this.record(req.executionArn);
     return {
-      executionArn: r.executionArn,
-      stateMachineArn: r.stateMachineArn,
-      name: r.name,
-      status: r.status,
-      startDate: r.startDate / 1000,
-      ...(r.stopDate !== undefined && { stopDate: r.stopDate / 1000 }),
+      ...executionListItem(r),
       input: r.input,
       inputDetails: { included: true },
       ...(r.output !== undefined && { output: r.output, outputDetails: { included: true } }),
@@ -215,14 +222,7 @@ export class LocalEngine {
       .sort((a, b) => b.startDate - a.startDate);
     const { page, nextToken } = paginate(all, req.maxResults, req.nextToken, 100);
     return {
-      executions: page.map((r) => ({
-        executionArn: r.executionArn,
-        stateMachineArn: r.stateMachineArn,
-        name: r.name,
-        status: r.status,
-        startDate: r.startDate / 1000,
-        ...(r.stopDate !== undefined && { stopDate: r.stopDate / 1000 }),
-      })),
+      executions: page.map(executionListItem),
       ...(nextToken && { nextToken }),
     };
   }

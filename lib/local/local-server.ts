@@ -7,7 +7,6 @@ import { createCleanupHandler } from '../../handlers/cleanup';
 import { createInspectPlanHandler } from '../../handlers/inspect-plan';
 import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
-import { LocalDecisionKey } from '../../handlers/shared/decision-signing';
 import { startRunWith } from '../../handlers/shared/drift-notify';
 import type { Notifier } from '../../handlers/shared/notifier';
 import {
@@ -29,6 +28,7 @@ import {
   synthesizeDefinition,
 } from '../definition';
 import { lockDataDir } from './data-dir-lock';
+import { LocalDecisionKey } from './decision-key';
 import { type DriftScheduler, startDriftScheduler } from './drift-schedules';
 import { MemoryDriftStore } from './drift-store';
 import { privateDir, writeFileAtomic } from './durable';

@@ -26,11 +26,7 @@ import { createNotifyHandler } from '../../handlers/notify';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
 import { MAX_PLAN_RESOURCES, MAX_PLAN_TEXT_BYTES } from '../../handlers/shared/approval-views';
 import { MAX_PLAN_TEXT_READ_BYTES } from '../../handlers/shared/artifacts';
-import {
-  type DecisionSigner,
-  LocalDecisionKey,
-  readAttestation,
-} from '../../handlers/shared/decision-signing';
+import { type DecisionSigner, readAttestation } from '../../handlers/shared/decision-signing';
 import { SettingsError } from '../../handlers/shared/errors';
 import { createLogger } from '../../handlers/shared/logger';
 import { type ApprovalStore, DynamoApprovalStore } from '../../handlers/shared/store';
@@ -50,6 +46,7 @@ import {
   type PlanResult,
   type RunRequest,
 } from '../../lib/contracts';
+import { LocalDecisionKey } from '../../lib/local/decision-key';
 import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
 import {

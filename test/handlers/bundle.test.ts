@@ -62,6 +62,7 @@ async function bundle(name: string, outfile?: string) {
   if (!output) throw new Error(`no output for ${name}`);
   return {
     bytes: output.bytes,
+    text: result.outputFiles?.[0]?.text ?? '',
     inputs: Object.keys(output.inputs),
     sdk: [
       ...new Set(
@@ -83,6 +84,9 @@ describe('handler bundles', () => {
         b.inputs.filter((i) => i.includes('zod/v4/locales/') && !i.endsWith('/en.js')),
       ).toEqual([]);
       expect(b.sdk).toEqual(sdk);
+      // Local-mode code (the local signing key, the memory store, ...) stays out of Lambda.
+      expect(b.inputs.filter((i) => i.startsWith('lib/local/'))).toEqual([]);
+      expect(b.text).not.toContain('decision-signing-key.pem');
     });
   }
 });

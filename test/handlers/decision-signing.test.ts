@@ -16,10 +16,10 @@ import {
   canonicalJson,
   KmsDecisionSigner,
   KmsDecisionVerifier,
-  LocalDecisionKey,
   readAttestation,
 } from '../../handlers/shared/decision-signing';
 import type { SignedDecision } from '../../lib/contracts';
+import { LocalDecisionKey } from '../../lib/local/decision-key';
 import { EXECUTION_ARN, planResult, request, START } from './support/fixtures';
 
 const KEY_ARN = 'arn:aws:kms:eu-west-1:111111111111:key/0b6f1d7e-1111-2222-3333-444455556666';

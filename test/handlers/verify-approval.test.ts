@@ -5,13 +5,13 @@ import {
   attestDecision,
   canonicalJson,
   type DecisionSigner,
-  LocalDecisionKey,
 } from '../../handlers/shared/decision-signing';
 import {
   createVerifyApprovalHandler,
   handler as lambdaHandler,
 } from '../../handlers/verify-approval';
 import { type SignedDecision, verifiedApprovalSchema } from '../../lib/contracts';
+import { LocalDecisionKey } from '../../lib/local/decision-key';
 import { EXECUTION_ARN, planResult, request, START, settings, testClock } from './support/fixtures';
 
 const key = LocalDecisionKey.generate();

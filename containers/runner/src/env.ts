@@ -9,6 +9,7 @@ import { describeIssues } from '../../../lib/config-errors';
 import {
   type Allowlist,
   allowlistSchema,
+  jsonText,
   KNOWN_HOSTS_ENV,
   knownHostsSchema,
 } from '../../../lib/contracts';
@@ -21,16 +22,7 @@ import type { LogUrlInputs } from './log';
  * container overrides set the rest (`runnerRunEnv`). `parseRunnerEnv` reads both.
  */
 
-const allowlistJson = z
-  .string({ error: 'DR_ALLOWLIST is required: the allowlist as JSON' })
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-      return z.NEVER;
-    }
-  });
+const allowlistJson = jsonText('DR_ALLOWLIST is required: the allowlist as JSON');
 
 /** An execution name, usable as a path segment of artifact keys. */
 export const RUN_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$/;

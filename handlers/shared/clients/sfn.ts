@@ -4,6 +4,5 @@ import { once } from './once';
 
 const { SFNClient } = lazyModule<typeof ClientSFN>(() => require('@aws-sdk/client-sfn'));
 
-export const sfnClient = once(
-  () => new SFNClient(process.env.DR_SFN_ENDPOINT ? { endpoint: process.env.DR_SFN_ENDPOINT } : {}),
-);
+// Local mode hands the handlers its own client; in AWS the default endpoint is the only one.
+export const sfnClient = once(() => new SFNClient({}));

@@ -5,20 +5,15 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { FunctionName } from '../../../handlers/shared/settings';
 import { type Component, tagComponent } from './component-tag';
 import { handlerEntry, LOCK_FILE, PACKAGE_ROOT } from './paths';
 
-/** The Lambda handlers of docs/workflow-contract.md, by file name. */
-export type HandlerName = Extract<
-  Component,
-  | 'validate-request'
-  | 'request-approval'
-  | 'approval-page'
-  | 'notify'
-  | 'cleanup'
-  | 'verify-approval'
-  | 'inspect-plan'
->;
+/**
+ * The Lambda handlers of docs/workflow-contract.md, by file name: those with settings
+ * (handlers/shared/settings.ts), each also a component.
+ */
+export type HandlerName = Extract<Component, FunctionName>;
 
 export interface HandlerFunctionProps {
   readonly handler: HandlerName;

@@ -42,7 +42,7 @@ describe('local demo --sign-in in a browser', () => {
     );
     expect(printed).toMatch(/type approver@example\.com +to sign in as You/);
     let link: string | undefined;
-    while (!link && Date.now() - started < 90_000) {
+    while (!link && Date.now() - started < 60_000) {
       link = lines.join('\n').match(/(http:\/\/127\.0\.0\.1:\d+\/a\/[A-Za-z0-9_-]+)/)?.[1];
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -27,7 +27,9 @@ describe('local demo --sign-in in a browser', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('refuses someone else, then lets the approver sign in and approve', async () => {
+  let link: string | undefined;
+
+  it('says whom to sign in as, and prints the approval link', async () => {
     const started = Date.now();
     demo = await runDemo({
       dataDir,
@@ -41,28 +43,37 @@ describe('local demo --sign-in in a browser', () => {
       /sign-in +on: approvers sign in at the local OpenID provider http:\/\/127\.0\.0\.1:\d+/,
     );
     expect(printed).toMatch(/type approver@example\.com +to sign in as You/);
-    let link: string | undefined;
-    while (!link && Date.now() - started < 90_000) {
+    while (!link && Date.now() - started < 60_000) {
       link = lines.join('\n').match(/(http:\/\/127\.0\.0\.1:\d+\/a\/[A-Za-z0-9_-]+)/)?.[1];
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(link, lines.join('\n')).toBeDefined();
+  }, 65_000);
 
+  it('refuses someone else at the callback: no session, no decision form', async () => {
+    const server = demo?.server;
+    expect(server && link).toBeTruthy();
     const page = await browser.newPage();
     await page.goto(link as string);
     // Signed out: the plan, a way to sign in, and no decision form.
     expect(await page.getByRole('button', { name: /approve/i }).count()).toBe(0);
     await page.locator('#sign-in').click();
     await page.waitForSelector('input[name=login]');
-    expect(page.url().startsWith(demo.server.url)).toBe(false);
+    expect(page.url().startsWith(server?.url ?? '')).toBe(false);
     await page.fill('input[name=login]', 'someone-else@example.com');
     // Refused at the callback, whose page holds no link back (the capability stays unspent).
-    const back = `${demo.server.url}/a/signin?**`;
-    await Promise.all([page.waitForURL(back), page.click('button[type=submit]')]);
+    await Promise.all([
+      page.waitForURL(`${server?.url}/a/signin?**`),
+      page.click('button[type=submit]'),
+    ]);
     await page.waitForLoadState();
     expect(await page.getByRole('button', { name: /approve/i }).count()).toBe(0);
     expect(await page.locator('body').textContent()).toMatch(/someone-else@example\.com/);
+    await page.close();
+  });
 
+  it('lets the approver sign in and approve, and the run applies', async () => {
+    const page = await browser.newPage();
     await page.goto(link as string);
     await page.locator('#sign-in').click();
     await page.waitForSelector('input[name=login]');
@@ -76,7 +87,7 @@ describe('local demo --sign-in in a browser', () => {
     await page.getByRole('button', { name: /approve/i }).click();
     await page.waitForLoadState();
 
-    expect(await demo.finished).toBe('SUCCEEDED');
+    expect(await demo?.finished).toBe('SUCCEEDED');
     expect(lines.join('\n')).toMatch(/Applied [0-9a-f]{7}: 3 added/);
-  }, 90_000);
+  });
 });

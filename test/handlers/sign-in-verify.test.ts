@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { attestDecision, LocalDecisionKey } from '../../handlers/shared/decision-signing';
+import { attestDecision } from '../../handlers/shared/decision-signing';
 import { createVerifyApprovalHandler } from '../../handlers/verify-approval';
 import type { SignedDecision, VerifiedSubject } from '../../lib/contracts';
+import { LocalDecisionKey } from '../../lib/local/decision-key';
 import { EXECUTION_ARN, planResult, request, START, settings, testClock } from './support/fixtures';
 
 const key = LocalDecisionKey.generate();

@@ -36,6 +36,8 @@ describe('local demo --sign-in in a browser', () => {
       port: 0,
       exitWhenDone: false,
       signIn: true,
+      // One run is enough here; the destroying second run has its own test (demo.test.ts).
+      secondRun: 'skip',
       out: (l) => lines.push(l),
     });
     const printed = lines.join('\n');

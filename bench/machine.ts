@@ -61,7 +61,7 @@ export function machineInfo(): MachineInfo {
     terraformOnPath: toolVersion('terraform'),
     tofuOnPath: toolVersion('tofu'),
     toolUsed:
-      'terraform simulator (test/simulator), so figures do not depend on providers or network',
+      'terraform simulator (tools/terraform-sim), so figures do not depend on providers or network',
     gitCommit: gitCommit(),
     loadAverageAtStart: currentLoad(),
     loadAverages: {},

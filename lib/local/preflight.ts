@@ -68,9 +68,10 @@ export function simulatorNotice(): string {
   const line = '!'.repeat(78);
   return [
     line,
-    '!! Neither terraform nor tofu is on PATH: local mode runs the terraform-compatible SIMULATOR',
-    '!! (test/simulator). Plans and applies are simulated; nothing real is created. Install',
-    '!! Terraform or OpenTofu and run again to use the real tool.',
+    '!! Neither terraform nor tofu is on PATH: local mode runs the',
+    '!! terraform-compatible SIMULATOR (tools/terraform-sim). Plans and applies',
+    '!! are simulated; nothing real is created. Install Terraform or OpenTofu',
+    '!! and run again to use the real tool.',
     line,
   ].join('\n');
 }

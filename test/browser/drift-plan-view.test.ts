@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -19,6 +19,7 @@ import { MemoryPlanViewStore } from '../../lib/local/plan-view-store';
 import { planResult, request, settings, testClock } from '../handlers/support/fixtures';
 import { RecordingNotifier } from '../handlers/support/recording-notifier';
 import { launchChromium } from './chromium';
+import { AWS_PLAN, AWS_PLAN_SUMMARY } from './fixtures/aws-realistic-plan';
 
 /**
  * The read-only plan link of a drift message, in headless Chromium: the real page handler behind
@@ -27,10 +28,6 @@ import { launchChromium } from './chromium';
  */
 
 const SCREENSHOTS = join(__dirname, '..', '..', 'test-artifacts', 'screenshots');
-const AWS_PLAN = readFileSync(
-  join(__dirname, 'fixtures', 'plan-text', 'aws-realistic.txt'),
-  'utf8',
-);
 const sfnMock = mockClient(SFNClient);
 const clock = testClock();
 const logger = createLogger('drift-plan-view-test', { logLevel: 'SILENT' });
@@ -57,17 +54,7 @@ async function driftLink(): Promise<string> {
       request: { ...request, runId, executionArn, mode: 'plan-only', drift: 'notify' },
       plan: {
         summary: planResult({
-          counts: { add: 3, change: 3, destroy: 1, replace: 1 },
-          changes: [
-            { address: 'aws_iam_role_policy.deploy', actions: ['update'] },
-            { address: 'aws_db_instance.main', actions: ['delete', 'create'] },
-            { address: 'aws_instance.web[0]', actions: ['update'] },
-            { address: 'aws_s3_bucket.old_logs', actions: ['delete'] },
-            { address: 'aws_security_group.api', actions: ['update'] },
-            { address: 'aws_sqs_queue.jobs', actions: ['create'] },
-            { address: 'aws_ssm_parameter.api_key', actions: ['create'] },
-            { address: 'module.dns.aws_route53_record.api["eu-west-1"]', actions: ['create'] },
-          ],
+          ...AWS_PLAN_SUMMARY,
           planTextKey: stored.key,
           planTextVersionId: stored.versionId,
           planTextSha256: stored.sha256,

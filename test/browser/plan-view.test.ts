@@ -22,6 +22,7 @@ import {
 } from '../handlers/support/fixtures';
 import { RecordingNotifier } from '../handlers/support/recording-notifier';
 import { launchChromium } from './chromium';
+import { AWS_PLAN, AWS_PLAN_SUMMARY } from './fixtures/aws-realistic-plan';
 
 /**
  * The plan text on the approval page, in headless Chromium: the real handler behind the node:http
@@ -42,10 +43,6 @@ const HOSTILE_RESULT: Partial<PlanResult> = {
     { address: 'terraform_data.a_payload', actions: ['create'] },
   ],
 };
-const AWS_PLAN = readFileSync(
-  join(__dirname, 'fixtures', 'plan-text', 'aws-realistic.txt'),
-  'utf8',
-);
 const sfnMock = mockClient(SFNClient);
 const store = new MemoryApprovalStore();
 const notifier = new RecordingNotifier();
@@ -79,17 +76,7 @@ async function newRun(text: string, plan: Partial<PlanResult> = {}) {
   })({
     ...requestApprovalPayload({
       plan: planResult({
-        counts: { add: 3, change: 3, destroy: 1, replace: 1 },
-        changes: [
-          { address: 'aws_iam_role_policy.deploy', actions: ['update'] },
-          { address: 'aws_db_instance.main', actions: ['delete', 'create'] },
-          { address: 'aws_instance.web[0]', actions: ['update'] },
-          { address: 'aws_s3_bucket.old_logs', actions: ['delete'] },
-          { address: 'aws_security_group.api', actions: ['update'] },
-          { address: 'aws_sqs_queue.jobs', actions: ['create'] },
-          { address: 'aws_ssm_parameter.api_key', actions: ['create'] },
-          { address: 'module.dns.aws_route53_record.api["eu-west-1"]', actions: ['create'] },
-        ],
+        ...AWS_PLAN_SUMMARY,
         planTextKey: stored.key,
         planTextVersionId: stored.versionId,
         planTextSha256: stored.sha256,

@@ -1,6 +1,6 @@
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { type Outcome, outcomeOf } from './exit-codes';
+import { CliError, type Outcome, outcomeOf } from './exit-codes';
 import {
   APPROVAL_STATE,
   type ExecutionDescription,
@@ -37,6 +37,42 @@ export const DEFAULT_POLL_INTERVALS: PollIntervals = {
   parkedAfterMs: 15 * 60_000,
   parkedMaxMs: 120_000,
 };
+
+/** Bounds of `--approval-poll` (DEPLOY_RUNNER_APPROVAL_POLL), in seconds. */
+export const APPROVAL_POLL_SECONDS = { min: 1, max: 120 } as const;
+
+/**
+ * `intervals` with the approval wait polled every `seconds` from its start, for whoever wants a
+ * decision seen sooner (local mode, which has no quota; CI that pays for its idle minutes) or
+ * later. Only the first quarter hour changes: a run still parked after that backs off to the
+ * parked interval as by default, so a forgotten setting cannot make a day-long wait cost
+ * tens of thousands of calls.
+ */
+export function withApprovalPoll(intervals: PollIntervals, seconds: number): PollIntervals {
+  const ms = Math.round(seconds * 1000);
+  return {
+    ...intervals,
+    slowStartMs: ms,
+    slowMaxMs: ms,
+    parkedMaxMs: Math.max(ms, intervals.parkedMaxMs),
+  };
+}
+
+/**
+ * The seconds of an `--approval-poll` value (or of the variable), from `source` for the message.
+ * Throws a usage error (exit 2) before anything is started: a typo must not start a run that is
+ * then followed at a pace nobody chose.
+ */
+export function parseApprovalPoll(value: string, source: string): number {
+  const { min, max } = APPROVAL_POLL_SECONDS;
+  const seconds = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!(seconds >= min && seconds <= max)) {
+    throw new CliError(
+      `${source} must be a number of seconds from ${min} to ${max}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return seconds;
+}
 
 export interface FollowOptions {
   readonly sfn: SFNClient;

@@ -14,7 +14,15 @@ import {
   explainError,
   outcomeOf,
 } from './exit-codes';
-import { describeExecution, followExecution, type PollIntervals } from './follow';
+import {
+  APPROVAL_POLL_SECONDS,
+  DEFAULT_POLL_INTERVALS,
+  describeExecution,
+  followExecution,
+  type PollIntervals,
+  parseApprovalPoll,
+  withApprovalPoll,
+} from './follow';
 import { APPROVAL_STATE, type FollowEvent, HistoryTracker, readHistory } from './history';
 import { LogTail } from './logs';
 import { neutraliseLines } from './neutralise';
@@ -50,7 +58,11 @@ interface AwsFlags {
   json?: boolean;
 }
 
-interface FollowFlags extends AwsFlags {
+interface PollFlags {
+  approvalPoll?: string;
+}
+
+interface FollowFlags extends AwsFlags, PollFlags {
   logGroup?: string;
   logs?: boolean;
   terraformReport?: string;
@@ -61,6 +73,7 @@ const ENVIRONMENT_HELP = `Environment:
   DEPLOY_RUNNER_STATE_MACHINE_ARN  state machine to start (stack output StateMachineArn)
   DEPLOY_RUNNER_LOG_GROUP          runner log group to stream (stack output RunnerLogGroupName)
   DEPLOY_RUNNER_ENDPOINT           local mode server URL (instead of AWS)
+  DEPLOY_RUNNER_APPROVAL_POLL      seconds between polls while a run waits for approval (--approval-poll)
   AWS_REGION                       used when neither --region nor an ARN names one
   NO_COLOR                         no colours;  CI=true: plain lines even on a terminal`;
 
@@ -118,6 +131,20 @@ export function createProgram(
       pacer,
     });
 
+  /**
+   * How `wait` paces its polls: `--approval-poll`, else DEPLOY_RUNNER_APPROVAL_POLL (empty
+   * counts as unset, as CI templates leave unset variables), else the defaults.
+   */
+  const intervalsFor = (flags: PollFlags): PollIntervals => {
+    const base = io.intervals ?? DEFAULT_POLL_INTERVALS;
+    const fromEnv = io.env.DEPLOY_RUNNER_APPROVAL_POLL || undefined;
+    if (flags.approvalPoll !== undefined)
+      return withApprovalPoll(base, parseApprovalPoll(flags.approvalPoll, '--approval-poll'));
+    if (fromEnv !== undefined)
+      return withApprovalPoll(base, parseApprovalPoll(fromEnv, 'DEPLOY_RUNNER_APPROVAL_POLL'));
+    return base;
+  };
+
   const rendererFor = (flags: { json?: boolean }) => {
     renderer = new Renderer({ stream: io.stdout, env: io.env, json: flags.json });
     return renderer;
@@ -141,7 +168,12 @@ export function createProgram(
       }
     };
 
-  const follow = async (executionArn: string, flags: FollowFlags, target: AwsTarget) => {
+  const follow = async (
+    executionArn: string,
+    flags: FollowFlags,
+    target: AwsTarget,
+    intervals: PollIntervals,
+  ) => {
     const out = renderer ?? rendererFor(flags);
     const ci = reportFor(flags);
     const { sfn, logs } = clientsFor(target);
@@ -161,7 +193,7 @@ export function createProgram(
         pacer,
         executionArn,
         clock,
-        intervals: io.intervals,
+        intervals,
         logs: logGroup && flags.logs !== false ? { client: logs, logGroup } : undefined,
         onEvent: (event) => {
           // Where to look instead: the run that holds the lock (its approval, its requester).
@@ -204,8 +236,13 @@ export function createProgram(
       .option('--region <region>', "AWS region (default: the ARN's region, then AWS_REGION)")
       .option('--endpoint <url>', 'local mode server instead of AWS (env DEPLOY_RUNNER_ENDPOINT)')
       .option('--json', 'print JSON lines for machines instead of text');
+  const withPollOption = (command: Command) =>
+    command.option(
+      '--approval-poll <seconds>',
+      `seconds between polls while the run waits at Request approval, ${APPROVAL_POLL_SECONDS.min}-${APPROVAL_POLL_SECONDS.max} (env DEPLOY_RUNNER_APPROVAL_POLL; default 20 growing to 30, at most 3 calls a minute). Each poll is one Step Functions call on the account's shared quota: 5 costs 12 calls a minute until someone decides. After 15 min of waiting polls slow to every 2 min either way.`,
+    );
   const withLogs = (command: Command) =>
-    command
+    withPollOption(command)
       .option('--log-group <name>', 'runner log group to stream (env DEPLOY_RUNNER_LOG_GROUP)')
       .option('--no-logs', "do not stream the runner's log lines")
       .option(
@@ -246,6 +283,8 @@ export function createProgram(
         },
       ) => {
         const out = rendererFor(flags);
+        // A bad value stops here, before a run is started that nobody could follow as asked.
+        const intervals = intervalsFor(flags);
         const stateMachineArn = await stateMachineOf(flags);
         const target = resolveTarget({ ...flags, arn: stateMachineArn }, io.env);
         const environment: StartEnvironment = {
@@ -296,7 +335,7 @@ export function createProgram(
             .catch((error) => warnReport(error));
           return ExitCode.Ok;
         }
-        return follow(started.executionArn, flags, target);
+        return follow(started.executionArn, flags, target, intervals);
       },
     ),
   );
@@ -313,21 +352,33 @@ export function createProgram(
   ).action(
     action(async (executionArn: string, flags: FollowFlags) => {
       rendererFor(flags);
-      return follow(executionArn, flags, resolveTarget({ ...flags, arn: executionArn }, io.env));
+      const intervals = intervalsFor(flags);
+      return follow(
+        executionArn,
+        flags,
+        resolveTarget({ ...flags, arn: executionArn }, io.env),
+        intervals,
+      );
     }),
   );
 
   withAws(
-    program
-      .command('logs')
-      .argument('<executionArn>', 'the run whose runner logs to print')
-      .description("print the runner's log lines (plan and apply) of a run")
-      .option('--log-group <name>', 'runner log group (env DEPLOY_RUNNER_LOG_GROUP)')
-      .option('-f, --follow', 'keep printing until the run ends, then exit with its result'),
+    withPollOption(
+      program
+        .command('logs')
+        .argument('<executionArn>', 'the run whose runner logs to print')
+        .description("print the runner's log lines (plan and apply) of a run")
+        .option('--log-group <name>', 'runner log group (env DEPLOY_RUNNER_LOG_GROUP)')
+        .option('-f, --follow', 'keep printing until the run ends, then exit with its result'),
+    ),
   ).action(
     action(
-      async (executionArn: string, flags: AwsFlags & { logGroup?: string; follow?: boolean }) => {
+      async (
+        executionArn: string,
+        flags: AwsFlags & PollFlags & { logGroup?: string; follow?: boolean },
+      ) => {
         const out = rendererFor(flags);
+        const intervals = intervalsFor(flags);
         const target = resolveTarget({ ...flags, arn: executionArn }, io.env);
         const { sfn, logs } = clientsFor(target);
         const logGroup = await logGroupOf(executionArn, flags.logGroup, target);
@@ -355,7 +406,7 @@ export function createProgram(
             pacer,
             executionArn,
             clock,
-            intervals: io.intervals,
+            intervals,
             logs: { client: logs, logGroup },
             onEvent: print,
           });

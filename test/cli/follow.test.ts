@@ -1,7 +1,14 @@
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
-import { followExecution } from '../../lib/cli/follow';
+import {
+  APPROVAL_POLL_SECONDS,
+  DEFAULT_POLL_INTERVALS,
+  followExecution,
+  type PollIntervals,
+  parseApprovalPoll,
+  withApprovalPoll,
+} from '../../lib/cli/follow';
 import type { FollowEvent } from '../../lib/cli/history';
 import { ApiPacer, serviceOf } from '../../lib/cli/pacer';
 import { RunErrors } from '../../lib/contracts';
@@ -18,7 +25,7 @@ import { type ApiCall, simulate } from './simulation';
 
 const MINUTE = 60_000;
 
-function follow(clock: VirtualClock, withLogs = true) {
+function follow(clock: VirtualClock, withLogs = true, intervals?: PollIntervals) {
   const events: FollowEvent[] = [];
   const pacer = new ApiPacer({
     clock,
@@ -30,6 +37,7 @@ function follow(clock: VirtualClock, withLogs = true) {
     pacer,
     executionArn: EXECUTION_ARN,
     clock,
+    intervals,
     onEvent: (e) => events.push(e),
     logs: withLogs ? { client: new CloudWatchLogsClient({}), logGroup: '/dr/runner' } : undefined,
   });
@@ -283,4 +291,125 @@ describe('followExecution', () => {
     expect(events.filter((e) => e.type === 'log')).toHaveLength(6);
     expect(events.filter((e) => e.type === 'state')).toHaveLength(12);
   });
+});
+
+/** When the run entered `Request approval`, in virtual time. */
+const approvalEnteredAt = (run: ReturnType<typeof appliedRunHistory>) =>
+  run.events
+    .find((e) => e.stateEnteredEventDetails?.name === 'Request approval')
+    ?.timestamp?.getTime() as number;
+
+describe('the approval poll (--approval-poll, DEPLOY_RUNNER_APPROVAL_POLL)', () => {
+  it('by default the first poll of the wait comes 20 s after the one that saw the request, then 30 s', async () => {
+    const clock = new VirtualClock();
+    const { calls, run } = appliedScenario(clock);
+    await follow(clock).done;
+    const approvalAt = approvalEnteredAt(run);
+    const polls = calls.filter(
+      (c) =>
+        c.operation === 'GetExecutionHistory' &&
+        c.at >= approvalAt &&
+        c.at < approvalAt + 10 * MINUTE,
+    );
+    // Counted from the start of the cycle that saw it, whose poll waited its 1 s turn.
+    const [first, ...rest] = gaps(polls);
+    expect(first).toBeGreaterThanOrEqual(19_000);
+    expect(first).toBeLessThanOrEqual(20_000);
+    expect(rest.slice(0, 2)).toEqual([30_000, 30_000]);
+    expect(DEFAULT_POLL_INTERVALS).toMatchObject({
+      slowStartMs: 20_000,
+      slowMaxMs: 30_000,
+      parkedMaxMs: 120_000,
+    });
+  });
+
+  it.each([
+    [1, 1000],
+    [2.5, 2500],
+    [5, 5000],
+  ])(
+    'at %s s, polls the wait at that pace from its start and sees the decision within it',
+    async (seconds, ms) => {
+      const clock = new VirtualClock();
+      const { calls, run } = appliedScenario(clock);
+      const { events, done } = follow(
+        clock,
+        true,
+        withApprovalPoll(DEFAULT_POLL_INTERVALS, seconds),
+      );
+      expect((await done).result).toBe('applied');
+      const approvalAt = approvalEnteredAt(run);
+      const decidedAt = approvalAt + 10 * MINUTE;
+      const polls = calls.filter((c) => c.operation === 'GetExecutionHistory');
+      const waiting = polls.filter((c) => c.at >= approvalAt && c.at < decidedAt);
+      // Every gap is the chosen one (the pacer's 1 s spacing never stretches them); the first is
+      // counted from the start of the cycle that saw the request, whose poll waited its 1 s turn.
+      const [first, ...rest] = gaps(waiting);
+      expect(first).toBeGreaterThanOrEqual(Math.max(1000, ms - 1000));
+      expect(first).toBeLessThanOrEqual(ms);
+      expect(new Set(rest)).toEqual(new Set([ms]));
+      expect(waiting.length).toBeGreaterThanOrEqual(Math.floor((10 * MINUTE) / ms) - 1);
+      const firstAfter = polls.find((p) => p.at >= decidedAt)?.at as number;
+      expect(firstAfter - decidedAt).toBeLessThanOrEqual(ms);
+      // The same story as at the default pace: only the timing changed.
+      expect(events.map((e) => e.type)).toContain('approval-decided');
+      // Outside the wait nothing changed: the history is still polled every second.
+      const planAt = run.events
+        .find((e) => e.stateEnteredEventDetails?.name === 'Plan')
+        ?.timestamp?.getTime() as number;
+      const planPolls = polls.filter((p) => p.at > planAt && p.at < planAt + 20_000);
+      expect(Math.max(...gaps(planPolls))).toBeLessThanOrEqual(1000);
+    },
+  );
+
+  it('a short poll left on still backs off once the run is parked: a 24 h wait costs about 1,200 calls, not 43,200', async () => {
+    const clock = new VirtualClock();
+    const run = appliedRunHistory({ approvalWaitMs: 24 * 60 * MINUTE, taskMs: 20_000 });
+    const { calls } = simulate({
+      clock,
+      events: run.events,
+      endsAt: run.endsAt,
+      final: { status: 'SUCCEEDED', output: run.output },
+    });
+    await follow(clock, false, withApprovalPoll(DEFAULT_POLL_INTERVALS, 2)).done;
+    const approvalAt = approvalEnteredAt(run);
+    const inWait = calls.filter((c) => c.at >= approvalAt && c.at < approvalAt + 24 * 60 * MINUTE);
+    const quarterHour = inWait.filter((c) => c.at < approvalAt + 15 * MINUTE);
+    expect(Math.max(...gaps(quarterHour))).toBe(2000);
+    // 450 in the first quarter hour at 2 s, then every 2 min: about 1,160.
+    expect(inWait.length).toBeGreaterThan(1100);
+    expect(inWait.length).toBeLessThan(1250);
+    expect(Math.max(...gaps(inWait))).toBe(120_000);
+  });
+
+  it('accepts whole or decimal seconds from 1 to 120', () => {
+    expect(APPROVAL_POLL_SECONDS).toEqual({ min: 1, max: 120 });
+    expect(parseApprovalPoll('1', '--approval-poll')).toBe(1);
+    expect(parseApprovalPoll('2.5', '--approval-poll')).toBe(2.5);
+    expect(parseApprovalPoll(' 120 ', 'DEPLOY_RUNNER_APPROVAL_POLL')).toBe(120);
+    // The longest poll is the parked one, so never shorter than what was asked.
+    expect(withApprovalPoll(DEFAULT_POLL_INTERVALS, 120)).toMatchObject({
+      slowStartMs: 120_000,
+      slowMaxMs: 120_000,
+      parkedMaxMs: 120_000,
+      fastMs: 1000,
+      parkedAfterMs: 15 * MINUTE,
+    });
+  });
+
+  it.each(['0', '0.5', '121', '-5', '', 'fast', '5s', '1e1', 'Infinity', '0x10'])(
+    'refuses %j, naming where it came from and the bounds',
+    (value) => {
+      for (const source of ['--approval-poll', 'DEPLOY_RUNNER_APPROVAL_POLL']) {
+        expect(() => parseApprovalPoll(value, source)).toThrow(
+          `${source} must be a number of seconds from 1 to 120, got ${JSON.stringify(value)}`,
+        );
+        try {
+          parseApprovalPoll(value, source);
+        } catch (error) {
+          expect((error as { exitCode?: number }).exitCode).toBe(2);
+        }
+      }
+    },
+  );
 });

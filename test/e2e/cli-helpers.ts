@@ -84,6 +84,10 @@ export function ciEnv(options: CliOptions = {}): Record<string, string> {
     GITHUB_ACTOR: 'octocat',
     NO_COLOR: '1',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    // The local server has no API quota: see a decision within a second, as a team would set
+    // it for local mode, instead of idling up to 30 s per approval. Pacing has its own tests
+    // (test/cli/follow.test.ts, approval-poll.test.ts), in virtual time.
+    DEPLOY_RUNNER_APPROVAL_POLL: '1',
     ...options.env,
   };
   return Object.fromEntries(

@@ -25,6 +25,17 @@ export interface CliOptions {
   readonly withoutLogs: number;
   /** How long each run waits at Request approval before the bench approves it. */
   readonly approvalWaitMs: number;
+  /**
+   * Runs followed with logs and `--approval-poll <seconds>`: how soon a decision is seen, and
+   * what it costs, at a pace a user chose instead of the default's 20-30 s.
+   */
+  readonly shortPoll?: { readonly runs: number; readonly seconds: number };
+}
+
+/** The root modules the CLI runs plan, one per followed run: the bench repo must have them. */
+export function cliPaths(options: CliOptions): string[] {
+  const runs = options.withLogs + options.withoutLogs + (options.shortPoll?.runs ?? 0);
+  return Array.from({ length: runs }, (_, i) => `envs/cli-${String(i).padStart(3, '0')}`);
 }
 
 /** Figures of the runs followed one way. */
@@ -48,6 +59,8 @@ export interface CliResult {
   readonly callsPerMinuteWaiting: number;
   readonly withLogs: CliVariant;
   readonly withoutLogs?: CliVariant;
+  /** Runs followed with logs and `--approval-poll <seconds>` (not in the headline). */
+  readonly shortPoll?: CliVariant & { readonly approvalPollSeconds: number };
   readonly note: string;
 }
 
@@ -88,7 +101,13 @@ interface Followed {
   readonly exitedAt: number;
 }
 
-async function follow(bench: BenchServer, index: number, approvalWaitMs: number, logs: boolean) {
+async function follow(
+  bench: BenchServer,
+  index: number,
+  approvalWaitMs: number,
+  logs: boolean,
+  approvalPollSeconds?: number,
+) {
   const path = `envs/cli-${String(index).padStart(3, '0')}`;
   let executionArn = '';
   await runCli(
@@ -133,6 +152,7 @@ async function follow(bench: BenchServer, index: number, approvalWaitMs: number,
         '--endpoint',
         proxy.url,
         ...(logs ? ['--log-group', LOCAL_LOG_GROUP] : ['--no-logs']),
+        ...(approvalPollSeconds ? ['--approval-poll', String(approvalPollSeconds)] : []),
       ],
       (line) => lines.push(line),
     );
@@ -155,16 +175,30 @@ async function follow(bench: BenchServer, index: number, approvalWaitMs: number,
 }
 
 export async function measureCli(bench: BenchServer, options: CliOptions): Promise<CliResult> {
+  const poll = options.shortPoll;
   const kinds = [
-    ...Array.from({ length: options.withLogs }, () => true),
-    ...Array.from({ length: options.withoutLogs }, () => false),
+    ...Array.from({ length: options.withLogs }, () => 'logs' as const),
+    ...Array.from({ length: options.withoutLogs }, () => 'no-logs' as const),
+    ...Array.from({ length: poll?.runs ?? 0 }, () => 'short-poll' as const),
   ];
   const followed = await Promise.all(
-    kinds.map((logs, i) => follow(bench, i, options.approvalWaitMs, logs)),
+    kinds.map((kind, i) =>
+      follow(
+        bench,
+        i,
+        options.approvalWaitMs,
+        kind !== 'no-logs',
+        kind === 'short-poll' ? poll?.seconds : undefined,
+      ),
+    ),
   );
-  const withLogs = variant(followed.filter((_, i) => kinds[i]));
-  const withoutLogs =
-    options.withoutLogs > 0 ? variant(followed.filter((_, i) => !kinds[i])) : undefined;
+  const of = (kind: (typeof kinds)[number]) => followed.filter((_, i) => kinds[i] === kind);
+  const withLogs = variant(of('logs'));
+  const withoutLogs = options.withoutLogs > 0 ? variant(of('no-logs')) : undefined;
+  const shortPoll =
+    poll && poll.runs > 0
+      ? { approvalPollSeconds: poll.seconds, ...variant(of('short-poll')) }
+      : undefined;
   return {
     command: `deploy-runner wait <arn> --endpoint <counting proxy> [--log-group ${LOCAL_LOG_GROUP} | --no-logs], plain output`,
     lagMsMedian: withLogs.lagMs.median,
@@ -172,7 +206,8 @@ export async function measureCli(bench: BenchServer, options: CliOptions): Promi
     callsPerMinuteWaiting: withLogs.callsPerMinuteWaiting,
     withLogs,
     ...(withoutLogs && { withoutLogs }),
-    note: `Each run waited ${Math.round(options.approvalWaitMs / 1000)} s for approval; the tool sleeps before plan and apply so the runner works long enough to watch. Poll intervals (lib/cli/follow.ts): 1 s while working; 20 s, then 30 s while waiting (2 min after 15 min); the pacer allows at most one call per second. With logs, a finished task's lines so far are read before the next state is printed; its late lines follow at the next polls.`,
+    ...(shortPoll && { shortPoll }),
+    note: `Each run waited ${Math.round(options.approvalWaitMs / 1000)} s for approval; the tool sleeps before plan and apply so the runner works long enough to watch. Poll intervals (lib/cli/follow.ts): 1 s while working; 20 s, then 30 s while waiting (2 min after 15 min); the pacer allows at most one call per second. With logs, a finished task's lines so far are read before the next state is printed; its late lines follow at the next polls.${shortPoll ? ` shortPoll: ${shortPoll.runs} run(s) followed with logs and --approval-poll ${shortPoll.approvalPollSeconds} (not in the headline): its "Approved?" lag is how soon a decision is seen at that pace.` : ''}`,
   };
 }
 

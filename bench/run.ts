@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { bundleRunner } from '../containers/runner/bundle';
 import { type DeployRunnerConfig, loadConfig } from '../lib/config';
 import { measureCdkSynth, measureDefinitionSynth, measureTestSuite } from './build-times';
-import { type CliOptions, measureCli } from './cli';
+import { type CliOptions, cliPaths, measureCli } from './cli';
 import {
   computeCost,
   type HandlerName,
@@ -66,7 +66,13 @@ const FULL: Plan = {
     { concurrency: 10, runsPerWorker: 1 },
     { concurrency: 50, runsPerWorker: 1 },
   ],
-  cli: { withLogs: 2, withoutLogs: 1, approvalWaitMs: 45_000, toolDelayMs: 5000 },
+  cli: {
+    withLogs: 2,
+    withoutLogs: 1,
+    shortPoll: { runs: 1, seconds: 2 },
+    approvalWaitMs: 45_000,
+    toolDelayMs: 5000,
+  },
   cdkSynth: true,
   definitionSynthRepetitions: 3,
   planScaleRepetitions: 3,
@@ -175,10 +181,6 @@ async function main(): Promise<void> {
 
     const needsServer = want('local') || want('plan-scale') || want('cli') || want('drift-cost');
     const bundle = needsServer ? await bundleRunner(join(scratch, 'runner')) : undefined;
-    const cliPaths = Array.from(
-      { length: plan.cli.withLogs + plan.cli.withoutLogs },
-      (_, i) => `envs/cli-${String(i).padStart(3, '0')}`,
-    );
     const repo = needsServer
       ? createBenchRepo(
           join(scratch, 'infra'),
@@ -186,7 +188,7 @@ async function main(): Promise<void> {
             ...overheadPaths(plan.overhead),
             'envs/cost-rejected',
             ...throughputPaths(plan.throughput),
-            ...cliPaths,
+            ...cliPaths(plan.cli),
             DRIFT_COST_MODULES.drifted,
           ],
           {

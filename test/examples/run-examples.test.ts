@@ -38,40 +38,22 @@ let sts: Awaited<ReturnType<typeof fakeSts>>;
 let bundle: Promise<string>;
 let jobs: string;
 
+beforeAll(async () => {
+  bundle = ciBundle();
+  [release, sts] = await Promise.all([bundle.then(releaseServer), fakeSts()]);
+  jobs = tempDir('dr-ci-jobs-');
+});
+afterAll(async () => {
+  await Promise.all([release?.close(), sts?.close()]);
+  removeTempDirs();
+});
+
 /** Eagerly started work whose result a test awaits later (no unhandled rejection meanwhile). */
 function eager<T>(work: () => Promise<T>): Promise<T> {
   const promise = work();
   promise.catch(() => {});
   return promise;
 }
-
-/**
- * Each CI's pipelines, started together once the release server and STS are up: the three CIs
- * have a server each and share nothing, and their jobs see a decision within a second
- * (DEPLOY_RUNNER_APPROVAL_POLL below), so the file takes as long as the slowest CI, not the sum.
- * Each describe's beforeAll awaits its own; its tests then await the pipelines' results.
- */
-const setups: Array<() => Promise<void>> = [];
-function startedWithTheOthers(setup: () => Promise<void>): () => Promise<void> {
-  let started: Promise<void> | undefined;
-  const start = () => {
-    started ??= eager(setup);
-    return started;
-  };
-  setups.push(start);
-  return start;
-}
-
-beforeAll(async () => {
-  bundle = ciBundle();
-  [release, sts] = await Promise.all([bundle.then(releaseServer), fakeSts()]);
-  jobs = tempDir('dr-ci-jobs-');
-  for (const start of setups) start();
-});
-afterAll(async () => {
-  await Promise.all([release?.close(), sts?.close()]);
-  removeTempDirs();
-});
 
 /**
  * One local-mode server per CI, so each CI's merge request plan and default-branch apply run
@@ -211,12 +193,11 @@ describe('GitLab CI example (examples/gitlab-ci/.gitlab-ci.yml) against local mo
       tampered: eager(() => run(tampered as Job)),
     };
   }
-  const ready = startedWithTheOthers(async () => {
+  beforeAll(async () => {
     ({ h, sha } = await ciHarness());
     await bundle;
     scenarios = startScenarios();
   });
-  beforeAll(() => ready());
   afterAll(() => h?.close());
 
   it('a merge request pipeline plans each root module: sections, the Terraform report, the ID token', async () => {
@@ -324,7 +305,7 @@ describe('Jenkins example (examples/jenkins/Jenkinsfile) against local mode', {
     `${number}-${createHash('sha256').update(job).digest('hex').slice(0, 6)}`;
   let pr: ReturnType<typeof build>;
   let main: ReturnType<typeof build>;
-  const ready = startedWithTheOthers(async () => {
+  beforeAll(async () => {
     ({ h, sha } = await ciHarness());
     await bundle;
     pr = eager(() =>
@@ -336,7 +317,6 @@ describe('Jenkins example (examples/jenkins/Jenkinsfile) against local mode', {
       return done;
     });
   });
-  beforeAll(() => ready());
   afterAll(() => h?.close());
 
   it('a pull request build downloads the CLI and plans only', async () => {
@@ -401,14 +381,13 @@ describe('CircleCI example (examples/circleci/config.yml) against local mode', {
   let branchRun: ReturnType<typeof pipeline>;
   let mainRun: ReturnType<typeof pipeline>;
   let approved: Promise<void>;
-  const ready = startedWithTheOthers(async () => {
+  beforeAll(async () => {
     ({ h, sha } = await ciHarness());
     await bundle;
     branchRun = pipeline('add-circleci', '11c1c1c1-0000-4000-8000-000000000001');
     mainRun = pipeline('main', '22c2c2c2-0000-4000-8000-000000000002');
     approved = eager(() => approve(h, `envs-prod-${sha.slice(0, 7)}-22c2c2c2`));
   });
-  beforeAll(() => ready());
   afterAll(() => h?.close());
 
   it('a branch pipeline plans only, with the OIDC token exchanged for the role', async () => {

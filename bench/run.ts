@@ -253,7 +253,7 @@ async function main(): Promise<void> {
     if (bundle && repo && want('cli')) {
       section(
         'cli',
-        `CLI: ${plan.cli.withLogs + plan.cli.withoutLogs} runs followed by deploy-runner wait, ${plan.cli.approvalWaitMs / 1000} s at approval`,
+        `CLI: ${cliPaths(plan.cli).length} runs followed by deploy-runner wait, ${plan.cli.approvalWaitMs / 1000} s at approval`,
       );
       const slowBench = await BenchServer.start({
         bundle,

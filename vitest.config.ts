@@ -3,30 +3,43 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 const TEST_DIR = resolve(__dirname, 'test');
+/** test/setup.ts's restorer: what it changes is the process put back as the file found it. */
+const RESTORER = join(TEST_DIR, 'process-state.ts');
 
 /**
- * What makes a file unfit to share its process with other files: it replaces an SDK client's
- * `send` for the whole process (aws-sdk-client-mock's mockClient, left in place until the process
- * ends), mocks modules, or changes the environment, the working directory, timers or globals.
+ * What makes a test file unfit to share its process with other files, even with test/setup.ts
+ * putting the process back after each file (test/process-state.ts: SDK client mocks, spies,
+ * env, stubbed globals, fake timers): module mocks, which replace modules every later file
+ * would import, and a changed working directory, umask or global that the setup does not undo.
  */
-const PROCESS_WIDE = new RegExp(
+const FILE_WIDE = new RegExp(
+  [/\bvi\.(mock|doMock)\(/, /\bprocess\.(chdir|umask)\(|\bglobalThis\.\w+\s*=(?!=)/]
+    .map((r) => r.source)
+    .join('|'),
+);
+
+/**
+ * What makes a test helper unfit: a shared process imports it once, so what it does at import
+ * (e.g. a module-level `mockClient(...)`) happens for the first file only and is undone after it.
+ */
+const HELPER_WIDE = new RegExp(
   [
+    FILE_WIDE,
     /\bmockClient\(/,
-    /\bvi\.(mock|doMock|stubEnv|stubGlobal|spyOn|useFakeTimers)\(/,
+    /\bvi\.(stubEnv|stubGlobal|spyOn|useFakeTimers)\(/,
     /\bprocess\.env(\.\w+|\[[^\]]+\])\s*(\?\?|\|\||&&)?=(?!=)/,
     /\bdelete process\.env\b|\bObject\.assign\(process\.env\b/,
-    /\bprocess\.(chdir|umask)\(|\bglobalThis\.\w+\s*=(?!=)/,
   ]
     .map((r) => r.source)
     .join('|'),
 );
 
-/** Whether `file` or a test helper it imports (transitively) does something PROCESS_WIDE. */
+/** Whether `file` or a test helper it imports (transitively) does something process-wide. */
 function touchesProcess(file: string, seen = new Set<string>()): boolean {
-  if (seen.has(file)) return false;
+  if (seen.has(file) || file === RESTORER) return false;
   seen.add(file);
   const text = readFileSync(file, 'utf8');
-  if (PROCESS_WIDE.test(text)) return true;
+  if ((file.endsWith('.test.ts') ? FILE_WIDE : HELPER_WIDE).test(text)) return true;
   for (const [, spec] of text.matchAll(/\bfrom\s+'(\.[^']+)'/g)) {
     const target = resolve(dirname(file), spec);
     // Only the tests' own helpers: product code is what the tests exercise, and sets no globals.

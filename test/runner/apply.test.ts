@@ -123,6 +123,10 @@ describe.concurrent('apply', () => {
   });
 });
 
+/**
+ * The runner's own refusals, in this process (`runInProcess`: the same `runRunner` with the real
+ * git and tool processes); the bundled runner's process boundary is what the tests above prove.
+ */
 describe('apply refuses anything but the approved plan, applying nothing', () => {
   let shared: Sandbox;
   let plan: PlanResult;
@@ -136,14 +140,14 @@ describe('apply refuses anything but the approved plan, applying nothing', () =>
   });
 
   it('refuses an approval for another checksum (exit 4)', async () => {
-    const outcome = await shared.run(
+    const outcome = await shared.runInProcess(
       shared.applyEnv('run-1', plan, { DR_PLAN_SHA256: 'a'.repeat(64) }),
     );
     expect(outcome.code).toBe(4);
   });
 
   it('refuses a plan version that does not exist (exit 4)', async () => {
-    const outcome = await shared.run(
+    const outcome = await shared.runInProcess(
       shared.applyEnv('run-1', plan, { DR_PLAN_VERSION_ID: '0000000000001-000000-00000000' }),
     );
     expect(outcome.code).toBe(4);
@@ -151,7 +155,7 @@ describe('apply refuses anything but the approved plan, applying nothing', () =>
   });
 
   it('refuses another run’s plan key (exit 4)', async () => {
-    const outcome = await shared.run(shared.applyEnv('run-2', plan));
+    const outcome = await shared.runInProcess(shared.applyEnv('run-2', plan));
     expect(outcome.code).toBe(4);
   });
 
@@ -161,7 +165,9 @@ describe('apply refuses anything but the approved plan, applying nothing', () =>
     ['an option', '--upload-pack=touch /tmp/pwned'],
   ])('refuses DR_COMMIT that is %s (exit 4) before running git', async (_what, commit) => {
     const before = shared.shim.calls().length;
-    const outcome = await shared.run(shared.applyEnv('run-1', plan, { DR_COMMIT: commit }));
+    const outcome = await shared.runInProcess(
+      shared.applyEnv('run-1', plan, { DR_COMMIT: commit }),
+    );
     expect(outcome.code).toBe(4);
     expect(outcome.stderr).toContain('is not a 40-hex commit');
     expect(shared.shim.calls().length).toBe(before);
@@ -169,7 +175,7 @@ describe('apply refuses anything but the approved plan, applying nothing', () =>
 
   it('refuses a commit other than the planned one (exit 4), applying nothing', async () => {
     const newer = shared.repo.commit({ 'README.md': 'newer' });
-    const outcome = await shared.run(shared.applyEnv('run-1', plan, { DR_COMMIT: newer }));
+    const outcome = await shared.runInProcess(shared.applyEnv('run-1', plan, { DR_COMMIT: newer }));
     expect(outcome.code).toBe(4);
     expect(outcome.stderr).toContain(`asked to apply commit ${newer}`);
     expect(shared.toolCalls().filter((c) => c.argv[0] === 'apply')).toEqual([]);
@@ -178,7 +184,7 @@ describe('apply refuses anything but the approved plan, applying nothing', () =>
   it('refuses a plan file that was changed after approval (exit 4), applying nothing', async () => {
     const file = shared.artifactPath(plan.planKey, plan.planVersionId);
     writeFileSync(file, readFileSync(file, 'utf8').replace('"logs"', '"evil"'));
-    const outcome = await shared.run(shared.applyEnv('run-1', plan));
+    const outcome = await shared.runInProcess(shared.applyEnv('run-1', plan));
     expect(outcome.code).toBe(4);
     expect(outcome.stderr).toContain('FAILED in phase "verify"');
     expect(outcome.stderr).toContain(`is not the approved ${plan.planSha256}`);

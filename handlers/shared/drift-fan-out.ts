@@ -31,6 +31,9 @@ export class DriftGlobTooWideError extends Error {
   override readonly name = 'DeployRunner.DriftGlobTooWide';
 }
 
+/** The largest list the runner writes: 1000 paths of at most 256 characters, as JSON. */
+const MAX_LIST_BYTES = 1024 * 1024;
+
 export interface DriftFanOutDeps {
   readonly artifacts: Pick<ArtifactStore, 'get'>;
   /** StartExecution on this state machine; resolves to the execution ARN. */
@@ -84,9 +87,13 @@ export async function fanOutDrift(
     );
   let text: string;
   try {
-    text = (await deps.artifacts.get(key)).body.toString('utf8');
+    text = (await deps.artifacts.get(key, undefined, { maxBytes: MAX_LIST_BYTES })).body.toString(
+      'utf8',
+    );
   } catch (error) {
     if (errorName(error) === 'ArtifactNotFoundError') throw refuse('it is missing');
+    if (errorName(error) === 'ArtifactTooLargeError')
+      throw refuse(`it is larger than the runner writes (${MAX_LIST_BYTES} bytes)`);
     throw error;
   }
   let raw: unknown;

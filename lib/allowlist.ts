@@ -218,15 +218,20 @@ export function checkExecutionInput(
   if (mode) rejections.push({ field: 'mode', value: shown(input.mode), problem: mode });
   const glob = isConfiguredDriftGlob(input, driftGlobs);
   const syntax = glob ? pathPatternProblem(input.path) : undefined;
+  // A glob is checked as synth checks a drift entry's: its syntax, and within the allowed paths.
   const path = glob
-    ? syntax && `is not a plain relative path: it ${syntax}`
+    ? syntax
+      ? `is not a plain relative path: it ${syntax}`
+      : matchesAny(input.path, repo.allowedPaths)
+        ? undefined
+        : `is not an allowed path; allowed: ${repo.allowedPaths.join(', ')}`
     : pathProblem(input.path, repo);
   if (path)
     rejections.push({
       field: 'path',
       value: shown(input.path),
       problem:
-        input.drift !== undefined && input.path.includes('*') && !syntax
+        !glob && input.drift !== undefined && input.path.includes('*')
           ? `${path} (a drift check names a glob only as a drift entry of the config does, with its repo and ref)`
           : path,
     });

@@ -125,7 +125,17 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
         startRun: (input, name) => startRun(machine, input, name),
         executionArnOf: (name) => `${machine.replace(':stateMachine:', ':execution:')}:${name}`,
       });
-      log.info('drift checks started', { glob: state.request.path, checks: out.checks.length });
+      // A glob that works again is told again when it next breaks (drift-report.ts's rule).
+      const { repo, path } = state.request;
+      const store = deps.drift?.store;
+      if ((await store?.get(repo, path))?.status === 'failed')
+        await store?.put(repo, path, {
+          status: 'clean',
+          at: (deps.drift?.now ?? (() => new Date()))().toISOString(),
+          executionArn,
+          fingerprint: '',
+        });
+      log.info('drift checks started', { glob: path, checks: out.checks.length });
       return out;
     }
 

@@ -110,13 +110,13 @@ describe("notify's drift-fan-out phase", () => {
       ...overrides,
     });
   };
-  const fanOut = () =>
+  const fanOut = (store = new MemoryDriftStore()) =>
     createNotifyHandler({
       settings,
       notifier: new RecordingNotifier(),
       artifacts,
       logger: createLogger('drift-glob-test'),
-      drift: { store: new MemoryDriftStore(), startRun: startRunWith(new SFNClient({})) },
+      drift: { store, startRun: startRunWith(new SFNClient({})) },
     })({ phase: 'drift-fan-out', executionArn: parentArn, state: { request: globRequest } });
 
   beforeEach(() => {
@@ -152,6 +152,22 @@ describe("notify's drift-fan-out phase", () => {
     expect(out.summary).toBe(
       '2 drift checks started for envs/* at main (aaaaaaaaaaaa): envs/dev, envs/prod',
     );
+  });
+
+  it('a glob that was failing and works again is marked clean, so its next failure is told', async () => {
+    listOf(['envs/dev']);
+    const store = new MemoryDriftStore();
+    await store.put('infra', 'envs/*', {
+      status: 'failed',
+      at: '2025-11-25T09:00:00.000Z',
+      executionArn: EXECUTION_ARN,
+      fingerprint: 'DeployRunner.DriftGlobMatchesNothing',
+    });
+    await fanOut(store);
+    expect(await store.get('infra', 'envs/*')).toMatchObject({
+      status: 'clean',
+      executionArn: parentArn,
+    });
   });
 
   it('a retried fan-out counts a child the first attempt started as started', async () => {

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { settingsFromEnv } from '../../handlers/shared/settings';
+import { checkExecutionInput } from '../../lib/allowlist';
 import { executionInputSchema } from '../../lib/contracts';
 import { definitionFromTemplate } from '../../lib/definition';
 import {
@@ -149,9 +150,18 @@ describe('drift schedules', () => {
       built.id(built.stack.runner.functions.validateRequest)
     ] as Resource;
     const env = (fn.Properties.Environment as { Variables: Record<string, string> }).Variables;
-    expect(settingsFromEnv(env).driftGlobs).toEqual([
-      { repo: 'infra', ref: 'main', path: 'envs/*' },
-    ]);
+    const read = settingsFromEnv(env, ['allowlist']);
+    expect(read.driftGlobs).toEqual([{ repo: 'infra', ref: 'main', path: 'envs/*' }]);
+    // The glob schedule's input passes the synthesized allowlist as a glob to expand; the same
+    // glob as a deploy does not.
+    const glob = { repo: 'infra', ref: 'main', path: 'envs/*' };
+    expect(
+      checkExecutionInput({ ...glob, drift: 'notify' }, read.allowlist, read.driftGlobs),
+    ).toMatchObject({
+      ok: true,
+      expandGlob: true,
+    });
+    expect(checkExecutionInput(glob, read.allowlist, read.driftGlobs).ok).toBe(false);
   });
 
   it("a glob's run lists its paths with the read-only plan task definition, in list mode", () => {

@@ -1,12 +1,28 @@
 import * as z from 'zod';
 import type { ArtifactStore } from '../lib/artifact-store';
 import { S3ArtifactStore } from '../lib/artifacts/s3-store';
-import { artifactKeys, type DriftOutcome, type RunnerErrorReport } from '../lib/contracts';
+import {
+  artifactKeys,
+  type DriftFanOut,
+  type DriftOutcome,
+  type RunnerErrorReport,
+} from '../lib/contracts';
 import { s3Client } from './shared/clients/s3';
 import { cachedSecret, secretsClient } from './shared/clients/secrets';
 import { sesClient } from './shared/clients/ses';
-import { awsDriftDeps, type DriftNotifyDeps, driftPhase } from './shared/drift-notify';
-import { describeError, errorName, NotificationDeliveryError } from './shared/errors';
+import { fanOutDrift } from './shared/drift-fan-out';
+import {
+  awsDriftDeps,
+  type DriftNotifyDeps,
+  driftPhase,
+  stateMachineArnOf,
+} from './shared/drift-notify';
+import {
+  describeError,
+  errorName,
+  InvalidPayloadError,
+  NotificationDeliveryError,
+} from './shared/errors';
 import {
   MAX_CAUSE_LENGTH,
   type NotifyState,
@@ -49,8 +65,9 @@ export interface NotifyDeps {
 }
 
 export const notifyPayloadSchema = z.object({
-  // `drift`: the report of a drift check (handlers/shared/drift-report.ts).
-  phase: z.enum(['finished', 'failed', 'drift']),
+  // `drift`: the report of a drift check (handlers/shared/drift-report.ts); `drift-fan-out`: a
+  // drift glob's checks, one per listed path (handlers/shared/drift-fan-out.ts).
+  phase: z.enum(['finished', 'failed', 'drift', 'drift-fan-out']),
   executionArn: z.string().min(1),
   state: notifyStateSchema,
 });
@@ -59,6 +76,7 @@ export type NotifyPayload = z.input<typeof notifyPayloadSchema>;
 export type NotifyResult =
   | ReadableError
   | DriftOutcome
+  | DriftFanOut
   | { readonly outcome: ResultKind; readonly notified: number };
 export type NotifyHandler = (event: unknown) => Promise<NotifyResult>;
 
@@ -95,6 +113,31 @@ export function createNotifyHandler(deps: NotifyDeps): NotifyHandler {
     const plan = state.plan?.summary;
     if (phase === 'drift')
       return driftPhase({ executionArn, state, settings, notifier, drift: deps.drift });
+    if (phase === 'drift-fan-out') {
+      const startRun = deps.drift?.startRun;
+      if (!artifacts || !startRun)
+        throw new InvalidPayloadError(
+          'Notify received a drift glob but cannot read artifacts or start runs (DR_ARTIFACT_BUCKET, DR_TABLE_NAME)',
+        );
+      const machine = stateMachineArnOf(executionArn);
+      const out = await fanOutDrift(state.request, {
+        artifacts,
+        startRun: (input, name) => startRun(machine, input, name),
+        executionArnOf: (name) => `${machine.replace(':stateMachine:', ':execution:')}:${name}`,
+      });
+      // A glob that works again is told again when it next breaks (drift-report.ts's rule).
+      const { repo, path } = state.request;
+      const store = deps.drift?.store;
+      if ((await store?.get(repo, path))?.status === 'failed')
+        await store?.put(repo, path, {
+          status: 'clean',
+          at: (deps.drift?.now ?? (() => new Date()))().toISOString(),
+          executionArn,
+          fingerprint: '',
+        });
+      log.info('drift checks started', { glob: path, checks: out.checks.length });
+      return out;
+    }
 
     let kind: ResultKind;
     let readable: ReadableError | undefined;

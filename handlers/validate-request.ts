@@ -46,7 +46,7 @@ export function createValidateRequestHandler(deps: ValidateRequestDeps): Validat
       'Validate request',
     );
     const log = invocationLogger(logger, execution.id);
-    const verdict = checkExecutionInput(input, settings.allowlist);
+    const verdict = checkExecutionInput(input, settings.allowlist, settings.driftGlobs ?? []);
     if (!verdict.ok) {
       const message = describeRejections(verdict.rejections);
       log.warn('request rejected', { rejections: verdict.rejections });
@@ -70,8 +70,16 @@ export function createValidateRequestHandler(deps: ValidateRequestDeps): Validat
       lockExpiresAt: String(startSeconds + settings.lockTtlSeconds),
       tool: (settings.allowlist[repo] as (typeof settings.allowlist)[string]).tool,
       ...(drift !== undefined ? { drift } : {}),
+      ...(verdict.expandGlob ? { expandGlob: true as const } : {}),
     };
-    log.info('request accepted', { repo, ref, path, mode, requestedBy });
+    log.info('request accepted', {
+      repo,
+      ref,
+      path,
+      mode,
+      requestedBy,
+      ...(request.expandGlob && { expandGlob: true }),
+    });
     return { request };
   };
 }

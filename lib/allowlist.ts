@@ -1,5 +1,10 @@
 import { plainIssue } from './config-errors';
-import { type Allowlist, executionInputSchema, type ParsedExecutionInput } from './contracts';
+import {
+  type Allowlist,
+  type DriftGlob,
+  executionInputSchema,
+  type ParsedExecutionInput,
+} from './contracts';
 import { pathPatternProblem, refPatternProblem } from './patterns';
 
 /** What a run may do: plan and apply, or only plan. */
@@ -20,7 +25,12 @@ export interface Rejection {
 }
 
 export type Verdict =
-  | { readonly ok: true; readonly input: ParsedExecutionInput }
+  | {
+      readonly ok: true;
+      readonly input: ParsedExecutionInput;
+      /** The path is a configured drift glob: the run lists its paths and checks each (docs/drift.md). */
+      readonly expandGlob?: true;
+    }
   | { readonly ok: false; readonly rejections: readonly Rejection[] };
 
 /** Shows a value safely in a message: JSON-escaped (so control characters stay visible), cut to 60. */
@@ -125,8 +135,32 @@ export function pathProblem(path: string, repo: Allowlist[string]): string | und
   return undefined;
 }
 
-/** Checks raw execution input against the schema and the allowlist. */
-export function checkExecutionInput(raw: unknown, allowlist: Allowlist): Verdict {
+/**
+ * Whether a request names a drift glob of the config: a drift check with exactly that entry's
+ * repo, ref and glob. Only such a request may send a pattern as its path; it is expanded at the
+ * ref by the run itself, one drift check per path (lib/constructs/drift.ts).
+ */
+export function isConfiguredDriftGlob(
+  input: Pick<ParsedExecutionInput, 'repo' | 'ref' | 'path' | 'drift'>,
+  driftGlobs: readonly DriftGlob[],
+): boolean {
+  return (
+    input.drift !== undefined &&
+    input.path.includes('*') &&
+    driftGlobs.some((g) => g.repo === input.repo && g.ref === input.ref && g.path === input.path)
+  );
+}
+
+/**
+ * Checks raw execution input against the schema and the allowlist. `driftGlobs` are the config's
+ * drift entries whose path is a glob: a drift request naming one of them exactly is the only
+ * request whose path may be a pattern.
+ */
+export function checkExecutionInput(
+  raw: unknown,
+  allowlist: Allowlist,
+  driftGlobs: readonly DriftGlob[] = [],
+): Verdict {
   const rejections: Rejection[] = [];
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return {
@@ -182,8 +216,25 @@ export function checkExecutionInput(raw: unknown, allowlist: Allowlist): Verdict
   if (ref) rejections.push({ field: 'ref', value: shown(input.ref), problem: ref });
   const mode = ref ? undefined : modeProblem(input.mode, input.ref, repo);
   if (mode) rejections.push({ field: 'mode', value: shown(input.mode), problem: mode });
-  const path = pathProblem(input.path, repo);
-  if (path) rejections.push({ field: 'path', value: shown(input.path), problem: path });
+  const glob = isConfiguredDriftGlob(input, driftGlobs);
+  const syntax = glob ? pathPatternProblem(input.path) : undefined;
+  // A glob is checked as synth checks a drift entry's: its syntax, and within the allowed paths.
+  const path = glob
+    ? syntax
+      ? `is not a plain relative path: it ${syntax}`
+      : matchesAny(input.path, repo.allowedPaths)
+        ? undefined
+        : `is not an allowed path; allowed: ${repo.allowedPaths.join(', ')}`
+    : pathProblem(input.path, repo);
+  if (path)
+    rejections.push({
+      field: 'path',
+      value: shown(input.path),
+      problem:
+        !glob && input.drift !== undefined && input.path.includes('*')
+          ? `${path} (a drift check names a glob only as a drift entry of the config does, with its repo and ref)`
+          : path,
+    });
   if (input.requestedBy !== undefined && /[\x00-\x1f\x7f]/.test(input.requestedBy)) {
     rejections.push({
       field: 'requestedBy',
@@ -191,7 +242,8 @@ export function checkExecutionInput(raw: unknown, allowlist: Allowlist): Verdict
       problem: 'must not contain control characters',
     });
   }
-  return rejections.length > 0 ? { ok: false, rejections } : { ok: true, input };
+  if (rejections.length > 0) return { ok: false, rejections };
+  return glob ? { ok: true, input, expandGlob: true } : { ok: true, input };
 }
 
 /** Formats rejections as one readable message, one line each. */

@@ -121,6 +121,11 @@ export const runRequestSchema = z.strictObject({
   tool: z.enum(['terraform', 'tofu']),
   /** Set on drift checks (their `mode` is always `plan-only`): what to do when reality moved. */
   drift: z.enum(['notify', 'request-approval']).optional(),
+  /**
+   * Set on a drift check whose `path` is a configured drift glob: the run lists the paths it
+   * matches at the ref and starts one drift check per path (docs/drift.md).
+   */
+  expandGlob: z.literal(true).optional(),
 });
 export type RunRequest = z.infer<typeof runRequestSchema>;
 
@@ -266,6 +271,8 @@ export const artifactKeys = (runId: string) => ({
   planResult: `runs/${runId}/plan-result.json`,
   applyResult: `runs/${runId}/apply-result.json`,
   error: (mode: 'plan' | 'apply') => `runs/${runId}/${mode}-error.json`,
+  /** A drift glob's paths at the ref (`driftPathListSchema`), written by the runner's list mode. */
+  driftPaths: `runs/${runId}/drift-paths.json`,
 });
 
 /**
@@ -274,8 +281,8 @@ export const artifactKeys = (runId: string) => ({
  */
 export const PLAN_ARTIFACT_NAMES: readonly string[] = (() => {
   const keys = artifactKeys('_');
-  return [keys.plan, keys.planText, keys.planResult, keys.error('plan')].map((key) =>
-    key.slice(key.lastIndexOf('/') + 1),
+  return [keys.plan, keys.planText, keys.planResult, keys.error('plan'), keys.driftPaths].map(
+    (key) => key.slice(key.lastIndexOf('/') + 1),
   );
 })();
 
@@ -323,6 +330,8 @@ export const runnerPhaseSchema = z.enum([
   'init',
   'plan',
   'show',
+  /** List mode: finding the directories a drift glob matches. */
+  'list',
   'upload',
   'download',
   'verify',
@@ -781,3 +790,41 @@ export type PlanViewRecord = z.infer<typeof planViewRecordSchema>;
  * it, and the CLI reads it so `start --wait` streams the runner's output with no flag.
  */
 export const RUNNER_LOG_GROUP_TAG = 'deploy-runner:runner-log-group';
+
+/** A drift entry whose path is a glob: the only glob a request may name (`DR_DRIFT_GLOBS`). */
+export const driftGlobSchema = z.strictObject({
+  repo: z.string().min(1),
+  ref: z.string().min(1),
+  path: z.string().min(1),
+});
+export type DriftGlob = z.infer<typeof driftGlobSchema>;
+
+/** The most drift checks one glob starts per tick; more fails the tick with a clear error. */
+export const DRIFT_FAN_OUT_MAX = 50;
+
+/**
+ * `runs/<runId>/drift-paths.json`: the directories a drift glob matches at the ref, written once
+ * by the runner's list mode (read-only plan role), read by the notify function's `drift-fan-out`
+ * phase, which starts one drift check per path.
+ */
+export const driftPathListSchema = z.strictObject({
+  repo: z.string().min(1),
+  ref: z.string().min(1),
+  glob: z.string().min(1),
+  /** The commit the paths were listed at. */
+  commit: z.string().regex(/^[0-9a-f]{40}$/),
+  /** Sorted, distinct; at most 1000 (`total` counts them all). */
+  paths: z.array(z.string().min(1).max(MAX_FIELD_LENGTH)).max(1000),
+  total: z.int().min(0),
+});
+export type DriftPathList = z.infer<typeof driftPathListSchema>;
+
+/** What `Drift: start the checks` puts into `$.drift`: the child drift checks it started. */
+export const driftFanOutSchema = z.object({
+  /** `N drift checks started: ...`, for the run's output and the CLI. */
+  summary: z.string(),
+  commit: z.string(),
+  /** One per path, in path order. */
+  checks: z.array(z.object({ path: z.string(), executionArn: z.string() })),
+});
+export type DriftFanOut = z.infer<typeof driftFanOutSchema>;

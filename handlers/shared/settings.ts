@@ -4,6 +4,8 @@ import {
   type Allowlist,
   allowlistSchema,
   approverSchema,
+  type DriftGlob,
+  driftGlobSchema,
   jsonText,
   type ResultRouting,
   resultRoutingSchema,
@@ -22,6 +24,8 @@ export interface Settings {
   readonly tableName: string;
   /** Repos, refs and paths that may run. Env `DR_ALLOWLIST` (JSON). */
   readonly allowlist: Allowlist;
+  /** Drift entries whose path is a glob: the only globs a (drift) request may name. Env `DR_DRIFT_GLOBS` (JSON). @default [] */
+  readonly driftGlobs?: readonly DriftGlob[];
   /** Seconds after the execution start when a stale lock expires. Env `DR_LOCK_TTL_SECONDS`. */
   readonly lockTtlSeconds: number;
   /** Origin (and optional prefix) of the approval page, no trailing slash. Env `DR_APPROVAL_BASE_URL`. */
@@ -60,6 +64,7 @@ export type { SignInSettings };
 export const SETTINGS_ENV: Readonly<Record<keyof Settings, string | undefined>> = {
   tableName: 'DR_TABLE_NAME',
   allowlist: 'DR_ALLOWLIST',
+  driftGlobs: 'DR_DRIFT_GLOBS',
   lockTtlSeconds: 'DR_LOCK_TTL_SECONDS',
   approvalBaseUrl: 'DR_APPROVAL_BASE_URL',
   fromEmail: 'DR_FROM_EMAIL',
@@ -114,6 +119,7 @@ const httpUrl = z
 const parsers: { readonly [K in keyof Settings]-?: z.ZodType<Settings[K]> } = {
   tableName: z.string().min(1),
   allowlist: json(allowlistSchema),
+  driftGlobs: json(z.array(driftGlobSchema)),
   lockTtlSeconds: z.coerce.number().int().positive(),
   approvalBaseUrl: httpUrl,
   fromEmail: z.string().regex(/^[^\s@]+@[^\s@]+$/, { error: 'is not an email address' }),
@@ -166,6 +172,7 @@ export type SettingsInput = { readonly [K in keyof Settings]?: Settings[K] };
 const writers: { readonly [K in keyof Settings]-?: (value: Settings[K]) => string } = {
   tableName: String,
   allowlist: (value) => JSON.stringify(value),
+  driftGlobs: (value) => JSON.stringify(value),
   lockTtlSeconds: String,
   approvalBaseUrl: String,
   fromEmail: String,

@@ -1,4 +1,4 @@
-import { Annotations, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -7,12 +7,23 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { settingsToEnv } from '../../handlers/shared/settings';
+import type { DriftGlob } from '../contracts';
 import type { DriftEntry } from '../drift-config';
 import { DRIFT_KEY_PREFIX, driftExecutionPrefix, driftInput } from '../drift-input';
 import type { WorkflowFunctions } from './workflow-functions';
 
 /** A drift check's request carries `drift` (what to do on drift); every other run does not. */
 export const isDriftCheck = sfn.Condition.isPresent('$.request.drift');
+
+/** A drift check of a configured glob (`Validate request` sets `expandGlob`): list, then fan out. */
+export const isDriftGlob = sfn.Condition.isPresent('$.request.expandGlob');
+
+/** The drift entries whose path is a glob, as `Validate request` gets them (`DR_DRIFT_GLOBS`). */
+export function driftGlobsOf(entries: readonly DriftEntry[]): DriftGlob[] {
+  return entries
+    .filter((e) => e.path.includes('*'))
+    .map(({ repo, ref, path }) => ({ repo, ref, path }));
+}
 
 /** Why a drift check planned nothing: the path is locked by a run. */
 export const DRIFT_SKIPPED_CAUSE =
@@ -22,6 +33,9 @@ export const DRIFT_SKIPPED_CAUSE =
  * The states a drift check adds to the workflow. `checkLock` reads the path's lock (a drift check
  * never takes it: it would refuse a deploy started meanwhile); `busy` skips the check when a run
  * holds it; `report` hands the plan, or its absence, to the notify function's drift phase.
+ * A glob's check lists its paths first (`listPaths`, the runner's list mode in the read-only plan
+ * task), then `fanOut` (notify's `drift-fan-out` phase) starts one ordinary drift check per path
+ * and the run ends as `fannedOut`.
  */
 export function driftStates(
   scope: Construct,
@@ -33,7 +47,7 @@ export function driftStates(
       id: string,
       stateName: string,
       functions: WorkflowFunctions,
-      phase: 'drift',
+      phase: 'drift' | 'drift-fan-out',
       options: { resultPath: string },
     ) => tasks.LambdaInvoke;
   },
@@ -66,7 +80,19 @@ export function driftStates(
   const report = props.notify('DriftReport', 'Drift: report', props.functions, 'drift', {
     resultPath: '$.drift',
   });
-  return { checkLock, busy, report };
+  const fanOut = props.notify(
+    'DriftFanOut',
+    'Drift: start a check per path',
+    props.functions,
+    'drift-fan-out',
+    {
+      resultPath: '$.drift',
+    },
+  );
+  const fannedOut = new sfn.Succeed(scope, 'DriftFannedOut', {
+    stateName: 'Drift checks started',
+  });
+  return { checkLock, busy, report, fanOut, fannedOut };
 }
 
 /** Properties of {@link DriftSchedules}. */
@@ -103,16 +129,9 @@ export class DriftSchedules extends Construct {
         resources: [props.stateMachineArn],
       }),
     );
+    // A glob's schedule starts one run with the glob as its path; that run lists the paths at the
+    // ref and starts a check per path (`driftStates`), so AWS and local mode expand it alike.
     props.entries.forEach((entry, i) => {
-      if (entry.path.includes('*')) {
-        // EventBridge cannot list a repo's directories; local mode and `deploy-runner drift`
-        // expand globs against a checkout (docs/drift.md).
-        Annotations.of(this).addWarningV2(
-          'deploy-runner:drift-glob',
-          `drift.${i}.path "${entry.path}" is a glob: no AWS schedule is made for it (EventBridge cannot list the repo's directories); list the paths, or run "deploy-runner drift --path '${entry.path}'" from CI, which expands it`,
-        );
-        return;
-      }
       this.schedules.push(
         new scheduler.CfnSchedule(this, `Schedule${i}`, {
           name: `${props.namePrefix}-drift-${i}`.slice(0, 64),

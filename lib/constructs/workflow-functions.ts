@@ -13,9 +13,9 @@ import {
   settingsToEnv,
 } from '../../handlers/shared/settings';
 import type { DeployRunnerConfig } from '../config';
-import { allowlistOf } from '../contracts';
+import { allowlistOf, artifactKeys } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
-import { grantDriftReporting } from './drift';
+import { driftGlobsOf, grantDriftReporting } from './drift';
 import { createDecisionKey } from './private/decision-key';
 import { handlerFunction } from './private/handler-function';
 
@@ -114,6 +114,7 @@ export class WorkflowFunctions extends Construct {
       environment: settingsToEnv({
         allowlist: allowlistOf(config),
         lockTtlSeconds: props.lockTtl.toSeconds(),
+        ...(driftGlobsOf(config.drift).length > 0 && { driftGlobs: driftGlobsOf(config.drift) }),
       }),
     });
 
@@ -198,6 +199,12 @@ export class WorkflowFunctions extends Construct {
     artifacts.grantReadRunObjects(this.notify, '*-error.json');
     if (config.drift.length > 0)
       grantDriftReporting(this.notify, table, props.stateMachineArn, this.approvalBaseUrl);
+    // A drift glob's fan-out (notify's `drift-fan-out` phase) reads the runner's list of paths.
+    if (driftGlobsOf(config.drift).length > 0)
+      artifacts.grantReadRunObjects(
+        this.notify,
+        artifactKeys('_').driftPaths.split('/').at(-1) as string,
+      );
 
     for (const fn of [this.requestApproval, this.notify]) {
       fn.addToRolePolicy(

@@ -15,7 +15,7 @@ import {
   StateNames,
 } from '../contracts';
 import type { ArtifactBucket } from './artifact-bucket';
-import { driftStates, isDriftCheck } from './drift';
+import { driftStates, isDriftCheck, isDriftGlob } from './drift';
 import { tagComponent } from './private/component-tag';
 import type { RunnerNetwork } from './runner-network';
 import type { RunnerTask, RunnerTasks } from './runner-tasks';
@@ -423,6 +423,35 @@ export class Workflow extends Construct {
     drift.report.addCatch(notifyFailure, toFailure);
     drift.checkLock.next(drift.busy.otherwise(plan));
     drift.report.next(done);
+    // A drift glob: the runner lists its paths at the ref with the read-only plan task definition
+    // (list mode: clone and list, no tool, no credentials beyond the plan's), then notify starts
+    // one ordinary drift check of this state machine per path.
+    const listPaths = this.runnerTask(
+      'DriftListPaths',
+      'Drift: list the paths',
+      props,
+      props.tasks.plan,
+      {
+        timeout: timeouts.plan,
+        environment: runnerRunEnv({
+          list: true,
+          requestMode: request('mode'),
+          repo: request('repo'),
+          ref: request('ref'),
+          path: request('path'),
+          runId: request('runId'),
+          executionArn: sfn.JsonPath.executionId,
+        }),
+        resultPath: sfn.JsonPath.DISCARD,
+      },
+    );
+    const listNotStarted = this.retryTaskStart(listPaths, 'List', 'No drift check was started.');
+    listPaths.addCatch(listNotStarted, { errors: [...TASK_NOT_STARTED_ERRORS], ...toFailure });
+    listPaths.addCatch(notifyFailure, toFailure);
+    listNotStarted.next(notifyFailure);
+    drift.fanOut.addCatch(notifyFailure, toFailure);
+    listPaths.next(drift.fanOut).next(drift.fannedOut);
+    needsLock.when(isDriftGlob, listPaths);
     needsLock.when(isDriftCheck, drift.checkLock);
     changes.when(isDriftCheck, drift.report);
 
@@ -542,7 +571,7 @@ export class Workflow extends Construct {
     id: string,
     stateName: string,
     functions: WorkflowFunctions,
-    phase: 'finished' | 'failed' | 'drift',
+    phase: 'finished' | 'failed' | 'drift' | 'drift-fan-out',
     options: { resultPath: string },
   ): tasks.LambdaInvoke {
     return new tasks.LambdaInvoke(this, id, {

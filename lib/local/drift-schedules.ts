@@ -12,9 +12,6 @@ export function startDriftScheduler(
 ): DriftScheduler {
   return new DriftScheduler({
     entries: options.config.drift,
-    repoUrls: Object.fromEntries(
-      Object.entries(options.config.repos).map(([name, repo]) => [name, repo.url]),
-    ),
     enabled: options.driftSchedules ?? true,
     echo,
     start: async (input, name) => {

@@ -1,8 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { matchesAny } from '../allowlist';
 import type { ExecutionInput } from '../contracts';
 import { nextCronFire, parseCron } from '../cron';
 import type { DriftEntry } from '../drift-config';
@@ -11,7 +7,8 @@ import { driftExecutionPrefix, driftInput } from '../drift-input';
 /**
  * Local mode's stand-in for EventBridge Scheduler: starts each drift entry's checks on its
  * `rate(...)` or `cron(...)` in its time zone, through the same StartExecution as AWS. A glob path
- * is expanded against the directories that exist at the ref (docs/drift.md).
+ * starts one run with the glob, as its EventBridge schedule does; that run lists the paths at the
+ * ref and starts a check per path (docs/drift.md).
  */
 
 const MINUTE = 60_000;
@@ -39,29 +36,8 @@ export function nextFire(
   return nextCronFire(parseCron(cron[1] as string), timeZone, after);
 }
 
-/** The directories at `ref` of a `file://` repo that match `glob` and hold a file. */
-export function expandAtRef(url: string, ref: string, glob: string): string[] {
-  if (!glob.includes('*')) return [glob];
-  if (!url.startsWith('file://'))
-    throw new Error(
-      `cannot expand "${glob}": local mode lists directories of file:// repos only; list the paths`,
-    );
-  const files = execFileSync(
-    'git',
-    ['ls-tree', '-r', '--name-only', '--full-tree', `refs/heads/${ref}`],
-    { cwd: fileURLToPath(url), stdio: 'pipe', maxBuffer: 64 * 1024 * 1024 },
-  )
-    .toString()
-    .split('\n')
-    .filter(Boolean);
-  const dirs = new Set(files.map((f) => dirname(f)).filter((d) => d !== '.'));
-  return [...dirs].filter((d) => matchesAny(d, [glob])).sort();
-}
-
 export interface DriftSchedulerOptions {
   readonly entries: readonly DriftEntry[];
-  /** Repo URLs by name (the config's). */
-  readonly repoUrls: Readonly<Record<string, string>>;
   /** StartExecution on the local state machine. */
   readonly start: (input: ExecutionInput, name: string) => Promise<string>;
   /** Whether the schedules fire by themselves; `trigger` works either way. @default true */
@@ -78,31 +54,25 @@ export class DriftScheduler {
 
   constructor(private readonly options: DriftSchedulerOptions) {
     this.since = this.now();
-    // Local mode lists a file:// repo's directories; EventBridge cannot, so say where they part.
-    options.entries.forEach((entry, i) => {
-      if (entry.path.includes('*'))
-        options.echo?.(
-          `! drift.${i}: "${entry.path}" is a glob: local mode expands it at ${entry.ref}, but in AWS it gets no schedule (docs/drift.md, Limits); list the paths, or run "deploy-runner drift" from CI`,
-        );
-    });
     if (options.enabled === false) return;
     for (let i = 0; i < options.entries.length; i++) this.arm(i);
   }
 
-  /** Runs entry `index`'s checks now, without waiting for its schedule; resolves to their ARNs. */
+  /**
+   * Runs entry `index`'s check now, without waiting for its schedule; resolves to its ARN (one:
+   * a glob's run starts the checks of its paths itself, as in AWS).
+   */
   async trigger(index: number): Promise<string[]> {
     const entry = this.options.entries[index];
     if (!entry) throw new Error(`no drift entry ${index}`);
-    const url = this.options.repoUrls[entry.repo] ?? '';
-    const paths = expandAtRef(url, entry.ref, entry.path);
-    if (paths.length === 0)
-      this.options.echo?.(`! drift.${index}: "${entry.path}" matches nothing at ${entry.ref}`);
+    // Scheduler's invocation ID in AWS; here the time and a random part, as unique.
     const suffix = `${this.now().toISOString().replace(/\D/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
-    return Promise.all(
-      paths.map((path) =>
-        this.options.start(driftInput(entry, path), `${driftExecutionPrefix(path)}${suffix}`),
+    return [
+      await this.options.start(
+        driftInput(entry, entry.path),
+        `${driftExecutionPrefix(entry.path)}${suffix}`,
       ),
-    );
+    ];
   }
 
   close(): void {

@@ -1,6 +1,12 @@
-import { DescribeExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ListExecutionsCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { driftOutcomeSchema } from '../../lib/contracts';
+import type { ArtifactStore } from '../../lib/artifact-store';
+import { driftFanOutSchema, driftOutcomeSchema } from '../../lib/contracts';
+import { runGit } from '../../lib/local/git';
 import {
   type Harness,
   lockHeld,
@@ -19,6 +25,8 @@ import {
  */
 describe('e2e: drift checks', () => {
   let h: Harness;
+  /** Rewrites the list of paths the notify function reads (a tampered artifact), when set. */
+  let tamper: ((text: string) => string) | undefined;
   beforeAll(async () => {
     h = await startHarness({
       config: (raw) => {
@@ -30,8 +38,23 @@ describe('e2e: drift checks', () => {
             schedule: 'rate(1 hour)',
             onDrift: 'request-approval',
           },
+          { repo: 'infra', path: 'envs/none-*', schedule: 'rate(1 hour)' },
+          { repo: 'infra', path: 'envs/tamper-*', schedule: 'rate(1 hour)' },
         ];
       },
+      wrapArtifacts: (store) =>
+        new Proxy(store, {
+          get(target, prop) {
+            if (prop === 'get')
+              return (async (key, versionId, options) => {
+                const object = await target.get(key, versionId, options);
+                if (!tamper || !key.endsWith('/drift-paths.json')) return object;
+                return { ...object, body: Buffer.from(tamper(object.body.toString('utf8'))) };
+              }) satisfies ArtifactStore['get'];
+            const value = Reflect.get(target, prop, target) as unknown;
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        }),
     });
     h.repo.commit({
       'envs/clean': { resources: [] },
@@ -41,7 +64,13 @@ describe('e2e: drift checks', () => {
       'envs/approve': { resources: resources('topic') },
       'envs/busy': { resources: resources('db') },
       'envs/broken': { resources: resources('x'), fail: 'plan', failMessage: 'provider exploded' },
+      'envs/tamper-a': { resources: [] },
     });
+    // A path that exists only on another branch: a check of main must not list it.
+    const git = (...args: string[]) => runGit(h.repo.dir, 'Test', ...args);
+    git('checkout', '-q', '-b', 'release/next');
+    h.repo.commit({ 'envs/sched-c': { resources: resources('elsewhere') } }, 'only on release');
+    git('checkout', '-q', 'main');
   });
   afterAll(() => h?.close());
 
@@ -50,16 +79,112 @@ describe('e2e: drift checks', () => {
   const outcomeOf = (output: string | undefined) =>
     driftOutcomeSchema.parse((JSON.parse(output ?? '{}') as { drift?: unknown }).drift);
 
-  it('local schedules: a test triggers one now; the glob expands to the paths at the ref', async () => {
-    const arns = await h.server.drift.trigger(0);
-    expect(arns.map((a) => a.split(':').at(-1))).toEqual([
-      expect.stringMatching(/^drift-envs-sched-a-/),
-      expect.stringMatching(/^drift-envs-sched-b-/),
-    ]);
-    for (const arn of arns) {
+  const childrenOf = async (prefix: string) =>
+    (
+      (await h.sfn.send(new ListExecutionsCommand({ stateMachineArn: h.server.stateMachineArn })))
+        .executions ?? []
+    ).filter((e) => e.name?.startsWith(prefix));
+
+  it('a glob: its run lists the paths at the ref and starts one ordinary drift check per path', async () => {
+    const [arn, ...more] = await h.server.drift.trigger(0);
+    expect(more).toEqual([]);
+    expect(arn?.split(':').at(-1)).toMatch(/^drift-envs-sched-\d{14}-/);
+    const end = await waitForEnd(h, arn as string);
+    expect(end.status, end.cause).toBe('SUCCEEDED');
+    const states = await statesEntered(h, arn as string);
+    expect(states).toContain('Drift: list the paths');
+    expect(states).not.toContain('Plan');
+    const fanOut = driftFanOutSchema.parse(
+      (JSON.parse(end.output ?? '{}') as { drift?: unknown }).drift,
+    );
+    // envs/sched-c exists only on release/next: the check of main does not see it.
+    expect(fanOut.checks.map((c) => c.path)).toEqual(['envs/sched-a', 'envs/sched-b']);
+    expect(fanOut.summary).toMatch(
+      /^2 drift checks started for envs\/sched-\* at main \([0-9a-f]{12}\): envs\/sched-a, envs\/sched-b$/,
+    );
+    for (const check of fanOut.checks) {
+      expect(check.executionArn.split(':').at(-1)).toMatch(
+        new RegExp(`^drift-${check.path.replace('/', '-')}-[0-9a-f]{32}$`),
+      );
+      const child = await waitForEnd(h, check.executionArn);
+      expect(child.status).toBe('SUCCEEDED');
+      expect(JSON.parse(child.input ?? '{}')).toEqual({
+        repo: 'infra',
+        ref: 'main',
+        path: check.path,
+        requestedBy: 'drift-check',
+        drift: 'notify',
+      });
+      // Each child is an ordinary drift check: lock check, plan, report.
+      const childStates = await statesEntered(h, check.executionArn);
+      expect(childStates).toContain('Drift: is the path locked?');
+      expect(childStates).toContain('Plan');
+      expect(outcomeOf(child.output).summary).toMatch(
+        new RegExp(`^No drift: infra ${check.path} at main`),
+      );
+    }
+    expect(await childrenOf('drift-envs-sched-c-')).toEqual([]);
+  });
+
+  it('a glob that matches nothing at the ref fails and notifies once, not on every tick', async () => {
+    const first = await waitForEnd(h, (await h.server.drift.trigger(2))[0] as string);
+    expect(first.status).toBe('FAILED');
+    expect(first.error).toBe('DeployRunner.DriftGlobMatchesNothing');
+    expect(first.cause).toMatch(/^Drift glob envs\/none-\* of infra matches nothing at main \(/);
+    const told = mentioning('Drift check failing: infra envs/none-*').length;
+    expect(told).toBeGreaterThan(0);
+    const second = await waitForEnd(h, (await h.server.drift.trigger(2))[0] as string);
+    expect(second.status).toBe('FAILED');
+    expect(mentioning('Drift check failing: infra envs/none-*').length).toBe(told);
+  });
+
+  it('a tampered list of paths is refused whole: no check is started, the failure is told', async () => {
+    tamper = (text) => {
+      const list = JSON.parse(text) as { paths: string[]; total: number };
+      // envs/drifted is an allowed path, but not one the glob matches.
+      return JSON.stringify({
+        ...list,
+        paths: [...list.paths, 'envs/drifted'],
+        total: list.total + 1,
+      });
+    };
+    try {
+      const arn = (await h.server.drift.trigger(3))[0] as string;
       const end = await waitForEnd(h, arn);
-      expect(end.status).toBe('SUCCEEDED');
-      expect(outcomeOf(end.output).drifted).toBe(false);
+      expect(end.status).toBe('FAILED');
+      expect(end.error).toBe('DeployRunner.ArtifactTampered');
+      expect(end.cause).toContain('path "envs/drifted" does not match envs/tamper-*');
+      expect(await childrenOf('drift-envs-tamper-a-')).toEqual([]);
+      expect(await childrenOf('drift-envs-drifted-')).toEqual([]);
+      expect(mentioning('Drift check failing: infra envs/tamper-*').length).toBeGreaterThan(0);
+    } finally {
+      tamper = undefined;
+    }
+  });
+
+  it('a list that is not the contract is refused too', async () => {
+    tamper = (text) => text.replace('"paths"', '"pathz"');
+    try {
+      const end = await waitForEnd(h, (await h.server.drift.trigger(3))[0] as string);
+      expect(end.status).toBe('FAILED');
+      expect(end.error).toBe('DeployRunner.ArtifactTampered');
+      expect(end.cause).toContain('does not match the contract');
+      expect(await childrenOf('drift-envs-tamper-a-')).toEqual([]);
+    } finally {
+      tamper = undefined;
+    }
+  });
+
+  it('a glob is refused for a deploy, and for a drift check the config does not name', async () => {
+    for (const input of [
+      { repo: 'infra', ref: 'main', path: 'envs/sched-*' },
+      { repo: 'infra', ref: 'main', path: 'envs/*', drift: 'notify' as const },
+      { repo: 'infra', ref: 'release/next', path: 'envs/sched-*', drift: 'notify' as const },
+    ]) {
+      const end = await waitForEnd(h, await startRun(h, input));
+      expect(end.status).toBe('FAILED');
+      expect(end.error).toBe('DeployRunner.RequestRejected');
+      expect(end.cause).toContain('is a pattern; send one path');
     }
   });
 

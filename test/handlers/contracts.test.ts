@@ -60,6 +60,7 @@ describe('the workflow and lib/contracts.ts agree', () => {
       keys.planText,
       keys.planResult,
       keys.error('plan'),
+      keys.driftPaths,
     ]);
   });
 });

@@ -75,27 +75,43 @@ describe('local drift schedules: when they fire', () => {
 });
 
 describe('local drift schedules: a glob path', () => {
-  it('says at start that AWS makes no schedule for it, and only for globs', () => {
+  it('starts one run with the glob as its path, as the AWS schedule does, and says nothing of it', async () => {
     const lines: string[] = [];
+    const started: { input: unknown; name: string }[] = [];
     const entry = {
       repo: 'infra',
       ref: 'main',
       schedule: 'rate(1 hour)',
       timezone: 'UTC',
     } as const;
-    new DriftScheduler({
+    const scheduler = new DriftScheduler({
       entries: [
         { ...entry, path: 'envs/*', onDrift: 'notify' },
-        { ...entry, path: 'envs/prod', onDrift: 'notify' },
+        { ...entry, path: 'envs/prod', onDrift: 'request-approval' },
       ],
-      repoUrls: { infra: 'file:///nowhere' },
-      start: async () => 'arn',
+      start: async (input, name) => {
+        started.push({ input, name });
+        return `arn:${name}`;
+      },
       enabled: false,
       echo: (line) => lines.push(line),
-    }).close();
-    expect(lines).toEqual([
-      expect.stringMatching(/^! drift\.0: "envs\/\*" is a glob: .* in AWS it gets no schedule/),
+    });
+    const arns = await scheduler.trigger(0);
+    scheduler.close();
+    expect(arns).toHaveLength(1);
+    expect(started).toEqual([
+      {
+        input: {
+          repo: 'infra',
+          ref: 'main',
+          path: 'envs/*',
+          requestedBy: 'drift-check',
+          drift: 'notify',
+        },
+        name: expect.stringMatching(/^drift-envs-\d{14}-[0-9a-f]{6}$/),
+      },
     ]);
+    expect(lines).toEqual([]);
   });
 });
 

@@ -107,7 +107,7 @@ describe.concurrent('refs, tags and the environment', () => {
   }) => {
     const outcome = await sandbox.runInProcess({ DR_MODE: 'destroy', DR_ALLOWLIST: 'not json' });
     expect(outcome.code).toBe(2);
-    expect(outcome.stderr).toContain('DR_MODE must be "plan" or "apply"');
+    expect(outcome.stderr).toContain('DR_MODE must be "plan", "apply" or "list"');
     expect(outcome.stderr).toContain('is not valid JSON');
     // The run ID and the store were usable, so the workflow still gets a readable cause.
     expect(sandbox.artifact('runs/run-1/plan-error.json')).toMatchObject({

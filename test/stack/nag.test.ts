@@ -97,6 +97,19 @@ describe('cdk-nag AwsSolutions', () => {
     expect(types).toContain('AWS::CloudWatch::Alarm');
   });
 
+  it('finds nothing unacknowledged with drift entries, a glob among them', () => {
+    const config = exampleConfig();
+    config.drift = [
+      { repo: 'infra', path: 'envs/prod', schedule: 'rate(1 hour)' },
+      { repo: 'infra', path: 'envs/*', schedule: 'rate(1 day)' },
+    ];
+    const { findings, app } = synthWithNag(config);
+    expect(findings).toEqual([]);
+    expect(JSON.stringify(app.synth().getStackByName('DeployRunner').template)).toContain(
+      'runs/*/drift-paths.json',
+    );
+  });
+
   it('fails the synthesis when a new wildcard appears', () => {
     expect(() =>
       synthWithNag(exampleConfig(), (stack) => {

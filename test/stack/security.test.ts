@@ -195,6 +195,8 @@ describe('2. plan runs read-only; only the apply task definition carries the app
         Effect: 'Allow',
         Action: 's3:PutObject',
         Resource: [
+          // A drift glob's list of paths (the runner's list mode runs on the plan task definition).
+          objectsArn(ids.bucket, 'runs/*/drift-paths.json'),
           objectsArn(ids.bucket, 'runs/*/plan-error.json'),
           objectsArn(ids.bucket, 'runs/*/plan-result.json'),
           objectsArn(ids.bucket, 'runs/*/plan.tfplan'),

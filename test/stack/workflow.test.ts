@@ -127,6 +127,11 @@ describe('states, in the order of docs/architecture.md', () => {
         'Drift: record skipped',
         'Drift check skipped',
         'Drift: report',
+        // A drift glob lists its paths, then starts a check per path.
+        'Drift: list the paths',
+        'Record list not started',
+        'Drift: start a check per path',
+        'Drift checks started',
       ].sort(),
     );
     expect(asl.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
@@ -160,6 +165,7 @@ describe('states, in the order of docs/architecture.md', () => {
     expect(state('Plan only?')).toEqual({
       Type: 'Choice',
       Choices: [
+        { Variable: '$.request.expandGlob', IsPresent: true, Next: 'Drift: list the paths' },
         { Variable: '$.request.drift', IsPresent: true, Next: 'Drift: is the path locked?' },
         { Variable: '$.request.mode', StringEquals: 'plan-only', Next: 'Plan' },
       ],

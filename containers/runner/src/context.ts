@@ -75,9 +75,20 @@ export class PhaseTracker {
 export function checkAgainstAllowlist(env: RunnerEnv): Allowlist[string] {
   // An apply task checks as an apply, whatever its environment says the run is.
   const mode = env.mode === 'apply' ? 'apply' : env.requestMode;
+  // List mode's path is a drift glob. Which globs the config has is `Validate request`'s check
+  // (the task definition does not carry them); here the repo, the ref and the glob's syntax are
+  // checked as for that drift check, and every listed path is checked again on its own.
+  const list = env.mode === 'list';
+  if (list && (env.requestMode !== 'plan-only' || !env.path.includes('*')))
+    throw new InputRefusedError(
+      'validate',
+      'list mode lists the paths of a drift glob for a plan-only drift check only',
+      'list mode is started by the drift states of the workflow; start a plan or apply run instead',
+    );
   const verdict = checkExecutionInput(
-    { repo: env.repo, ref: env.ref, path: env.path, mode },
+    { repo: env.repo, ref: env.ref, path: env.path, mode, ...(list && { drift: 'notify' }) },
     env.allowlist,
+    list ? [{ repo: env.repo, ref: env.ref, path: env.path }] : [],
   );
   if (env.mode === 'apply' && env.requestMode === 'plan-only')
     throw new InputRefusedError(

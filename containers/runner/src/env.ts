@@ -34,7 +34,10 @@ const optional = z
   .transform((v) => (v === '' ? undefined : v));
 
 const baseSchema = z.object({
-  DR_MODE: z.enum(['plan', 'apply'], { error: 'DR_MODE must be "plan" or "apply"' }),
+  // `list` (a drift glob's paths) is set by the list state's overrides on the plan task definition.
+  DR_MODE: z.enum(['plan', 'apply', 'list'], {
+    error: 'DR_MODE must be "plan", "apply" or "list"',
+  }),
   DR_ALLOWLIST: allowlistJson.pipe(allowlistSchema),
   DR_REPO: required('DR_REPO'),
   DR_REF: required('DR_REF'),
@@ -72,7 +75,8 @@ export interface ApplyInputs {
 }
 
 export interface RunnerEnv {
-  readonly mode: 'plan' | 'apply';
+  /** `list`: list the directories a drift glob (`path`) matches at the ref (containers/runner/src/list.ts). */
+  readonly mode: 'plan' | 'apply' | 'list';
   /** The run's request mode (`$.request.mode`): a plan-only run never applies. */
   readonly requestMode: 'apply' | 'plan-only';
   readonly allowlist: Allowlist;
@@ -188,6 +192,8 @@ export function runnerTaskEnv(settings: RunnerTaskSettings): Record<string, stri
  * (lib/constructs/workflow.ts). Values are JSONPath references to the state there.
  */
 export interface RunnerRunSettings {
+  /** List a drift glob's paths instead of planning (only on the plan task definition). */
+  readonly list?: boolean;
   readonly requestMode: string;
   readonly repo: string;
   readonly ref: string;
@@ -201,6 +207,7 @@ export interface RunnerRunSettings {
 /** Writes a run's container overrides as `parseRunnerEnv` reads them. */
 export function runnerRunEnv(settings: RunnerRunSettings): Record<string, string> {
   return {
+    ...(settings.list && { DR_MODE: 'list' }),
     DR_REQUEST_MODE: settings.requestMode,
     DR_REPO: settings.repo,
     DR_REF: settings.ref,

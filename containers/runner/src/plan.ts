@@ -1,13 +1,47 @@
 import { promises as fs } from 'node:fs';
 import { COMMIT_SHA, refsFor } from '../../../lib/allowlist';
 import { artifactKeys, type PlanResult, planResultSchema } from '../../../lib/contracts';
-import { moduleDir, type PhaseTracker, prepare, putOnce, type RunDeps } from './context';
+import {
+  moduleDir,
+  type PhaseTracker,
+  type Prepared,
+  prepare,
+  putOnce,
+  type RunDeps,
+} from './context';
 import type { RunnerEnv } from './env';
 import { ToolFailedError } from './errors';
 import { checkoutBranchTip, checkoutCommitOnAllowedBranch, initRepository } from './git';
 import { fitPlanResult } from './result-budget';
 import { PlanJsonError, summarizePlan } from './summary';
 import { runTool, toolVersion } from './tool';
+
+/**
+ * Pins the run's ref to a commit and checks it out (plan, and list mode): a run that may apply
+ * pins a commit of a branch it may apply from, never of a plan-only one.
+ */
+export async function checkoutRef(
+  env: RunnerEnv,
+  prepared: Prepared,
+  deps: RunDeps,
+  phases: PhaseTracker,
+): Promise<string> {
+  phases.enter('clone', `fetching ${env.ref} of ${env.repo}`);
+  await initRepository(prepared.git);
+  const planOnly = env.requestMode === 'plan-only';
+  const commit = COMMIT_SHA.test(env.ref)
+    ? (
+        await checkoutCommitOnAllowedBranch(
+          prepared.git,
+          env.ref,
+          refsFor(prepared.repo, env.requestMode),
+          planOnly ? [] : (prepared.repo.planOnlyRefs ?? []),
+        )
+      ).sha
+    : await checkoutBranchTip(prepared.git, env.ref);
+  deps.log.line(`checked out ${commit}`);
+  return commit;
+}
 
 /**
  * Plan mode: pin the ref to a commit, `init`, `plan -out`, summarize `show -json`, and hand off
@@ -21,21 +55,8 @@ export async function runPlan(
 ): Promise<PlanResult> {
   const prepared = await prepare(env, deps, phases);
   try {
-    phases.enter('clone', `fetching ${env.ref} of ${env.repo}`);
-    await initRepository(prepared.git);
-    // A run that may apply pins a commit of a branch it may apply from, never of a plan-only one.
+    const commit = await checkoutRef(env, prepared, deps, phases);
     const planOnly = env.requestMode === 'plan-only';
-    const commit = COMMIT_SHA.test(env.ref)
-      ? (
-          await checkoutCommitOnAllowedBranch(
-            prepared.git,
-            env.ref,
-            refsFor(prepared.repo, env.requestMode),
-            planOnly ? [] : (prepared.repo.planOnlyRefs ?? []),
-          )
-        ).sha
-      : await checkoutBranchTip(prepared.git, env.ref);
-    deps.log.line(`checked out ${commit}`);
     const dir = await moduleDir(prepared, env.path);
     const tool = prepared.toolContext(dir);
     const planFile = prepared.workspace.planFile;

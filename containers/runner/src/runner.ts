@@ -10,6 +10,7 @@ import { runApply } from './apply';
 import { PhaseTracker, type RunDeps } from './context';
 import { parseRunnerEnv, RUN_ID, type RunnerEnv } from './env';
 import { asRunnerError, ExitCode, type RunnerError } from './errors';
+import { runList } from './list';
 import { RunLog, resolveLogUrl } from './log';
 import { SecretMasker } from './mask';
 import { runPlan } from './plan';
@@ -62,7 +63,10 @@ export async function runRunner(io: RunnerIo): Promise<number> {
       logUrl,
     };
     log.line(`deploy-runner ${env.mode}: run ${env.runId}${logUrl ? `, log ${logUrl}` : ''}`);
-    if (env.mode === 'plan') {
+    if (env.mode === 'list') {
+      const list = await runList(env, deps, phases);
+      log.done('list', `${list.total} path(s) of ${env.path} at ${list.commit.slice(0, 12)}`);
+    } else if (env.mode === 'plan') {
       const result = await runPlan(env, deps, phases);
       log.done('plan', result.hasChanges ? 'the plan has changes' : 'no changes');
     } else {
@@ -72,7 +76,8 @@ export async function runRunner(io: RunnerIo): Promise<number> {
     return ExitCode.Ok;
   } catch (thrown) {
     const error = asRunnerError(thrown, phases.current);
-    const mode = env?.mode ?? fallbackMode;
+    // List mode runs on the plan task definition and reports as a plan would (`plan-error.json`).
+    const mode = env?.mode === 'list' ? 'plan' : (env?.mode ?? fallbackMode);
     log.errorBlock(mode, error);
     const runId = env?.runId ?? reportableRunId(io.env.DR_RUN_ID);
     const location = env?.artifacts ?? artifactLocationFromEnv(io.env);

@@ -41,6 +41,13 @@ export function acknowledgeNagFindings(runner: DeployRunner, config: DeployRunne
     REASONS.errorReports,
     runObjects('*-error.json'),
   );
+  if (config.drift.some((entry) => entry.path.includes('*')))
+    acknowledge(
+      functions.notify.role as IConstruct,
+      'AwsSolutions-IAM5',
+      REASONS.driftPaths,
+      runObjects('drift-paths.json'),
+    );
   acknowledge(functions.approvalPage.role as IConstruct, 'AwsSolutions-IAM5', REASONS.pageStatus, {
     resource: functions.executionsArn,
   });
@@ -117,7 +124,7 @@ const REASONS = {
   pageSecretRotation:
     'The page secret only keys the HMAC of short-lived approval-page nonces and never leaves the approval page function; rotating it would void pages an approver has open. Replace it by redeploying if it is ever exposed.',
   planPuts:
-    'The plan task creates its four plan artifacts under runs/<runId>/, once (If-None-Match required here and by the bucket policy), and the run id is only known at run time; the role may put nothing else and is explicitly denied every object read, listing and delete.',
+    'The plan task creates its plan artifacts (and, listing a drift glob, its list of paths) under runs/<runId>/, once (If-None-Match required here and by the bucket policy), and the run id is only known at run time; the role may put nothing else and is explicitly denied every object read, listing and delete.',
   applyReads:
     'The apply task reads the approved plan of its run, runs/<runId>/plan.tfplan at a pinned version, and verifies its SHA-256 against the approval; the run id is only known at run time.',
   applyOutcome:
@@ -126,6 +133,8 @@ const REASONS = {
     'The approval page shows the plan text of the run whose link was opened, runs/<runId>/plan.txt, and nothing else of the bucket; the run id is only known at run time.',
   errorReports:
     'Notify reads only the runner error report of the failed run, runs/<runId>/<plan|apply>-error.json; the run id is only known at run time.',
+  driftPaths:
+    "Notify's drift fan-out reads only the list of paths the runner wrote for the drift glob's own run, runs/<runId>/drift-paths.json; the run id is only known at run time.",
   planResult:
     'Inspect plan reads the artifacts of its run, runs/<runId>/*, at the versions it lists, to check that each was written once with the recorded SHA-256; the run id is only known at run time, and the function writes nothing.',
   pageStatus:

@@ -1,4 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App, type Stack, Stage } from 'aws-cdk-lib';
@@ -99,20 +108,141 @@ export const NO_ASSETS_CONTEXT = {
   'aws:cdk:disable-asset-staging': true,
 } as const;
 
-const synthesized = new Map<string, SynthesizedDefinition>();
+/** Templates by `templateKey`, as JSON text with the shape's placeholders (see `templateShape`). */
+const synthesized = new Map<string, string>();
+
+export interface SynthesizeOptions {
+  readonly stackName?: string;
+  /**
+   * Whether a template already synthesized for the same shape (in this process, or in the
+   * cache beside node_modules) may be reused. `false` always synthesizes (tests that prove the
+   * reuse exact). @default true
+   */
+  readonly reuse?: boolean;
+}
 
 /**
  * Builds the stack for `config` in memory (no bundling, no Docker, no AWS calls) and returns its
- * state machine definition with placeholders. Remembered per config within the process.
+ * state machine definition with placeholders.
+ *
+ * Synthesis is most of a local-mode start's CPU (CDK's modules, then the constructs), and its
+ * result depends only on the config, the stack name and the code: it is remembered within the
+ * process and in `node_modules/.cache/deploy-runner`, keyed by the config's shape and a digest of
+ * every input the synthesis reads (`sourceDigest`). A config's `file://` repo paths (the e2e
+ * harnesses' temporary folders) are not part of the key: they reach the template only as
+ * literal text, so the template synthesized for a same-length stand-in path is the template of
+ * the real path with the stand-in replaced (test/stack/definition-reuse.test.ts proves it).
  */
 export function synthesizeDefinition(
   config: DeployRunnerConfig,
-  options: { readonly stackName?: string } = {},
+  options: SynthesizeOptions = {},
 ): SynthesizedDefinition {
   const stackName = options.stackName ?? 'DeployRunner';
-  const key = JSON.stringify([stackName, config]);
-  const known = synthesized.get(key);
-  if (known) return structuredClone(known);
+  if (options.reuse === false) return definitionFromTemplate(synthesizeTemplate(config, stackName));
+  const shape = templateShape(config);
+  const key = JSON.stringify([stackName, shape.config]);
+  let text = synthesized.get(key) ?? readCachedTemplate(key);
+  if (text === undefined) {
+    const run = synthesizeCapturing(shape.config, stackName);
+    if (!run.quiet) {
+      // Synthesis said something (a warning) or failed: say it about the real config, as
+      // synthesis always has, and keep it out of the cache, so the next start says it again.
+      const realKey = JSON.stringify([stackName, config]);
+      text = synthesized.get(realKey);
+      if (text === undefined)
+        text = JSON.stringify(
+          shape.substitutions.length === 0 ? run.replay() : synthesizeTemplate(config, stackName),
+        );
+      synthesized.set(realKey, text);
+      return definitionFromTemplate(JSON.parse(text) as CfnTemplate);
+    }
+    text = JSON.stringify(run.template);
+    writeCachedTemplate(key, text);
+  }
+  synthesized.set(key, text);
+  let real = text;
+  for (const [standIn, value] of shape.substitutions) real = real.replaceAll(standIn, value);
+  return definitionFromTemplate(JSON.parse(real) as CfnTemplate);
+}
+
+/** Tests: forget the templates remembered in this process (the cache files stay). */
+export function forgetSynthesizedDefinitions(): void {
+  synthesized.clear();
+}
+
+/** Tests: the cache file that holds (or would hold) the template of `config`. */
+export function templateCacheFile(config: DeployRunnerConfig, stackName = 'DeployRunner'): string {
+  return cacheFile(JSON.stringify([stackName, templateShape(config).config]));
+}
+
+/** A `file://` path made of these characters is copied into the template as is, JSON or not. */
+const PLAIN_PATH = /^\/[A-Za-z0-9._/-]+$/;
+
+/**
+ * The config with each repo's `file://` path replaced by a stand-in of the same length and the
+ * same plain characters, and the replacements to undo in the template. The stand-in keeps every
+ * property synthesis could look at (scheme, length, the characters' JSON escaping), so only
+ * the path text differs.
+ */
+export function templateShape(config: DeployRunnerConfig): {
+  readonly config: DeployRunnerConfig;
+  readonly substitutions: readonly (readonly [string, string])[];
+} {
+  const substitutions: [string, string][] = [];
+  const repos = Object.fromEntries(
+    Object.entries(config.repos).map(([name, repo], index) => {
+      const local = repo.url.startsWith('file://') ? repo.url.slice('file://'.length) : '';
+      const mark = `/~dr-path-${index}~`;
+      if (!PLAIN_PATH.test(local) || local.length < mark.length + 2) return [name, repo];
+      const standIn = `${mark.padEnd(local.length - 1, 'Q')}~`;
+      substitutions.push([standIn, local]);
+      return [name, { ...repo, url: `file://${standIn}` }];
+    }),
+  );
+  if (substitutions.length === 0) return { config, substitutions };
+  return { config: { ...config, repos }, substitutions };
+}
+
+/**
+ * Synthesizes the stack holding back what synthesis prints (CDK reports annotations with
+ * console.error); `quiet` when it printed nothing, set no exit code and did not throw. `replay`
+ * prints what it held back, sets its exit code and returns its template (or throws its error).
+ */
+function synthesizeCapturing(
+  config: DeployRunnerConfig,
+  stackName: string,
+): { quiet: true; template: CfnTemplate } | { quiet: false; replay(): CfnTemplate } {
+  const error = console.error;
+  const exitCode = process.exitCode;
+  const said: unknown[][] = [];
+  console.error = (...args: unknown[]) => {
+    said.push(args);
+  };
+  let outcome: { template: CfnTemplate } | { thrown: unknown };
+  let setExitCode: typeof exitCode;
+  try {
+    outcome = { template: synthesizeTemplate(config, stackName) };
+  } catch (thrown) {
+    outcome = { thrown };
+  } finally {
+    console.error = error;
+    setExitCode = process.exitCode;
+    process.exitCode = exitCode;
+  }
+  if ('template' in outcome && said.length === 0 && setExitCode === exitCode)
+    return { quiet: true, template: outcome.template };
+  return {
+    quiet: false,
+    replay: () => {
+      for (const args of said) console.error(...args);
+      process.exitCode = setExitCode;
+      if ('thrown' in outcome) throw outcome.thrown;
+      return outcome.template;
+    },
+  };
+}
+
+function synthesizeTemplate(config: DeployRunnerConfig, stackName: string): CfnTemplate {
   const outdir = mkdtempSync(path.join(tmpdir(), 'deploy-runner-asl-'));
   try {
     const app = new App({
@@ -127,9 +257,7 @@ export function synthesizeDefinition(
       config,
       env: { account: ACCOUNT, region: REGION },
     });
-    const result = definitionOfStack(stack);
-    synthesized.set(key, result);
-    return structuredClone(result);
+    return templateOfStack(stack);
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
@@ -137,10 +265,114 @@ export function synthesizeDefinition(
 
 /** The definition of the (only) state machine of an already-built stack. Synthesizes its app. */
 export function definitionOfStack(stack: Stack): SynthesizedDefinition {
+  return definitionFromTemplate(templateOfStack(stack));
+}
+
+function templateOfStack(stack: Stack): CfnTemplate {
   const stage = Stage.of(stack);
   if (!stage) throw new Error(`${stack.node.path} is not part of an app`);
-  const template = stage.synth().getStackArtifact(stack.artifactId).template as CfnTemplate;
-  return definitionFromTemplate(template);
+  return stage.synth().getStackArtifact(stack.artifactId).template as CfnTemplate;
+}
+
+/**
+ * Everything a synthesis reads besides the config: the code of the package (its constructs,
+ * and the handler and runner sources whose paths and fingerprints the template holds), its
+ * manifests and `cdk.json`, CDK's installed versions, Node's, the package's location and any
+ * `CDK_*` variable. Computed once per process.
+ */
+let digest: string | undefined;
+export function sourceDigest(): string {
+  if (digest !== undefined) return digest;
+  const hash = createHash('sha256');
+  const add = (name: string, content: string | Buffer) => {
+    hash.update(`${name}\0${content.length}\0`);
+    hash.update(content);
+  };
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(path.join(PACKAGE_ROOT, dir), { withFileTypes: true }).sort(
+      (a, b) => (a.name < b.name ? -1 : 1),
+    )) {
+      const relative = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules') walk(relative);
+      } else add(relative, readFileSync(path.join(PACKAGE_ROOT, relative)));
+    }
+  };
+  for (const dir of ['lib', 'handlers', 'containers', 'tools', 'bin']) walk(dir);
+  for (const file of ['package.json', 'package-lock.json', 'tsconfig.json', 'cdk.json'])
+    add(file, readFileSync(path.join(PACKAGE_ROOT, file)));
+  for (const pkg of ['aws-cdk-lib', 'constructs']) add(pkg, readFileSync(installedManifest(pkg)));
+  add('node', process.version);
+  add('root', PACKAGE_ROOT);
+  for (const [name, value] of Object.entries(process.env).sort())
+    if (name.startsWith('CDK_')) add(`env:${name}`, value ?? '');
+  digest = hash.digest('hex');
+  return digest;
+}
+
+/** The package.json of an installed package (exports maps may not list it). */
+function installedManifest(pkg: string): string {
+  let dir = path.dirname(require.resolve(pkg));
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    try {
+      if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === pkg)
+        return manifest;
+    } catch {
+      // not the package's root yet
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the package.json of ${pkg}`);
+    dir = parent;
+  }
+}
+
+/**
+ * The cache lives beside the dependencies (node_modules/.cache, as other tools keep theirs):
+ * whoever can write there can already change the code that runs.
+ */
+const CACHE_DIR = path.join(PACKAGE_ROOT, 'node_modules', '.cache', 'deploy-runner', 'templates');
+
+interface CacheEntry {
+  readonly key: string;
+  readonly sources: string;
+  readonly sha256: string;
+  readonly template: string;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const cacheFile = (key: string) =>
+  path.join(CACHE_DIR, `${sha256(`${sourceDigest()}\0${key}`)}.json`);
+
+/** The cached template for `key`, if an entry exists, names this key and digest, and is intact. */
+function readCachedTemplate(key: string): string | undefined {
+  try {
+    const entry = JSON.parse(readFileSync(cacheFile(key), 'utf8')) as Partial<CacheEntry>;
+    if (
+      entry.key !== key ||
+      entry.sources !== sourceDigest() ||
+      typeof entry.template !== 'string' ||
+      entry.sha256 !== sha256(entry.template)
+    )
+      return undefined;
+    return entry.template;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Best effort: a read-only install synthesizes every time, as before. */
+function writeCachedTemplate(key: string, template: string): void {
+  try {
+    mkdirSync(CACHE_DIR, { recursive: true });
+    const file = cacheFile(key);
+    const entry: CacheEntry = { key, sources: sourceDigest(), sha256: sha256(template), template };
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(entry));
+    renameSync(temp, file);
+  } catch {
+    // no cache
+  }
 }
 
 /** The part of a CloudFormation template the definition is read from. */

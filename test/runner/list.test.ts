@@ -88,7 +88,7 @@ describe.concurrent('runner list mode', () => {
     ['a glob outside the allowed paths', { DR_PATH: 'modules/*' }, /is not an allowed path/],
     ['a glob leaving the repo', { DR_PATH: '../*' }, /contains a "\." or "\.\." segment/],
     ['a branch that is not allowed', { DR_REF: 'feature' }, /is not an allowed branch/],
-  ])('refuses %s with exit 2, before git runs', async (what, env, message) => {
+  ])('refuses %s with exit 2, in the validate phase', async (what, env, message) => {
     const runId = `list-refused-${what.replace(/[^A-Za-z0-9]+/g, '-')}`;
     const outcome = await sandbox.runInProcess({ ...LIST, DR_RUN_ID: runId, ...env });
     expect(outcome.code, outcome.stdout + outcome.stderr).toBe(2);

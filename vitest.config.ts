@@ -69,8 +69,9 @@ export default defineConfig({
     // Two files at a time keep both cores busy (three made 30 s tests time out); the longest files
     // start first (by size, then by duration once vitest has a cache).
     maxWorkers: 2,
-    // Vitest queues projects by name: the isolated files (the browser ones are among the longest)
-    // start first, and the shared ones follow, longest first, so the two workers end together.
+    // Vitest queues projects by name: the few isolated files start first, and the shared ones
+    // (the browser and e2e files, the longest, among them) follow, longest first, so the two
+    // workers end together.
     projects: [
       {
         extends: true,
@@ -78,7 +79,8 @@ export default defineConfig({
       },
       {
         // Most files import the AWS SDK or aws-cdk-lib (seconds of CPU each): a worker process
-        // that keeps its modules between files imports them once, not once per file.
+        // that keeps its modules between files imports them once, not once per file, and keeps
+        // one Chromium for its browser files (test/browser/chromium.ts).
         extends: true,
         test: { name: 'shared', include: shared, isolate: false },
       },

@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { format } from 'node:util';
 import { App, type Stack, Stage } from 'aws-cdk-lib';
 import type { DeployRunnerConfig } from './config';
 import { COMPONENT_TAG } from './constructs/private/component-tag';
@@ -108,8 +109,8 @@ export const NO_ASSETS_CONTEXT = {
   'aws:cdk:disable-asset-staging': true,
 } as const;
 
-/** Templates by `templateKey`, as JSON text with the shape's placeholders (see `templateShape`). */
-const synthesized = new Map<string, string>();
+/** Syntheses by their key, with the shape's stand-ins (see `templateShape`). */
+const synthesized = new Map<string, Synthesis>();
 
 export interface SynthesizeOptions {
   readonly stackName?: string;
@@ -140,29 +141,37 @@ export function synthesizeDefinition(
   const stackName = options.stackName ?? 'DeployRunner';
   if (options.reuse === false) return definitionFromTemplate(synthesizeTemplate(config, stackName));
   const shape = templateShape(config);
+  const put = (text: string) =>
+    shape.substitutions.reduce((t, [standIn, value]) => t.replaceAll(standIn, value), text);
   const key = JSON.stringify([stackName, shape.config]);
-  let text = synthesized.get(key) ?? readCachedTemplate(key);
-  if (text === undefined) {
+  const known = synthesized.get(key);
+  // Within a process a synthesis speaks once, as it did when this memo held whole definitions.
+  if (known) return definitionFromTemplate(JSON.parse(put(known.template)) as CfnTemplate);
+  let synthesis = readCachedSynthesis(key);
+  if (synthesis === undefined) {
     const run = synthesizeCapturing(shape.config, stackName);
-    if (!run.quiet) {
-      // Synthesis said something (a warning) or failed: say it about the real config, as
-      // synthesis always has, and keep it out of the cache, so the next start says it again.
-      const realKey = JSON.stringify([stackName, config]);
-      text = synthesized.get(realKey);
-      if (text === undefined)
-        text = JSON.stringify(
-          shape.substitutions.length === 0 ? run.replay() : synthesizeTemplate(config, stackName),
-        );
-      synthesized.set(realKey, text);
-      return definitionFromTemplate(JSON.parse(text) as CfnTemplate);
+    if ('thrown' in run) {
+      // A failure is not kept: the real config fails with its own words.
+      if (shape.substitutions.length > 0)
+        return definitionFromTemplate(synthesizeTemplate(config, stackName));
+      for (const line of run.said) console.error(line);
+      throw run.thrown;
     }
-    text = JSON.stringify(run.template);
-    writeCachedTemplate(key, text);
+    synthesis = run.synthesis;
+    writeCachedSynthesis(key, synthesis);
   }
-  synthesized.set(key, text);
-  let real = text;
-  for (const [standIn, value] of shape.substitutions) real = real.replaceAll(standIn, value);
-  return definitionFromTemplate(JSON.parse(real) as CfnTemplate);
+  synthesized.set(key, synthesis);
+  // What synthesis printed (CDK's annotations: warnings about the config) is said again.
+  for (const line of synthesis.said) console.error(put(line));
+  if (synthesis.exitCode !== undefined) process.exitCode = synthesis.exitCode;
+  return definitionFromTemplate(JSON.parse(put(synthesis.template)) as CfnTemplate);
+}
+
+/** A synthesis as kept: the template's JSON, and what it printed and set as exit code. */
+interface Synthesis {
+  readonly template: string;
+  readonly said: readonly string[];
+  readonly exitCode?: number | string;
 }
 
 /** Tests: forget the templates remembered in this process (the cache files stay). */
@@ -205,41 +214,29 @@ export function templateShape(config: DeployRunnerConfig): {
 
 /**
  * Synthesizes the stack holding back what synthesis prints (CDK reports annotations with
- * console.error); `quiet` when it printed nothing, set no exit code and did not throw. `replay`
- * prints what it held back, sets its exit code and returns its template (or throws its error).
+ * console.error) and the exit code it sets, to keep them with the template.
  */
 function synthesizeCapturing(
   config: DeployRunnerConfig,
   stackName: string,
-): { quiet: true; template: CfnTemplate } | { quiet: false; replay(): CfnTemplate } {
+): { synthesis: Synthesis } | { thrown: unknown; said: string[] } {
   const error = console.error;
-  const exitCode = process.exitCode;
-  const said: unknown[][] = [];
+  const before = process.exitCode;
+  const said: string[] = [];
   console.error = (...args: unknown[]) => {
-    said.push(args);
+    said.push(format(...args));
   };
-  let outcome: { template: CfnTemplate } | { thrown: unknown };
-  let setExitCode: typeof exitCode;
+  let after: typeof before;
   try {
-    outcome = { template: synthesizeTemplate(config, stackName) };
+    const template = JSON.stringify(synthesizeTemplate(config, stackName));
+    after = process.exitCode;
+    return { synthesis: { template, said, ...(after !== before && { exitCode: after }) } };
   } catch (thrown) {
-    outcome = { thrown };
+    return { thrown, said };
   } finally {
     console.error = error;
-    setExitCode = process.exitCode;
-    process.exitCode = exitCode;
+    process.exitCode = before;
   }
-  if ('template' in outcome && said.length === 0 && setExitCode === exitCode)
-    return { quiet: true, template: outcome.template };
-  return {
-    quiet: false,
-    replay: () => {
-      for (const args of said) console.error(...args);
-      process.exitCode = setExitCode;
-      if ('thrown' in outcome) throw outcome.thrown;
-      return outcome.template;
-    },
-  };
 }
 
 function synthesizeTemplate(config: DeployRunnerConfig, stackName: string): CfnTemplate {
@@ -336,37 +333,47 @@ const CACHE_DIR = path.join(PACKAGE_ROOT, 'node_modules', '.cache', 'deploy-runn
 interface CacheEntry {
   readonly key: string;
   readonly sources: string;
+  /** sha256 of `synthesis` as JSON. */
   readonly sha256: string;
-  readonly template: string;
+  readonly synthesis: Synthesis;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const cacheFile = (key: string) =>
   path.join(CACHE_DIR, `${sha256(`${sourceDigest()}\0${key}`)}.json`);
 
-/** The cached template for `key`, if an entry exists, names this key and digest, and is intact. */
-function readCachedTemplate(key: string): string | undefined {
+/** The kept synthesis for `key`, if an entry exists, names this key and digest, and is intact. */
+function readCachedSynthesis(key: string): Synthesis | undefined {
   try {
     const entry = JSON.parse(readFileSync(cacheFile(key), 'utf8')) as Partial<CacheEntry>;
+    const synthesis = entry.synthesis;
     if (
       entry.key !== key ||
       entry.sources !== sourceDigest() ||
-      typeof entry.template !== 'string' ||
-      entry.sha256 !== sha256(entry.template)
+      synthesis === undefined ||
+      typeof synthesis.template !== 'string' ||
+      !Array.isArray(synthesis.said) ||
+      !synthesis.said.every((line) => typeof line === 'string') ||
+      entry.sha256 !== sha256(JSON.stringify(synthesis))
     )
       return undefined;
-    return entry.template;
+    return synthesis;
   } catch {
     return undefined;
   }
 }
 
 /** Best effort: a read-only install synthesizes every time, as before. */
-function writeCachedTemplate(key: string, template: string): void {
+function writeCachedSynthesis(key: string, synthesis: Synthesis): void {
   try {
     mkdirSync(CACHE_DIR, { recursive: true });
     const file = cacheFile(key);
-    const entry: CacheEntry = { key, sources: sourceDigest(), sha256: sha256(template), template };
+    const entry: CacheEntry = {
+      key,
+      sources: sourceDigest(),
+      sha256: sha256(JSON.stringify(synthesis)),
+      synthesis,
+    };
     const temp = `${file}.${process.pid}.tmp`;
     writeFileSync(temp, JSON.stringify(entry));
     renameSync(temp, file);

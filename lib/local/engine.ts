@@ -2,9 +2,10 @@ import './polyfills';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { StateMachine } from 'aws-local-stepfunctions';
+import type { StateMachine } from 'aws-local-stepfunctions';
 import { AwsApiError, apiErrors } from './aws-errors';
 import { appendLine, privateDir, readJsonLines, writeFileAtomic } from './durable';
+import { validatedStateMachine } from './validated-machine';
 
 /**
  * A Step Functions execution engine for local mode. It runs an ASL definition with
@@ -144,9 +145,7 @@ export class LocalEngine {
     this.stateMachineArn = `arn:aws:states:${region}:${account}:stateMachine:${options.stateMachineName}`;
     this.executionArnPrefix = `arn:aws:states:${region}:${account}:execution:${options.stateMachineName}:`;
     this.roleArn = `arn:aws:iam::${account}:role/${options.stateMachineName}-local`;
-    this.machine = new StateMachine(options.definition as never, {
-      validationOptions: { checkArn: false, checkPaths: false },
-    });
+    this.machine = validatedStateMachine(options.definition);
     const states = Object.entries(
       (options.definition.States ?? {}) as Record<string, Record<string, unknown>>,
     );

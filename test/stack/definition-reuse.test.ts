@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type DeployRunnerConfig, parseConfig } from '../../lib/config';
 import {
   forgetSynthesizedDefinitions,
@@ -85,16 +85,47 @@ describe('synthesizeDefinition reuse', () => {
     expect(text(reused(b))).toBe(text(fresh(b)));
 
     // A changed template whose checksum no longer matches is not used.
-    const entry = JSON.parse(readFileSync(file, 'utf8')) as { template: string };
-    writeFileSync(
-      file,
-      JSON.stringify({ ...entry, template: entry.template.replace('"main"', '"evil"') }),
-    );
+    const entry = JSON.parse(readFileSync(file, 'utf8')) as { synthesis: { template: string } };
+    const template = entry.synthesis.template.replaceAll('Validate request', 'Skip validation');
+    expect(template).not.toBe(entry.synthesis.template);
+    writeFileSync(file, JSON.stringify({ ...entry, synthesis: { ...entry.synthesis, template } }));
     forgetSynthesizedDefinitions();
     expect(text(reused(a))).toBe(expected);
     // An entry written for another key is not used either.
     writeFileSync(file, readFileSync(templateCacheFile(longer, STACK)));
     forgetSynthesizedDefinitions();
     expect(text(reused(a))).toBe(expected);
+  });
+
+  it('says what synthesis said (a warning about the config) on every start, with the real path', () => {
+    const lonely = (url: string) =>
+      parseConfig({
+        repos: { infra: { url, allowedRefs: ['main'], allowedPaths: ['envs/*'] } },
+        approvals: { approvers: [{ name: 'Ada', email: 'ada@example.com' }], timeout: '10m' },
+        notifications: { fromEmail: 'deploy-runner@example.com' },
+      });
+    const warningsOf = (run: () => SynthesizedDefinition) => {
+      const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+      const exitCode = process.exitCode;
+      try {
+        const result = run();
+        return { result, lines: spy.mock.calls.map((args) => args.join(' ')) };
+      } finally {
+        spy.mockRestore();
+        process.exitCode = exitCode;
+      }
+    };
+    const first = lonely('file:///tmp/dr-crash-AbCd12/infra');
+    const second = lonely('file:///tmp/dr-crash-Zy_9-x/infra');
+    forgetSynthesizedDefinitions();
+    const fromSynth = warningsOf(() => reused(first));
+    forgetSynthesizedDefinitions();
+    const fromCache = warningsOf(() => reused(second));
+    const expected = warningsOf(() => fresh(second));
+    expect(fromSynth.lines.join('\n')).toMatch(/approvalsRequired is 1 and 1 approver/);
+    const stable = (lines: string[]) =>
+      lines.join('\n').replace(/deploy-runner-asl-[A-Za-z0-9]+/g, 'deploy-runner-asl-X');
+    expect(stable(fromCache.lines)).toBe(stable(expected.lines));
+    expect(text(fromCache.result)).toBe(text(expected.result));
   });
 });

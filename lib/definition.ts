@@ -115,8 +115,8 @@ const synthesized = new Map<string, Synthesis>();
 export interface SynthesizeOptions {
   readonly stackName?: string;
   /**
-   * Whether a template already synthesized for the same shape (in this process, or in the
-   * cache beside node_modules) may be reused. `false` always synthesizes (tests that prove the
+   * Whether a template already synthesized for the same shape (in this process, or in
+   * node_modules/.cache) may be reused. `false` always synthesizes (tests that prove the
    * reuse exact). @default true
    */
   readonly reuse?: boolean;
@@ -133,6 +133,7 @@ export interface SynthesizeOptions {
  * harnesses' temporary folders) are not part of the key: they reach the template only as
  * literal text, so the template synthesized for a same-length stand-in path is the template of
  * the real path with the stand-in replaced (test/stack/definition-reuse.test.ts proves it).
+ * What synthesis printed (CDK's warnings about the config) is kept too and printed again.
  */
 export function synthesizeDefinition(
   config: DeployRunnerConfig,

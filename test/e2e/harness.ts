@@ -159,10 +159,25 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       sfn.destroy();
       await server.close();
       // A runner outlives its server by design (lib/local/runner-watchdog.cjs): one still ending
-      // may write into the folder while it is removed, so retry ENOTEMPTY as Node allows.
-      rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      // may write into the folder while it is removed, for seconds on a busy machine.
+      await removeWhenSettled(root);
     },
   };
+}
+
+/** Removes `dir`, retrying while processes that outlive the server still write into it. */
+async function removeWhenSettled(dir: string, forMs = 30_000): Promise<void> {
+  const until = Date.now() + forMs;
+  for (;;) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EBUSY') || Date.now() > until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 export async function startRun(h: Harness, input: ExecutionInput, name?: string): Promise<string> {

@@ -65,13 +65,14 @@ const concrete = (patterns: readonly string[] | undefined, placeholder: string) 
 /**
  * The command `local serve` suggests, ready to paste from the repo root: the config's first repo
  * and its first literal ref and path; no state machine ARN or log group, which the CLI asks the
- * server for.
+ * server for. A local server has no API quota, so it polls the approval wait every 2 s, not
+ * every 20-30 s as it would against AWS: a decision shows within seconds.
  */
 export function tryCommand(config: DeployRunnerConfig, url: string): string {
   const [name, repo] = Object.entries(config.repos)[0] ?? [];
   const ref = concrete(repo?.allowedRefs, '"<ref>"');
   const path = concrete(repo?.allowedPaths, '"<path>"');
-  return `npx deploy-runner start --endpoint ${url} --repo ${name ?? '"<repo>"'} --ref ${ref} --path ${path} --wait`;
+  return `npx deploy-runner start --endpoint ${url} --repo ${name ?? '"<repo>"'} --ref ${ref} --path ${path} --wait --approval-poll 2`;
 }
 
 type ServeOptions = {

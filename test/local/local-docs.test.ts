@@ -99,12 +99,12 @@ describe('docs/cli.md: local mode from a fresh clone', () => {
     const port = await freePort();
     const served = await runUntil(
       `npx deploy-runner local serve --port ${port} --config ${config} --data-dir ${join(dir, 'data')}`,
-      /try +.*--wait\n/,
+      /try +.*--wait.*\n/,
       120_000,
     );
-    const hint = /try +(.*--wait)\n/.exec(served)?.[1] ?? '';
+    const hint = /try +(.*--wait.*)\n/.exec(served)?.[1] ?? '';
     expect(hint).toBe(
-      `npx deploy-runner start --endpoint http://127.0.0.1:${port} --repo demo --ref main --path envs/dev --wait`,
+      `npx deploy-runner start --endpoint http://127.0.0.1:${port} --repo demo --ref main --path envs/dev --wait --approval-poll 2`,
     );
 
     const output = await runUntil(hint, /Waiting for approval/, 180_000);

@@ -5,6 +5,7 @@ import { type CliIo, run } from '../../lib/cli/program';
 import {
   appliedRunHistory,
   EXECUTION_ARN,
+  FakeStream,
   PLAN_TASK_ARN,
   STATE_MACHINE_ARN,
   VirtualClock,
@@ -15,15 +16,6 @@ import { logsMock, sfnMock, simulate } from './simulation';
  * `--approval-poll <seconds>` and DEPLOY_RUNNER_APPROVAL_POLL as a user gives them: through the
  * program, in virtual time, against mocked Step Functions and CloudWatch Logs.
  */
-
-class FakeStream {
-  text = '';
-  isTTY = false;
-  write(chunk: string) {
-    this.text += chunk;
-    return true;
-  }
-}
 
 const ENV = { CI: 'true', DEPLOY_RUNNER_STATE_MACHINE_ARN: STATE_MACHINE_ARN };
 const START = ['start', '--repo', 'infra', '--ref', 'main', '--path', 'envs/prod'];

@@ -227,3 +227,13 @@ export function githubOutputs(text: string): Record<string, string> {
   }
   return outputs;
 }
+
+/** A stdout/stderr the CLI writes to in tests: keeps the text; a terminal only when asked. */
+export class FakeStream {
+  text = '';
+  constructor(readonly isTTY = false) {}
+  write(chunk: string) {
+    this.text += chunk;
+    return true;
+  }
+}

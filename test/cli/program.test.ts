@@ -12,20 +12,12 @@ import { registerLocalCommands } from '../../lib/local/commands';
 import {
   appliedRunHistory,
   EXECUTION_ARN,
+  FakeStream,
   PLAN_TASK_ARN,
   STATE_MACHINE_ARN,
   VirtualClock,
 } from './fixtures';
 import { logsMock, sfnMock, simulate } from './simulation';
-
-class FakeStream {
-  text = '';
-  isTTY = false;
-  write(chunk: string) {
-    this.text += chunk;
-    return true;
-  }
-}
 
 const GITHUB = {
   GITHUB_ACTIONS: 'true',

@@ -8,16 +8,7 @@ import {
   renderSettings,
   stripAnsi,
 } from '../../lib/cli/render';
-import { EXECUTION_ARN, planSummary } from './fixtures';
-
-class FakeStream {
-  text = '';
-  constructor(readonly isTTY: boolean) {}
-  write(chunk: string) {
-    this.text += chunk;
-    return true;
-  }
-}
+import { EXECUTION_ARN, FakeStream, planSummary } from './fixtures';
 
 const NOW = Date.UTC(2026, 10, 25, 17, 0, 0);
 const at = new Date(NOW);

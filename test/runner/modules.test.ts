@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   mkdirSync,
   mkdtempSync,
@@ -208,6 +209,19 @@ describe('gitEnvironment', () => {
       GITHUB_KEY,
     );
     expect(parseRunnerEnv(ENV).gitKnownHosts).toBeUndefined();
+  });
+
+  it('keeps git from starting its housekeeping after a fetch: git itself reads the settings', async () => {
+    const env = await gitEnvironment(
+      { PATH: process.env.PATH },
+      'file:///srv/infra.git',
+      {},
+      tmp(),
+    );
+    const read = (key: string) =>
+      execFileSync('git', ['config', '--get', key], { env, encoding: 'utf8' }).trim();
+    expect(read('maintenance.auto')).toBe('false');
+    expect(read('gc.auto')).toBe('0');
   });
 
   it('adds no header for file:// URLs', async () => {

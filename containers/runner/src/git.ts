@@ -67,7 +67,10 @@ export async function gitEnvironment(
     ['credential.helper', ''],
     ['advice.detachedHead', 'false'],
     ['fetch.recurseSubmodules', 'false'],
+    // A checkout lives for one task: git's housekeeping after each fetch (`git maintenance run
+    // --auto`, a process per fetch) would only tidy a folder that is about to be deleted.
     ['gc.auto', '0'],
+    ['maintenance.auto', 'false'],
   ];
   if (transport === 'https') config.push(['protocol.https.allow', 'always']);
   if (transport === 'http-loopback') config.push(['protocol.http.allow', 'always']);

@@ -13,27 +13,12 @@ import {
 } from '../../handlers/shared/approval-text';
 import type { ApprovalLink, ApprovalRun } from '../../handlers/shared/store';
 import { outcomeOf } from '../../lib/cli/exit-codes';
-import { EXECUTION_ARN, planResult, request, START, TASK_TOKEN } from './support/fixtures';
+import { approvalRun, EXECUTION_ARN, START } from './support/fixtures';
 
 const NOW = new Date('2025-11-25T10:30:00.000Z');
 const CONSOLE = 'https://console.example/run';
 
-const run = (overrides: Partial<ApprovalRun> = {}): ApprovalRun => ({
-  executionArn: EXECUTION_ARN,
-  runId: request.runId,
-  taskToken: TASK_TOKEN,
-  request,
-  plan: planResult(),
-  approvers: [{ id: 'alice', name: 'Alice' }],
-  approvalsRequired: 1,
-  linkHashes: [],
-  createdAt: START.toISOString(),
-  validUntil: START.getTime() / 1000 + 3600,
-  expiresAt: START.getTime() / 1000 + 7200,
-  status: 'pending',
-  decisions: {},
-  ...overrides,
-});
+const run = (overrides: Partial<ApprovalRun> = {}): ApprovalRun => approvalRun(overrides);
 
 const link = (overrides: Partial<ApprovalLink> = {}): ApprovalLink => ({
   hash: 'h',

@@ -8,7 +8,7 @@ import {
   undeliveredDecision,
 } from '../../handlers/shared/quorum';
 import type { ApprovalLink, ApprovalRun, DecisionRecord } from '../../handlers/shared/store';
-import { EXECUTION_ARN, planResult, request, START, TASK_TOKEN } from './support/fixtures';
+import { approvalRun, EXECUTION_ARN, planResult, request, START } from './support/fixtures';
 
 const NOW = new Date('2025-11-25T11:00:00.000Z');
 
@@ -28,24 +28,14 @@ function record(
 }
 
 function run(decisions: DecisionRecord[], approvalsRequired = 2): ApprovalRun {
-  return {
-    executionArn: EXECUTION_ARN,
-    runId: request.runId,
-    taskToken: TASK_TOKEN,
-    request,
-    plan: planResult(),
+  return approvalRun({
     approvers: [
       { id: 'alice', name: 'Alice', email: 'alice@example.com' },
       { id: 'bob', name: 'Bob', ciLogins: ['bob-gh'] },
     ],
     approvalsRequired,
-    linkHashes: [],
-    createdAt: START.toISOString(),
-    validUntil: START.getTime() / 1000 + 3600,
-    expiresAt: START.getTime() / 1000 + 7200,
-    status: 'pending',
     decisions: Object.fromEntries(decisions.map((d) => [d.approverId, d])),
-  };
+  });
 }
 
 const link = (approverId: string, status: ApprovalLink['status'] = 'open'): ApprovalLink => ({

@@ -7,7 +7,7 @@ import {
 } from '../../handlers/shared/quorum';
 import type { ApprovalRun, DecisionRecord } from '../../handlers/shared/store';
 import type { VerifiedSubject } from '../../lib/contracts';
-import { EXECUTION_ARN, planResult, request, START, TASK_TOKEN } from './support/fixtures';
+import { approvalRun, request, START } from './support/fixtures';
 
 const NOW = new Date('2025-11-25T11:00:00.000Z');
 const ISSUER = 'https://acme.okta.com';
@@ -31,24 +31,14 @@ const approve = (
 });
 
 function run(decisions: DecisionRecord[], approvalsRequired = 2): ApprovalRun {
-  return {
-    executionArn: EXECUTION_ARN,
-    runId: request.runId,
-    taskToken: TASK_TOKEN,
-    request,
-    plan: planResult(),
+  return approvalRun({
     approvers: [
       { id: 'alice@example.com', name: 'Alice', email: 'alice@example.com' },
       { id: 'carol@example.com', name: 'Carol', email: 'carol@example.com', identity: '00u-carol' },
     ],
     approvalsRequired,
-    linkHashes: [],
-    createdAt: START.toISOString(),
-    validUntil: START.getTime() / 1000 + 3600,
-    expiresAt: START.getTime() / 1000 + 7200,
-    status: 'pending',
     decisions: Object.fromEntries(decisions.map((d) => [d.approverId, d])),
-  };
+  });
 }
 
 describe('N-of-M with sign-in: distinct verified people', () => {

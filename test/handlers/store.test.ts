@@ -23,9 +23,9 @@ import { lockKeyFor } from '../../lib/contracts';
 import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import { fakeDynamo, testDocumentClient } from './support/fake-dynamo';
 import {
+  approvalRun,
   EXECUTION_ARN,
   planResult,
-  request,
   START,
   TASK_TOKEN,
   testClock,
@@ -35,25 +35,17 @@ const NOW = Math.floor(START.getTime() / 1000);
 const hashes = ['a'.repeat(64), 'b'.repeat(64)];
 
 function run(overrides: Partial<ApprovalRun> = {}): ApprovalRun {
-  return {
-    executionArn: EXECUTION_ARN,
-    runId: request.runId,
-    taskToken: TASK_TOKEN,
-    request,
-    plan: planResult(),
+  return approvalRun({
     approvers: [
       { id: 'alice@example.com', name: 'Alice', email: 'alice@example.com' },
       { id: 'U0BOB1234', name: 'Bob', slackUserId: 'U0BOB1234' },
     ],
     approvalsRequired: 2,
     linkHashes: hashes,
-    createdAt: START.toISOString(),
     validUntil: NOW + 3600,
     expiresAt: NOW + 3600 + 86_400,
-    status: 'pending',
-    decisions: {},
     ...overrides,
-  };
+  });
 }
 
 const link = (hash: string, approverId: string): ApprovalLink => ({

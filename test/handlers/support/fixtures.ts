@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { Settings } from '../../../handlers/shared/settings';
+import type { ApprovalRun } from '../../../handlers/shared/store';
 import type { ApproverContract, PlanResult, RunRequest } from '../../../lib/contracts';
 
 /** Shared test data: one run of `infra` `envs/prod`, approvers, settings, events. */
@@ -62,6 +63,29 @@ export function destructivePlan(): PlanResult {
       { address: 'aws_s3_bucket.old_logs', actions: ['delete'] },
     ],
   });
+}
+
+/**
+ * A pending approval run of `request` as the store keeps it, created at START, one hour to
+ * decide; tests override the approvers, quorum, links and decisions they are about.
+ */
+export function approvalRun(overrides: Partial<ApprovalRun> = {}): ApprovalRun {
+  return {
+    executionArn: EXECUTION_ARN,
+    runId: request.runId,
+    taskToken: TASK_TOKEN,
+    request,
+    plan: planResult(),
+    approvers: [{ id: 'alice', name: 'Alice' }],
+    approvalsRequired: 1,
+    linkHashes: [],
+    createdAt: START.toISOString(),
+    validUntil: START.getTime() / 1000 + 3600,
+    expiresAt: START.getTime() / 1000 + 7200,
+    status: 'pending',
+    decisions: {},
+    ...overrides,
+  };
 }
 
 export const approvers = [

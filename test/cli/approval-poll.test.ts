@@ -1,16 +1,14 @@
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type CliIo, run } from '../../lib/cli/program';
+import { run } from '../../lib/cli/program';
 import {
   appliedRunHistory,
   EXECUTION_ARN,
-  FakeStream,
   PLAN_TASK_ARN,
   STATE_MACHINE_ARN,
   VirtualClock,
 } from './fixtures';
-import { logsMock, sfnMock, simulate } from './simulation';
+import { logsMock, sfnMock, simulate, testIo } from './simulation';
 
 /**
  * `--approval-poll <seconds>` and DEPLOY_RUNNER_APPROVAL_POLL as a user gives them: through the
@@ -33,19 +31,7 @@ async function cli(args: string[], env: Record<string, string> = ENV) {
     logs: { [PLAN_TASK_ARN]: [{ at: clock.now() + 2000, message: 'planning' }] },
   });
   sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION_ARN });
-  const stdout = new FakeStream();
-  const stderr = new FakeStream();
-  const io: CliIo = {
-    stdout,
-    stderr,
-    env,
-    clock,
-    clients: () => ({
-      sfn: new SFNClient({ region: 'eu-west-1' }),
-      logs: new CloudWatchLogsClient({ region: 'eu-west-1' }),
-    }),
-    startEnvironment: { localUser: () => 'me' },
-  };
+  const { io, stdout, stderr } = testIo(env, clock);
   const code = await run(['node', 'deploy-runner', ...args], io);
   const approvalAt = history.events
     .find((e) => e.stateEnteredEventDetails?.name === 'Request approval')

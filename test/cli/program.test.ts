@@ -1,23 +1,20 @@
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import {
   DescribeExecutionCommand,
   ExecutionAlreadyExists,
   ListExecutionsCommand,
-  SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type CliIo, run } from '../../lib/cli/program';
+import { run } from '../../lib/cli/program';
 import { registerLocalCommands } from '../../lib/local/commands';
 import {
   appliedRunHistory,
   EXECUTION_ARN,
-  FakeStream,
   PLAN_TASK_ARN,
   STATE_MACHINE_ARN,
   VirtualClock,
 } from './fixtures';
-import { logsMock, sfnMock, simulate } from './simulation';
+import { logsMock, sfnMock, simulate, testIo } from './simulation';
 
 const GITHUB = {
   GITHUB_ACTIONS: 'true',
@@ -34,19 +31,7 @@ async function cli(
   env: Record<string, string> = GITHUB,
   clock = new VirtualClock(),
 ) {
-  const stdout = new FakeStream();
-  const stderr = new FakeStream();
-  const io: CliIo = {
-    stdout,
-    stderr,
-    env,
-    clock,
-    clients: () => ({
-      sfn: new SFNClient({ region: 'eu-west-1' }),
-      logs: new CloudWatchLogsClient({ region: 'eu-west-1' }),
-    }),
-    startEnvironment: { localUser: () => 'me' },
-  };
+  const { io, stdout, stderr } = testIo(env, clock);
   const code = await run(['node', 'deploy-runner', ...args], io, registerLocalCommands);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }

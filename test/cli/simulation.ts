@@ -7,10 +7,32 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { logStreamName } from '../../lib/cli/logs';
-import { EXECUTION_ARN, type VirtualClock } from './fixtures';
+import type { CliIo } from '../../lib/cli/program';
+import { EXECUTION_ARN, FakeStream, type VirtualClock } from './fixtures';
 
 export const sfnMock = mockClient(SFNClient);
 export const logsMock = mockClient(CloudWatchLogsClient);
+
+/**
+ * The CLI's io as a test gives it to `run`: captured output, the given env and virtual clock,
+ * and real SDK clients, which the mocks above answer.
+ */
+export function testIo(env: Record<string, string>, clock: VirtualClock) {
+  const stdout = new FakeStream();
+  const stderr = new FakeStream();
+  const io: CliIo = {
+    stdout,
+    stderr,
+    env,
+    clock,
+    clients: () => ({
+      sfn: new SFNClient({ region: 'eu-west-1' }),
+      logs: new CloudWatchLogsClient({ region: 'eu-west-1' }),
+    }),
+    startEnvironment: { localUser: () => 'me' },
+  };
+  return { io, stdout, stderr };
+}
 
 export interface ApiCall {
   readonly operation: string;

@@ -203,17 +203,19 @@ export class Workflow extends Construct {
     });
 
     // 3. Plan: clone the pinned commit, plan, write the plan and its summary (read-only role).
+    // What the runner checks out, for the plan and for a drift glob's listing alike.
+    const checkout = {
+      // plan-only: the runner plans without terraform's state lock (it holds no deploy lock).
+      requestMode: request('mode'),
+      repo: request('repo'),
+      ref: request('ref'),
+      path: request('path'),
+      runId: request('runId'),
+      executionArn: sfn.JsonPath.executionId,
+    };
     const plan = this.runnerTask('Plan', StateNames.Plan, props, props.tasks.plan, {
       timeout: timeouts.plan,
-      environment: runnerRunEnv({
-        // plan-only: the runner plans without terraform's state lock (it holds no deploy lock).
-        requestMode: request('mode'),
-        repo: request('repo'),
-        ref: request('ref'),
-        path: request('path'),
-        runId: request('runId'),
-        executionArn: sfn.JsonPath.executionId,
-      }),
+      environment: runnerRunEnv(checkout),
       resultPath: sfn.JsonPath.DISCARD,
     });
     const planNotStarted = this.retryTaskStart(plan, 'Plan', 'Nothing was planned.');
@@ -433,15 +435,7 @@ export class Workflow extends Construct {
       props.tasks.plan,
       {
         timeout: timeouts.plan,
-        environment: runnerRunEnv({
-          list: true,
-          requestMode: request('mode'),
-          repo: request('repo'),
-          ref: request('ref'),
-          path: request('path'),
-          runId: request('runId'),
-          executionArn: sfn.JsonPath.executionId,
-        }),
+        environment: runnerRunEnv({ list: true, ...checkout }),
         resultPath: sfn.JsonPath.DISCARD,
       },
     );

@@ -140,7 +140,7 @@ export function synthesizeDefinition(
   options: SynthesizeOptions = {},
 ): SynthesizedDefinition {
   const stackName = options.stackName ?? 'DeployRunner';
-  if (options.reuse === false) return definitionFromTemplate(synthesizeTemplate(config, stackName));
+  if (options.reuse === false) return definitionFromTemplate(synthesizeSpeaking(config, stackName));
   const shape = templateShape(config);
   const put = (text: string) =>
     shape.substitutions.reduce((t, [standIn, value]) => t.replaceAll(standIn, value), text);
@@ -154,7 +154,7 @@ export function synthesizeDefinition(
     if ('thrown' in run) {
       // A failure is not kept: the real config fails with its own words.
       if (shape.substitutions.length > 0)
-        return definitionFromTemplate(synthesizeTemplate(config, stackName));
+        return definitionFromTemplate(synthesizeSpeaking(config, stackName));
       for (const line of run.said) console.error(line);
       throw run.thrown;
     }
@@ -228,37 +228,58 @@ function synthesizeCapturing(
     said.push(format(...args));
   };
   let after: typeof before;
+  const outdir = mkdtempSync(path.join(tmpdir(), 'deploy-runner-asl-'));
+  // CDK ends a validation report with where it saved a copy: in `outdir`, removed below. Said
+  // again from the cache, or read after this returns, it would point at a file that is gone.
+  const kept = () => said.map((text) => withoutLinesNaming(text, outdir));
   try {
-    const template = JSON.stringify(synthesizeTemplate(config, stackName));
+    const template = JSON.stringify(synthesizeTemplate(config, stackName, outdir));
     after = process.exitCode;
-    return { synthesis: { template, said, ...(after !== before && { exitCode: after }) } };
+    return { synthesis: { template, said: kept(), ...(after !== before && { exitCode: after }) } };
   } catch (thrown) {
-    return { thrown, said };
+    return { thrown, said: kept() };
   } finally {
     console.error = error;
     process.exitCode = before;
+    rmSync(outdir, { recursive: true, force: true });
   }
 }
 
-function synthesizeTemplate(config: DeployRunnerConfig, stackName: string): CfnTemplate {
-  const outdir = mkdtempSync(path.join(tmpdir(), 'deploy-runner-asl-'));
-  try {
-    const app = new App({
-      outdir,
-      analyticsReporting: false,
-      treeMetadata: false,
-      // Template validation takes seconds and `npx cdk synth` runs it; the definition does not need it.
-      builtinCloudFormationValidation: false,
-      context: { ...cdkJsonContext(), ...NO_ASSETS_CONTEXT },
-    });
-    const stack = new DeployRunnerStack(app, stackName, {
-      config,
-      env: { account: ACCOUNT, region: REGION },
-    });
-    return templateOfStack(stack);
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
+/** Synthesizes the stack, saying what synthesis said and setting the exit code it set. */
+function synthesizeSpeaking(config: DeployRunnerConfig, stackName: string): CfnTemplate {
+  const run = synthesizeCapturing(config, stackName);
+  const said = 'thrown' in run ? run.said : run.synthesis.said;
+  for (const line of said) console.error(line);
+  if ('thrown' in run) throw run.thrown;
+  if (run.synthesis.exitCode !== undefined) process.exitCode = run.synthesis.exitCode;
+  return JSON.parse(run.synthesis.template) as CfnTemplate;
+}
+
+const withoutLinesNaming = (text: string, folder: string) =>
+  text
+    .split('\n')
+    .filter((line) => !line.includes(folder))
+    .join('\n')
+    .trimEnd();
+
+function synthesizeTemplate(
+  config: DeployRunnerConfig,
+  stackName: string,
+  outdir: string,
+): CfnTemplate {
+  const app = new App({
+    outdir,
+    analyticsReporting: false,
+    treeMetadata: false,
+    // Template validation takes seconds and `npx cdk synth` runs it; the definition does not need it.
+    builtinCloudFormationValidation: false,
+    context: { ...cdkJsonContext(), ...NO_ASSETS_CONTEXT },
+  });
+  const stack = new DeployRunnerStack(app, stackName, {
+    config,
+    env: { account: ACCOUNT, region: REGION },
+  });
+  return templateOfStack(stack);
 }
 
 /** The definition of the (only) state machine of an already-built stack. Synthesizes its app. */

@@ -23,7 +23,7 @@ import {
   testClock,
 } from '../handlers/support/fixtures';
 import { RecordingNotifier } from '../handlers/support/recording-notifier';
-import { launchChromium, type SharedPage, sharedPage } from './chromium';
+import { launchChromium, PHONE, type SharedPage, sharedPage } from './chromium';
 
 /**
  * The approval page in headless Chromium, served by the real handler through the node:http
@@ -395,18 +395,12 @@ describe('approval page screenshots, one per situation an approver meets', () =>
 
   it('on a 390 px wide phone: nothing overflows and the destroy warning is on the first screens', async () => {
     const run = await newRun(destructivePlan());
-    const phone = await browser.newContext({
-      viewport: { width: 390, height: 844 },
-      isMobile: true,
-      hasTouch: true,
-    });
-    const p = await phone.newPage();
+    const { page: p } = await sharedPage(browser, PHONE);
     await p.goto(run.alice);
     const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(0);
     const danger = await p.locator('.danger').boundingBox();
     expect(danger?.y ?? Infinity).toBeLessThan(2 * 844);
     await shot(p, 'approval-page-mobile');
-    await phone.close();
   });
 });

@@ -21,7 +21,7 @@ import {
   testClock,
 } from '../handlers/support/fixtures';
 import { RecordingNotifier } from '../handlers/support/recording-notifier';
-import { launchChromium, type SharedPage, sharedPage } from './chromium';
+import { launchChromium, PHONE, type SharedPage, sharedPage } from './chromium';
 import { AWS_PLAN, AWS_PLAN_SUMMARY } from './fixtures/aws-realistic-plan';
 
 /**
@@ -196,17 +196,11 @@ describe('the plan on the approval page', () => {
 
   it('fits a phone screen with a block open', async () => {
     const { link } = await newRun(AWS_PLAN);
-    const phone = await browser.newContext({
-      viewport: { width: 390, height: 844 },
-      isMobile: true,
-      hasTouch: true,
-    });
-    const p = await phone.newPage();
+    const { page: p } = await sharedPage(browser, PHONE);
     await p.goto(link);
     await p.locator('details.res > summary').nth(1).click();
     const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(0);
-    await phone.close();
   });
 
   it('renders <script> in an address or a value as text, and runs nothing', async () => {

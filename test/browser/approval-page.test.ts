@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApprovalPageHandler } from '../../handlers/approval-page';
 import { createRequestApprovalHandler } from '../../handlers/request-approval';
@@ -23,7 +23,7 @@ import {
   testClock,
 } from '../handlers/support/fixtures';
 import { RecordingNotifier } from '../handlers/support/recording-notifier';
-import { launchChromium } from './chromium';
+import { launchChromium, PHONE, type SharedPage, sharedPage } from './chromium';
 
 /**
  * The approval page in headless Chromium, served by the real handler through the node:http
@@ -42,7 +42,7 @@ logger.setLogLevel('ERROR');
 
 let browser: Browser;
 let server: FunctionUrlServer;
-let context: BrowserContext;
+let shared: SharedPage;
 let page: Page;
 let runCount = 0;
 
@@ -90,6 +90,8 @@ beforeAll(async () => {
   });
   server = await serveFunctionUrl(handler);
   browser = await launchChromium();
+  shared = await sharedPage(browser, { viewport: { width: 900, height: 900 } });
+  page = shared.page;
 });
 
 afterAll(async () => {
@@ -100,9 +102,7 @@ afterAll(async () => {
 beforeEach(async () => {
   sfnMock.reset();
   sfnMock.on(SendTaskSuccessCommand).resolves({});
-  await context?.close();
-  context = await browser.newContext({ viewport: { width: 900, height: 900 } });
-  page = await context.newPage();
+  await shared.reset();
 });
 
 describe('approval page in Chromium', () => {
@@ -144,10 +144,7 @@ describe('approval page in Chromium', () => {
     await page.getByLabel('Comment (optional)').fill('ship it');
     await page.getByRole('button', { name: 'Approve and apply' }).click();
     await expect(page.locator('h1').textContent()).resolves.toBe('Approved: the apply starts now');
-    await page.screenshot({
-      path: join(SCREENSHOTS, 'approval-page-approved.png'),
-      fullPage: true,
-    });
+    // (The page as approved is screenshot once, by 'after approving: the comment is echoed back'.)
     expect(sentDecisions()).toEqual([
       {
         taskToken: TASK_TOKEN,
@@ -261,13 +258,11 @@ describe('approval page in Chromium', () => {
   it('a GET-only visit (a mail scanner) leaves the approval pending', async () => {
     const run = await newRun();
     const before = store.snapshot();
-    const scanner = await browser.newContext();
-    const visit = await scanner.newPage();
-    await visit.goto(run.alice);
-    await visit.goto(run.carol);
-    expect((await scanner.request.get(run.alice)).status()).toBe(200);
-    expect((await scanner.request.head(run.carol)).status()).toBe(200);
-    await scanner.close();
+    // The file's page, its cookies cleared, is as new to the links as a scanner's browser.
+    await page.goto(run.alice);
+    await page.goto(run.carol);
+    expect((await shared.context.request.get(run.alice)).status()).toBe(200);
+    expect((await shared.context.request.head(run.carol)).status()).toBe(200);
     expect(store.snapshot()).toBe(before);
     expect((await store.getRun(run.executionArn))?.status).toBe('pending');
     expect(sentDecisions()).toEqual([]);
@@ -342,7 +337,8 @@ describe('approval page screenshots, one per situation an approver meets', () =>
       'aws_db_instance.mainreplace',
     ]);
     expect(await page.locator('#confirm').count()).toBe(1);
-    await shot(page, 'approval-page-destroys');
+    // The page as it opens is approval-page-destructive.png, taken by the typed-path test: the
+    // same run, byte for byte the same picture.
   });
 
   it('a wrong confirmation: the error is the first thing seen, without JavaScript, and the comment is kept', async () => {
@@ -399,18 +395,12 @@ describe('approval page screenshots, one per situation an approver meets', () =>
 
   it('on a 390 px wide phone: nothing overflows and the destroy warning is on the first screens', async () => {
     const run = await newRun(destructivePlan());
-    const phone = await browser.newContext({
-      viewport: { width: 390, height: 844 },
-      isMobile: true,
-      hasTouch: true,
-    });
-    const p = await phone.newPage();
+    const { page: p } = await sharedPage(browser, PHONE);
     await p.goto(run.alice);
     const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(0);
     const danger = await p.locator('.danger').boundingBox();
     expect(danger?.y ?? Infinity).toBeLessThan(2 * 844);
     await shot(p, 'approval-page-mobile');
-    await phone.close();
   });
 });

@@ -5,7 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { askToContinue, type DemoResult, runDemo } from '../../lib/local/demo';
-import { launchChromium } from './chromium';
+import { launchChromium, type SharedPage, sharedPage } from './chromium';
 
 /**
  * `npm start` as a person uses it: the demo prints the link from the approver's email, a real
@@ -29,6 +29,8 @@ function stateAddresses(stateDir: string): string[] {
 
 describe('the demo in a browser', () => {
   let browser: Browser;
+  // One page for both approvals, reset in between (a new page is a new renderer process).
+  let shared: SharedPage;
   let demo: DemoResult | undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'dr-demo-'));
   const lines: string[] = [];
@@ -45,6 +47,7 @@ describe('the demo in a browser', () => {
 
   beforeAll(async () => {
     browser = await launchChromium();
+    shared = await sharedPage(browser);
     mkdirSync(SCREENSHOTS, { recursive: true });
   });
   afterAll(async () => {
@@ -69,7 +72,8 @@ describe('the demo in a browser', () => {
   );
 
   it('clicking Approve applies the plan', async () => {
-    const page = await browser.newPage();
+    await shared.reset();
+    const { page } = shared;
     await page.goto(links()[0] as string);
     expect(await page.locator('h1').textContent()).toMatch(/demo/i);
     // Additions only: no typed confirmation stands between the approver and the first apply.
@@ -78,7 +82,6 @@ describe('the demo in a browser', () => {
     await page.screenshot({ path: `${SCREENSHOTS}/demo-approval.png`, fullPage: true });
     await page.getByRole('button', { name: /approve/i }).click();
     await page.waitForLoadState();
-    await page.close();
 
     await waitFor('the first run applies', () => /Applied [0-9a-f]{7}: 3 added/.test(text()));
     expect(stateAddresses(join(dataDir, 'tfstate'))).toEqual([
@@ -103,7 +106,8 @@ describe('the demo in a browser', () => {
   });
 
   it('warns of the destroy, refuses a wrong typed path, accepts the right one, and applies the destroy', async () => {
-    const page = await browser.newPage();
+    await shared.reset();
+    const { page } = shared;
     await page.goto(links()[1] as string);
     expect(await page.locator('#change-sentence').textContent()).toMatch(/destroys 1 resource/);
     expect(await page.locator('#destructive-h').textContent()).toBe('Destroyed or replaced (1)');
@@ -124,7 +128,6 @@ describe('the demo in a browser', () => {
     await page.locator('#confirm').fill('envs/dev');
     await page.getByRole('button', { name: /approve/i }).click();
     await page.waitForLoadState();
-    await page.close();
 
     expect(await demo?.finished).toBe('SUCCEEDED');
     expect(text()).toMatch(/Applied [0-9a-f]{7}: 0 added, 0 changed, 1 destroyed, 0 replaced/);

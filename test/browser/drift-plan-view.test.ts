@@ -18,7 +18,7 @@ import { MemoryApprovalStore } from '../../lib/local/memory-store';
 import { MemoryPlanViewStore } from '../../lib/local/plan-view-store';
 import { planResult, request, settings, testClock } from '../handlers/support/fixtures';
 import { RecordingNotifier } from '../handlers/support/recording-notifier';
-import { launchChromium } from './chromium';
+import { launchChromium, sharedPage } from './chromium';
 import { AWS_PLAN, AWS_PLAN_SUMMARY } from './fixtures/aws-realistic-plan';
 
 /**
@@ -89,7 +89,7 @@ beforeAll(async () => {
     }),
   );
   browser = await launchChromium();
-  page = await (await browser.newContext({ viewport: { width: 900, height: 900 } })).newPage();
+  ({ page } = await sharedPage(browser, { viewport: { width: 900, height: 900 } }));
 });
 
 afterAll(async () => {

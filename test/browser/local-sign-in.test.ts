@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoResult, runDemo } from '../../lib/local/demo';
-import { launchChromium } from './chromium';
+import { launchChromium, type SharedPage, sharedPage } from './chromium';
 
 /**
  * `npm start -- --sign-in` (`local demo --sign-in`) as a person uses it: the demo prints whom to
@@ -14,12 +14,16 @@ import { launchChromium } from './chromium';
  */
 describe('local demo --sign-in in a browser', () => {
   let browser: Browser;
+  // One page for both sign-ins, its cookies cleared in between: the approver's browser is not the
+  // one that tried someone else.
+  let shared: SharedPage;
   let demo: DemoResult | undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'dr-demo-sign-in-'));
   const lines: string[] = [];
 
   beforeAll(async () => {
     browser = await launchChromium();
+    shared = await sharedPage(browser);
   });
   afterAll(async () => {
     await browser?.close();
@@ -55,7 +59,8 @@ describe('local demo --sign-in in a browser', () => {
   it('refuses someone else at the callback: no session, no decision form', async () => {
     const server = demo?.server;
     expect(server && link).toBeTruthy();
-    const page = await browser.newPage();
+    await shared.reset();
+    const { page } = shared;
     await page.goto(link as string);
     // Signed out: the plan, a way to sign in, and no decision form.
     expect(await page.getByRole('button', { name: /approve/i }).count()).toBe(0);
@@ -71,11 +76,11 @@ describe('local demo --sign-in in a browser', () => {
     await page.waitForLoadState();
     expect(await page.getByRole('button', { name: /approve/i }).count()).toBe(0);
     expect(await page.locator('body').textContent()).toMatch(/someone-else@example\.com/);
-    await page.close();
   });
 
   it('lets the approver sign in and approve, and the run applies', async () => {
-    const page = await browser.newPage();
+    await shared.reset();
+    const { page } = shared;
     await page.goto(link as string);
     await page.locator('#sign-in').click();
     await page.waitForSelector('input[name=login]');

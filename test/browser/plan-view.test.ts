@@ -21,7 +21,7 @@ import {
   testClock,
 } from '../handlers/support/fixtures';
 import { RecordingNotifier } from '../handlers/support/recording-notifier';
-import { launchChromium } from './chromium';
+import { launchChromium, PHONE, type SharedPage, sharedPage } from './chromium';
 import { AWS_PLAN, AWS_PLAN_SUMMARY } from './fixtures/aws-realistic-plan';
 
 /**
@@ -53,6 +53,7 @@ const artifacts = new FolderArtifactStore(dataDir);
 
 let browser: Browser;
 let server: FunctionUrlServer;
+let shared: SharedPage;
 let context: BrowserContext;
 let page: Page;
 let runCount = 0;
@@ -108,6 +109,8 @@ beforeAll(async () => {
     }),
   );
   browser = await launchChromium();
+  shared = await sharedPage(browser, { viewport: { width: 900, height: 900 } });
+  ({ context, page } = shared);
 });
 
 afterAll(async () => {
@@ -119,9 +122,7 @@ afterAll(async () => {
 beforeEach(async () => {
   sfnMock.reset();
   sfnMock.on(SendTaskSuccessCommand).resolves({});
-  await context?.close();
-  context = await browser.newContext({ viewport: { width: 900, height: 900 } });
-  page = await context.newPage();
+  await shared.reset();
 });
 
 describe('the plan on the approval page', () => {
@@ -195,17 +196,11 @@ describe('the plan on the approval page', () => {
 
   it('fits a phone screen with a block open', async () => {
     const { link } = await newRun(AWS_PLAN);
-    const phone = await browser.newContext({
-      viewport: { width: 390, height: 844 },
-      isMobile: true,
-      hasTouch: true,
-    });
-    const p = await phone.newPage();
+    const { page: p } = await sharedPage(browser, PHONE);
     await p.goto(link);
     await p.locator('details.res > summary').nth(1).click();
     const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(0);
-    await phone.close();
   });
 
   it('renders <script> in an address or a value as text, and runs nothing', async () => {

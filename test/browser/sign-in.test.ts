@@ -20,7 +20,7 @@ import {
   settings,
 } from '../handlers/support/fixtures';
 import { RecordingNotifier } from '../handlers/support/recording-notifier';
-import { launchChromium } from './chromium';
+import { launchChromium, type SharedPage, sharedPage } from './chromium';
 
 /**
  * Approver sign-in end to end in headless Chromium: the real approval page (node:http adapter)
@@ -44,6 +44,7 @@ const approvers = [
 let browser: Browser;
 let server: FunctionUrlServer;
 let provider: LocalOidcProvider;
+let shared: SharedPage;
 let context: BrowserContext;
 let page: Page;
 let runCount = 0;
@@ -141,6 +142,8 @@ beforeAll(async () => {
   server = await serveFunctionUrl(handler);
   provider.setRedirectUris([`${server.url}/a/signin`]);
   browser = await launchChromium();
+  shared = await sharedPage(browser, { viewport: { width: 900, height: 900 } });
+  ({ context, page } = shared);
 });
 
 afterAll(async () => {
@@ -152,9 +155,7 @@ afterAll(async () => {
 beforeEach(async () => {
   sfnMock.reset();
   sfnMock.on(SendTaskSuccessCommand).resolves({});
-  await context?.close();
-  context = await browser.newContext({ viewport: { width: 900, height: 900 } });
-  page = await context.newPage();
+  await shared.reset();
 });
 
 describe('approver sign-in in Chromium, against the local OpenID provider', () => {

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalOidcProvider, startLocalOidcProvider } from '../../lib/local/oidc-provider';
-import { launchChromium } from '../browser/chromium';
+import { launchChromium, sharedPage } from '../browser/chromium';
 
 const ACCOUNTS = [
   { accountId: 'alice', email: 'alice@example.com', email_verified: true, name: 'Alice' },
@@ -269,7 +269,8 @@ describe('local OpenID provider', () => {
   it('signs in through its login form in headless Chromium', async () => {
     const browser = await launchChromium();
     try {
-      const page = await browser.newPage();
+      // The worker's page, reset, if a browser file before this one opened it.
+      const { page } = await sharedPage(browser);
       const query = new URLSearchParams({
         client_id: op.clientId,
         redirect_uri: REDIRECT,

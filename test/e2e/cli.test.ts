@@ -194,9 +194,13 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
           stateMachineArn: false,
         }).done,
     );
-    const planOnlyJson = eager(
-      () => start(h, 'envs/report', ['--plan-only', '--wait', '--json'], opts('1400')).done,
+    const planOnlyJsonRun = start(
+      h,
+      'envs/report',
+      ['--plan-only', '--wait', '--json'],
+      opts('1400'),
     );
+    const planOnlyJson = eager(() => planOnlyJsonRun.done);
 
     // 12 request rejected by validation.
     const requestRejected = eager(() => start(h, 'secrets/x', ['--wait'], opts('1200')).done);
@@ -230,11 +234,12 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
       return { first, second, whileRunning, again, otherActor, afterwards: await listed() };
     });
 
-    // 11: the same execution name for a different request.
+    // 11: the same execution name for a different request: an apply named as 14's plan-only
+    // run, started while that run goes on (one plan fewer than a run of its own).
     const clash = eager(async () => {
-      const planned = await start(h, 'envs/clash', ['--plan-only', '--json'], opts('901')).done;
-      const apply = await start(h, 'envs/clash', [], opts('901')).done;
-      return { planned, apply };
+      await planOnlyJsonRun.waitFor('"type":"started"');
+      const apply = await start(h, 'envs/report', [], opts('1400')).done;
+      return { planned: await planOnlyJson, apply };
     });
 
     // 18 list, once every succeeded run has ended.
@@ -369,7 +374,6 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
       'envs/preview': { resources: resources('site', 'cdn') },
       'envs/report': { resources: resources('report') },
       'envs/retry': { resources: resources('retried') },
-      'envs/clash': { resources: resources('clash') },
       'envs/action': { resources: resources('action') },
       'envs/action-rejected': { resources: resources('injected') },
       'envs/empty': { resources: [] },
@@ -594,7 +598,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
     expect(planned.code).toBe(0);
     expect(apply.code).toBe(2);
     expect(apply.stderr).toContain(
-      `deploy-runner: An execution named ${name('envs/clash', '901')} already exists for a different request (mode: existing run has "plan-only", this start asks for "apply")`,
+      `deploy-runner: An execution named ${name('envs/report', '1400')} already exists for a different request (mode: existing run has "plan-only", this start asks for "apply")`,
     );
     expect(apply.stderr).toContain('--run-id');
   });

@@ -1,9 +1,16 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import type * as ClientLogs from '@aws-sdk/client-cloudwatch-logs';
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { lazyModule } from '../lazy-module';
 import { regionOfArn } from './console-url';
+
+// Only commands that read the runner's logs load the Logs client (see createClients).
+const { CloudWatchLogsClient: LogsClient } = lazyModule<typeof ClientLogs>(() =>
+  require('@aws-sdk/client-cloudwatch-logs'),
+);
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -49,7 +56,7 @@ export function credentialsConfigured(env: Env, home = homedir()): boolean {
   return files.some((file) => existsSync(file));
 }
 
-/** The SDK clients every command uses, created once per process. */
+/** The SDK clients every command uses, created once per process (`logs` at its first use). */
 export interface Clients {
   readonly sfn: SFNClient;
   readonly logs: CloudWatchLogsClient;
@@ -69,5 +76,14 @@ export function createClients(target: AwsTarget, env: Env): Clients {
       ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
   };
-  return { sfn: new SFNClient(config), logs: new CloudWatchLogsClient(config) };
+  // status, list and a start without --wait never read logs: requiring the Logs client package
+  // is about a tenth of their CPU, so it is created (and loaded) when first asked for.
+  let logs: CloudWatchLogsClient | undefined;
+  return {
+    sfn: new SFNClient(config),
+    get logs() {
+      logs ??= new LogsClient(config);
+      return logs;
+    },
+  };
 }

@@ -1,11 +1,18 @@
-import {
-  type CloudWatchLogsClient,
-  GetLogEventsCommand,
-  type GetLogEventsCommandOutput,
+import type * as ClientLogs from '@aws-sdk/client-cloudwatch-logs';
+import type {
+  CloudWatchLogsClient,
+  GetLogEventsCommandOutput,
 } from '@aws-sdk/client-cloudwatch-logs';
+import { lazyModule } from '../lazy-module';
 import type { FollowEvent, RunnerTask } from './history';
 import type { ApiPacer, Clock } from './pacer';
 import { systemClock } from './pacer';
+
+// Loaded by the first log read: status, list and a start without --wait never read logs, and
+// requiring the package is a tenth of such a command's start (lib/cli/clients.ts).
+const { GetLogEventsCommand } = lazyModule<typeof ClientLogs>(() =>
+  require('@aws-sdk/client-cloudwatch-logs'),
+);
 
 /** The task ID, the last segment of an ECS task ARN (`arn:aws:ecs:...:task/<cluster>/<id>`). */
 export function taskIdOf(taskArn: string): string {

@@ -176,7 +176,8 @@ export function createProgram(
   ) => {
     const out = renderer ?? rendererFor(flags);
     const ci = reportFor(flags);
-    const { sfn, logs } = clientsFor(target);
+    const clients = clientsFor(target);
+    const { sfn } = clients;
     const logGroup =
       flags.logs === false ? undefined : await logGroupOf(executionArn, flags.logGroup, target);
     const stop = () => {
@@ -194,7 +195,7 @@ export function createProgram(
         executionArn,
         clock,
         intervals,
-        logs: logGroup && flags.logs !== false ? { client: logs, logGroup } : undefined,
+        logs: logGroup && flags.logs !== false ? { client: clients.logs, logGroup } : undefined,
         onEvent: (event) => {
           // Where to look instead: the run that holds the lock (its approval, its requester).
           if (event.type === 'result' && event.lockHolderArn && out.mode !== 'json')

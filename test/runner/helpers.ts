@@ -14,11 +14,14 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { it } from 'vitest';
 import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
+import { LineSplitter } from '../../containers/runner/src/mask';
+import { type Spawn, spawnProcess } from '../../containers/runner/src/process';
 import { runRunner } from '../../containers/runner/src/runner';
 import type { PlanResult } from '../../lib/contracts';
+import { runSim } from '../../tools/terraform-sim/sim';
 
 /** Helpers for tests that run the bundled runner against real git repositories and the simulator. */
 
@@ -210,6 +213,46 @@ export function runBundled(runner: string, env: NodeJS.ProcessEnv): Promise<RunO
 
 let realGit: string | undefined;
 
+/**
+ * A Spawn that runs the simulator's command line (tools/terraform-sim/terraform-sim.ts: runSim
+ * with the child's argv, env and cwd) in this process and starts everything else (git) as
+ * spawnProcess does, delivering output lines the same way. For runInProcess, where the runner's
+ * logic is under test: the runner makes the same calls with the same argv and env (the
+ * simulator records both), without a node process start (~0.15 s of CPU) per call.
+ */
+export function simulatorInProcess(simulator: string): Spawn {
+  return async (file, args, options) => {
+    if (resolve(file) !== resolve(simulator)) return spawnProcess(file, args, options);
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    let code: number;
+    try {
+      code = runSim({
+        argv: args,
+        env: options.env,
+        cwd: options.cwd ?? process.cwd(),
+        stdout: (t) => void stdout.push(t),
+        stderr: (t) => void stderr.push(t),
+      });
+    } catch (error) {
+      // As node reports an uncaught error: exit code 1, the stack on stderr.
+      stderr.push(`${error instanceof Error ? error.stack : String(error)}\n`);
+      code = 1;
+    }
+    const out = stdout.join('');
+    const err = stderr.join('');
+    if (options.streamStdout !== false) {
+      const lines = new LineSplitter((l) => options.onLine?.(l, 'stdout'));
+      lines.push(out);
+      lines.flush();
+    }
+    const errLines = new LineSplitter((l) => options.onLine?.(l, 'stderr'));
+    errLines.push(err);
+    errLines.flush();
+    return { code, stdout: out, stderr: err };
+  };
+}
+
 /** A `git` in front of the real one that records every argv (one JSON array per line). */
 export function gitShim(dir: string): { binDir: string; calls(): string[][] } {
   const binDir = join(dir, 'shim-bin');
@@ -295,13 +338,16 @@ export class Sandbox {
   }
 
   /**
-   * The same runner code in this process (`runRunner`, what main.ts calls), with the real
-   * spawn: for the many refusal cases, where a process start per case would only cost time.
+   * The same runner code in this process (`runRunner`, what main.ts calls), with the real git
+   * processes and the simulator run in this process (simulatorInProcess): for the runner's logic
+   * (refusals, summaries, write-once), where a process start per run or tool call would only
+   * cost time. What the process boundary does is proven by the tests that use `run`.
    */
   async runInProcess(overrides: NodeJS.ProcessEnv = {}): Promise<RunOutcome> {
     let stdout = '';
     let stderr = '';
     const code = await runRunner({
+      spawn: simulatorInProcess(this.bundle.simulator),
       env: this.env(overrides),
       stdout: (t) => {
         stdout += t;

@@ -7,7 +7,9 @@ import { getBundle, itWithSandbox, Sandbox, simModule } from './helpers';
 
 /**
  * Apply mode of the bundled runner against real git repositories and the simulator: the
- * approved plan is applied, and every way apply refuses a plan it was not asked to apply.
+ * approved plan is applied, and every way apply refuses a plan it was not asked to apply. Each
+ * test's apply under test runs the bundled runner; the plans (and applies) that only set it up
+ * run the same runner code in this process (`runInProcess`).
  */
 
 const MODULE = JSON.stringify({
@@ -49,7 +51,7 @@ describe.concurrent('apply', () => {
   test('applies the approved plan at its commit and records output names only', async ({
     sandbox,
   }) => {
-    const plan = await sandbox.plan('run-1');
+    const plan = await sandbox.plan('run-1', {}, { inProcess: true });
     const outcome = await sandbox.run(sandbox.applyEnv('run-1', plan));
     expect(outcome.code, outcome.stdout + outcome.stderr).toBe(0);
     expect(Object.keys(sandbox.stateOf().instances).sort()).toEqual([
@@ -82,9 +84,9 @@ describe.concurrent('apply', () => {
   });
 
   test('fails a stale plan with exit 3 and the readable cause', async ({ sandbox }) => {
-    const first = await sandbox.plan('run-1');
-    const second = await sandbox.plan('run-2');
-    expect((await sandbox.run(sandbox.applyEnv('run-2', second))).code).toBe(0);
+    const first = await sandbox.plan('run-1', {}, { inProcess: true });
+    const second = await sandbox.plan('run-2', {}, { inProcess: true });
+    expect((await sandbox.runInProcess(sandbox.applyEnv('run-2', second))).code).toBe(0);
     const outcome = await sandbox.run(sandbox.applyEnv('run-1', first));
     expect(outcome.code).toBe(3);
     expect(outcome.stderr).toContain(
@@ -113,7 +115,7 @@ describe.concurrent('apply', () => {
         { fail: 'apply', failMessage: 'AccessDenied: not allowed to create bucket' },
       ),
     });
-    const plan = await sandbox.plan('run-1');
+    const plan = await sandbox.plan('run-1', {}, { inProcess: true });
     const outcome = await sandbox.run(sandbox.applyEnv('run-1', plan));
     expect(outcome.code).toBe(1);
     expect(outcome.stderr).toContain('AccessDenied: not allowed to create bucket');
@@ -133,7 +135,7 @@ describe('apply refuses anything but the approved plan, applying nothing', () =>
   beforeAll(async () => {
     shared = new Sandbox(await getBundle());
     shared.repo.commit({ 'envs/dev/resources.json': MODULE });
-    plan = await shared.plan('run-1');
+    plan = await shared.plan('run-1', {}, { inProcess: true });
   });
   afterAll(() => {
     expect(shared.toolCalls().filter((c) => c.argv[0] === 'apply')).toEqual([]);

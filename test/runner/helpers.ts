@@ -1,6 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -13,11 +14,14 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { it } from 'vitest';
 import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
+import { LineSplitter } from '../../containers/runner/src/mask';
+import { type Spawn, spawnProcess } from '../../containers/runner/src/process';
 import { runRunner } from '../../containers/runner/src/runner';
 import type { PlanResult } from '../../lib/contracts';
+import { runSim } from '../../tools/terraform-sim/sim';
 
 /** Helpers for tests that run the bundled runner against real git repositories and the simulator. */
 
@@ -89,15 +93,38 @@ export class TestRepo {
   readonly bare: string;
   readonly work: string;
   readonly url: string;
+  /** The working copy's branch, tracked here: asking git costs two processes per commit. */
+  private current = 'main';
 
-  constructor(root: string) {
+  /**
+   * A new repository in `root`, or a copy of `template` (a TestRepo's root): copying the files
+   * costs no process, where init, add, commit and push cost about a dozen.
+   */
+  constructor(root: string, template?: string) {
     this.bare = join(root, 'remote.git');
     this.work = join(root, 'work');
     this.url = `file://${this.bare}`;
+    if (template) {
+      cpSync(template, root, { recursive: true });
+      // The only absolute path in either repository: the working copy's remote.
+      const config = join(this.work, '.git', 'config');
+      const text = readFileSync(config, 'utf8');
+      const from = join(template, 'remote.git');
+      if (!text.includes(from)) throw new Error(`template remote ${from} not in ${config}`);
+      writeFileSync(config, text.split(from).join(this.bare));
+      return;
+    }
     mkdirSync(this.work, { recursive: true });
     git(root, 'init', '--quiet', '--bare', '--initial-branch=main', this.bare);
     git(this.work, 'init', '--quiet', '--initial-branch=main');
     git(this.work, 'remote', 'add', 'origin', this.bare);
+  }
+
+  /** A repository whose main branch holds `files`, to copy for each test (the constructor's template). */
+  static template(files: Record<string, string>): string {
+    const root = mkdtempSync(join(tmpdir(), 'runner-test-template-'));
+    new TestRepo(root).commit(files);
+    return root;
   }
 
   /** Writes files (null deletes), commits on `branch` and pushes; returns the commit SHA. */
@@ -136,11 +163,11 @@ export class TestRepo {
   }
 
   private switchTo(branch: string): void {
+    if (this.current === branch) return;
     const branches = git(this.work, 'branch', '--list', branch);
-    const current = git(this.work, 'symbolic-ref', '--short', '--quiet', 'HEAD');
-    if (current === branch) return;
     if (branches) git(this.work, 'checkout', '--quiet', branch);
     else git(this.work, 'checkout', '--quiet', '-b', branch);
+    this.current = branch;
   }
 }
 
@@ -184,12 +211,54 @@ export function runBundled(runner: string, env: NodeJS.ProcessEnv): Promise<RunO
   });
 }
 
+let realGit: string | undefined;
+
+/**
+ * A Spawn that runs the simulator's command line (tools/terraform-sim/terraform-sim.ts: runSim
+ * with the child's argv, env and cwd) in this process and starts everything else (git) as
+ * spawnProcess does, delivering output lines the same way. For runInProcess, where the runner's
+ * logic is under test: the runner makes the same calls with the same argv and env (the
+ * simulator records both), without a node process start (~0.15 s of CPU) per call.
+ */
+export function simulatorInProcess(simulator: string): Spawn {
+  return async (file, args, options) => {
+    if (resolve(file) !== resolve(simulator)) return spawnProcess(file, args, options);
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    let code: number;
+    try {
+      code = runSim({
+        argv: args,
+        env: options.env,
+        cwd: options.cwd ?? process.cwd(),
+        stdout: (t) => void stdout.push(t),
+        stderr: (t) => void stderr.push(t),
+      });
+    } catch (error) {
+      // As node reports an uncaught error: exit code 1, the stack on stderr.
+      stderr.push(`${error instanceof Error ? error.stack : String(error)}\n`);
+      code = 1;
+    }
+    const out = stdout.join('');
+    const err = stderr.join('');
+    if (options.streamStdout !== false) {
+      const lines = new LineSplitter((l) => options.onLine?.(l, 'stdout'));
+      lines.push(out);
+      lines.flush();
+    }
+    const errLines = new LineSplitter((l) => options.onLine?.(l, 'stderr'));
+    errLines.push(err);
+    errLines.flush();
+    return { code, stdout: out, stderr: err };
+  };
+}
+
 /** A `git` in front of the real one that records every argv (one JSON array per line). */
 export function gitShim(dir: string): { binDir: string; calls(): string[][] } {
   const binDir = join(dir, 'shim-bin');
   const log = join(dir, 'git-calls.log');
   mkdirSync(binDir, { recursive: true });
-  const realGit = execFileSync('which', ['git'], { encoding: 'utf8' }).trim();
+  realGit ??= execFileSync('which', ['git'], { encoding: 'utf8' }).trim();
   // A test fixture, not product code: the runner itself never runs a shell.
   // Each call is its arguments, NUL-terminated, then a record separator (0x1e).
   writeFileSync(
@@ -211,13 +280,19 @@ export function gitShim(dir: string): { binDir: string; calls(): string[][] } {
 /** Everything a runner test needs: a repo, an artifact folder, a state folder and an env. */
 export class Sandbox {
   readonly root = mkdtempSync(join(tmpdir(), 'runner-test-'));
-  readonly repo = new TestRepo(join(this.root, 'repo'));
+  readonly repo: TestRepo;
   readonly artifacts = join(this.root, 'artifacts');
   readonly state = join(this.root, 'state');
   readonly record = join(this.root, 'tool-calls.jsonl');
   readonly shim = gitShim(this.root);
 
-  constructor(readonly bundle: RunnerBundle) {}
+  /** `template`: a TestRepo.template to copy instead of an empty repository. */
+  constructor(
+    readonly bundle: RunnerBundle,
+    template?: string,
+  ) {
+    this.repo = new TestRepo(join(this.root, 'repo'), template);
+  }
 
   allowlist(overrides: Record<string, unknown> = {}): string {
     return JSON.stringify({
@@ -263,13 +338,16 @@ export class Sandbox {
   }
 
   /**
-   * The same runner code in this process (`runRunner`, what main.ts calls), with the real
-   * spawn: for the many refusal cases, where a process start per case would only cost time.
+   * The same runner code in this process (`runRunner`, what main.ts calls), with the real git
+   * processes and the simulator run in this process (simulatorInProcess): for the runner's logic
+   * (refusals, summaries, write-once), where a process start per run or tool call would only
+   * cost time. What the process boundary does is proven by the tests that use `run`.
    */
   async runInProcess(overrides: NodeJS.ProcessEnv = {}): Promise<RunOutcome> {
     let stdout = '';
     let stderr = '';
     const code = await runRunner({
+      spawn: simulatorInProcess(this.bundle.simulator),
       env: this.env(overrides),
       stdout: (t) => {
         stdout += t;
@@ -281,9 +359,17 @@ export class Sandbox {
     return { code, stdout, stderr };
   }
 
-  /** Plans run `runId` and returns the plan result the runner stored. */
-  async plan(runId: string, overrides: NodeJS.ProcessEnv = {}): Promise<PlanResult & RunOutcome> {
-    const outcome = await this.run({ DR_RUN_ID: runId, ...overrides });
+  /**
+   * Plans run `runId` and returns the plan result the runner stored: by the bundled runner, or
+   * `inProcess` (runInProcess) where the plan only sets up what a test checks.
+   */
+  async plan(
+    runId: string,
+    overrides: NodeJS.ProcessEnv = {},
+    how: { readonly inProcess?: boolean } = {},
+  ): Promise<PlanResult & RunOutcome> {
+    const env = { DR_RUN_ID: runId, ...overrides };
+    const outcome = await (how.inProcess ? this.runInProcess(env) : this.run(env));
     if (outcome.code !== 0)
       throw new Error(`plan failed (${outcome.code}):\n${outcome.stdout}\n${outcome.stderr}`);
     return { ...(this.artifact(`runs/${runId}/plan-result.json`) as PlanResult), ...outcome };
@@ -345,12 +431,13 @@ export class Sandbox {
  * concurrently (each has its own repository, artifact folder and state).
  */
 export function itWithSandbox(files: () => Record<string, string>) {
+  // One repository per file, copied for each test.
+  let template: string | undefined;
   return it.extend<{ sandbox: Sandbox }>({
     // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from this pattern
     sandbox: async ({}, use) => {
-      const sandbox = new Sandbox(await getBundle());
-      sandbox.repo.commit(files());
-      await use(sandbox);
+      template ??= TestRepo.template(files());
+      await use(new Sandbox(await getBundle(), template));
     },
   });
 }

@@ -8,7 +8,10 @@ import { itWithSandbox, simModule } from './helpers';
 
 /**
  * Plan mode of the bundled runner, run as a child process against real git repositories and the
- * simulator: with and without changes, ordering, failures.
+ * simulator: with and without changes, ordering, failures. The first test and one write-once case
+ * cross the runner's process boundary (its exit codes and output as a child process); the others
+ * check the runner's logic with the same code in this process (`runInProcess`: the real git and
+ * simulator processes), where a runner start per plan would only cost time.
  */
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -75,11 +78,11 @@ describe.concurrent('plan', () => {
   test('a plan-only run plans without the state lock; a run that may apply waits for it', async ({
     sandbox,
   }) => {
-    await sandbox.plan('run-pr', { DR_REQUEST_MODE: 'plan-only' });
+    await sandbox.plan('run-pr', { DR_REQUEST_MODE: 'plan-only' }, { inProcess: true });
     const [planOnly] = sandbox.toolCalls().filter((c) => c.argv[0] === 'plan');
     expect(planOnly?.argv).toContain('-lock=false');
     expect(planOnly?.argv).not.toContain('-lock-timeout=5m');
-    await sandbox.plan('run-deploy', { DR_REQUEST_MODE: 'apply' });
+    await sandbox.plan('run-deploy', { DR_REQUEST_MODE: 'apply' }, { inProcess: true });
     const deploy = sandbox.toolCalls().filter((c) => c.argv[0] === 'plan')[1];
     expect(deploy?.argv).toContain('-lock-timeout=5m');
     expect(deploy?.argv).not.toContain('-lock=false');
@@ -88,9 +91,9 @@ describe.concurrent('plan', () => {
   test('reports no changes when the state matches, then lists destroys and replaces first', async ({
     sandbox,
   }) => {
-    const first = await sandbox.plan('run-a');
-    expect((await sandbox.run(sandbox.applyEnv('run-a', first))).code).toBe(0);
-    const again = await sandbox.plan('run-same');
+    const first = await sandbox.plan('run-a', {}, { inProcess: true });
+    expect((await sandbox.runInProcess(sandbox.applyEnv('run-a', first))).code).toBe(0);
+    const again = await sandbox.plan('run-same', {}, { inProcess: true });
     expect(again).toMatchObject({
       hasChanges: false,
       counts: { add: 0, change: 0, destroy: 0, replace: 0 },
@@ -110,7 +113,7 @@ describe.concurrent('plan', () => {
         ],
       }),
     });
-    const plan = await sandbox.plan('run-b');
+    const plan = await sandbox.plan('run-b', {}, { inProcess: true });
     expect(plan.counts).toEqual({ add: 1, change: 0, destroy: 1, replace: 1 });
     expect(plan.changes).toEqual([
       { address: 'sim_db.main', actions: ['delete'] },
@@ -128,7 +131,7 @@ describe.concurrent('plan', () => {
         { fail: 'plan', failMessage: 'provider rejected the bucket name' },
       ),
     });
-    const outcome = await sandbox.run({ DR_RUN_ID: 'run-fail' });
+    const outcome = await sandbox.runInProcess({ DR_RUN_ID: 'run-fail' });
     expect(outcome.code).toBe(1);
     expect(outcome.stderr).toContain('FAILED in phase "plan" (exit code 1');
     expect(outcome.stderr).toContain('provider rejected the bucket name');
@@ -148,7 +151,7 @@ describe.concurrent('plan', () => {
   });
 
   test('fails with exit 5 when the branch does not exist', async ({ sandbox }) => {
-    const outcome = await sandbox.run({ DR_REF: 'release/9' });
+    const outcome = await sandbox.runInProcess({ DR_REF: 'release/9' });
     expect(outcome.code).toBe(5);
     expect(outcome.stderr).toContain('FAILED in phase "clone"');
     expect(outcome.stderr).toContain('does not exist');
@@ -162,7 +165,9 @@ describe.concurrent('plan', () => {
         key,
         'planted by a hostile plan',
       );
-      const outcome = await sandbox.run({ DR_RUN_ID: 'run-taken' });
+      // The plan file's case runs the bundled runner (exit 6 as a process's exit code).
+      const run = name === 'plan.tfplan' ? sandbox.run : sandbox.runInProcess;
+      const outcome = await run.call(sandbox, { DR_RUN_ID: 'run-taken' });
       expect(outcome.code).toBe(6);
       expect(outcome.stderr).toContain('FAILED in phase "upload"');
       expect(outcome.stderr).toContain(`artifact ${key} already exists`);

@@ -60,7 +60,9 @@ describe.each(['terraform', 'tofu'] as const)('with real %s', (tool) => {
     expect(sandbox.artifactText(first.planTextKey)).toContain(
       'terraform_data.example will be created',
     );
-    const second = await sandbox.plan('real-2', env);
+    // Plans that only set up the applies below, or check the summary, run the same runner code
+    // in this process (still with the real tool's processes); the applies run the bundle.
+    const second = await sandbox.plan('real-2', env, { inProcess: true });
 
     const applied = await sandbox.run({ ...env, ...sandbox.applyEnv('real-2', second) });
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
@@ -75,7 +77,7 @@ describe.each(['terraform', 'tofu'] as const)('with real %s', (tool) => {
       'plan is stale: state changed since it was approved, start a new run',
     );
 
-    const again = await sandbox.plan('real-3', env);
+    const again = await sandbox.plan('real-3', env, { inProcess: true });
     expect(again.hasChanges).toBe(false);
   });
 });

@@ -6,7 +6,9 @@ import { getBundle, itWithSandbox, Sandbox, simModule } from './helpers';
 
 /**
  * The runner re-checks what `Validate request` already checked, and what only the checkout can
- * tell: refused input exits 2, before git runs where the allowlist alone decides.
+ * tell: refused input exits 2, before git runs where the allowlist alone decides. One test runs
+ * the bundled runner (its exit code as a process); the rest run the same runner code in this
+ * process (`runInProcess`, with the real git and simulator processes).
  */
 
 const MODULE = simModule({ 'sim_bucket.logs': { name: 'logs' } });
@@ -82,14 +84,14 @@ describe.concurrent('refs, tags and the environment', () => {
     sandbox,
   }) => {
     sandbox.repo.tag('release/1');
-    const outcome = await sandbox.run({ DR_REF: 'release/1' });
+    const outcome = await sandbox.runInProcess({ DR_REF: 'release/1' });
     expect(outcome.code).toBe(5);
     expect(outcome.stderr).toContain('does not exist');
   });
 
   test('plans an allowed branch matching a pattern', async ({ sandbox }) => {
     const sha = sandbox.repo.commit({ 'README.md': 'release' }, 'release/1');
-    const plan = await sandbox.plan('run-1', { DR_REF: 'release/1' });
+    const plan = await sandbox.plan('run-1', { DR_REF: 'release/1' }, { inProcess: true });
     expect(plan.commit).toBe(sha);
   });
 
@@ -131,7 +133,7 @@ describe.concurrent('commits as refs', () => {
   }) => {
     const older = sandbox.repo.sha('main');
     sandbox.repo.commit({ 'README.md': 'newer' });
-    const plan = await sandbox.plan('run-1', { DR_REF: older });
+    const plan = await sandbox.plan('run-1', { DR_REF: older }, { inProcess: true });
     expect(plan.commit).toBe(older);
     expect(plan.stdout).toContain(`commit ${older} is on allowed branch main`);
   });
@@ -141,7 +143,7 @@ describe.concurrent('commits as refs', () => {
       { 'envs/dev/resources.json': simModule({ 'sim_evil.x': { steal: true } }) },
       'feature',
     );
-    const outcome = await sandbox.run({ DR_REF: unreviewed });
+    const outcome = await sandbox.runInProcess({ DR_REF: unreviewed });
     expect(outcome.code).toBe(2);
     expect(outcome.stderr).toContain(
       `commit ${unreviewed} is not reachable from an allowed branch`,
@@ -164,7 +166,7 @@ describe.concurrent('the path inside the checkout', () => {
     sandbox.repo.symlink('envs/escape', outside);
     sandbox.repo.symlink('envs/up', '../..');
     for (const path of ['envs/escape', 'envs/up']) {
-      const outcome = await sandbox.run({ DR_PATH: path });
+      const outcome = await sandbox.runInProcess({ DR_PATH: path });
       expect(outcome.code, outcome.stdout + outcome.stderr).toBe(2);
       expect(outcome.stderr).toMatch(/resolves (outside the repository|to the repository root)/);
     }
@@ -173,7 +175,7 @@ describe.concurrent('the path inside the checkout', () => {
 
   test('follows a symlink that stays inside the repository', async ({ sandbox }) => {
     sandbox.repo.symlink('envs/alias', 'dev');
-    const plan = await sandbox.plan('run-1', { DR_PATH: 'envs/alias' });
+    const plan = await sandbox.plan('run-1', { DR_PATH: 'envs/alias' }, { inProcess: true });
     expect(plan.hasChanges).toBe(true);
   });
 
@@ -181,7 +183,10 @@ describe.concurrent('the path inside the checkout', () => {
     sandbox,
   }) => {
     sandbox.repo.commit({ 'envs/staging/resources.json': MODULE, 'envs/.hidden/x.json': MODULE });
-    const outcome = await sandbox.run({ DR_RUN_ID: 'missing-path', DR_PATH: 'envs/prod' });
+    const outcome = await sandbox.runInProcess({
+      DR_RUN_ID: 'missing-path',
+      DR_PATH: 'envs/prod',
+    });
     expect(outcome.code, outcome.stdout + outcome.stderr).toBe(2);
     expect(outcome.stderr).toContain('does not exist at this commit');
     expect(sandbox.toolCalls()).toEqual([]);

@@ -134,7 +134,8 @@ describe.concurrent('git credentials', () => {
   });
 
   test('refuses plain HTTP to anything but this machine', async ({ sandbox }) => {
-    const outcome = await sandbox.run({
+    // A refusal before git runs: the runner's own logic, in this process.
+    const outcome = await sandbox.runInProcess({
       DR_ALLOWLIST: sandbox.allowlist({ url: 'http://git.example.com/infra.git' }),
       GIT_TOKEN: TOKEN,
     });

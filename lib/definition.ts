@@ -15,6 +15,7 @@ import { App, type Stack, Stage } from 'aws-cdk-lib';
 import type { DeployRunnerConfig } from './config';
 import { COMPONENT_TAG } from './constructs/private/component-tag';
 import { PACKAGE_ROOT } from './constructs/private/paths';
+import { DeployRunnerStack } from './deploy-runner-stack';
 
 /**
  * The state machine definition as plain ASL JSON, for local mode and tests: the definition the
@@ -250,9 +251,6 @@ function synthesizeTemplate(config: DeployRunnerConfig, stackName: string): CfnT
       builtinCloudFormationValidation: false,
       context: { ...cdkJsonContext(), ...NO_ASSETS_CONTEXT },
     });
-    // Loaded on a cache miss only: the stack's modules are most of a cached start's CPU.
-    const { DeployRunnerStack } =
-      require('./deploy-runner-stack') as typeof import('./deploy-runner-stack');
     const stack = new DeployRunnerStack(app, stackName, {
       config,
       env: { account: ACCOUNT, region: REGION },

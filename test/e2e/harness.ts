@@ -248,6 +248,13 @@ export interface OutboxMessage {
   html?: string;
 }
 
+/**
+ * Messages already read, by file. A message file appears whole, by rename (lib/local/durable.ts),
+ * and is never changed: the tests poll the outbox every 50 ms while a run plans, and re-reading
+ * every earlier message on each poll was most of that polling's CPU.
+ */
+const readMessages = new Map<string, OutboxMessage>();
+
 export function outbox(h: Harness): OutboxMessage[] {
   let files: string[];
   try {
@@ -255,7 +262,15 @@ export function outbox(h: Harness): OutboxMessage[] {
   } catch {
     return [];
   }
-  return files.sort().map((f) => JSON.parse(readFileSync(join(h.server.outboxDir, f), 'utf8')));
+  return files.sort().map((f) => {
+    const file = join(h.server.outboxDir, f);
+    let message = readMessages.get(file);
+    if (!message) {
+      message = JSON.parse(readFileSync(file, 'utf8')) as OutboxMessage;
+      readMessages.set(file, message);
+    }
+    return message;
+  });
 }
 
 /** Waits for the approval emails of a run and returns each approver's link. */

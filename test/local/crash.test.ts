@@ -28,7 +28,7 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import { localTaskRecordSchema } from '../../lib/contracts';
 import { processAlive } from '../../lib/local/durable';
-import { decide, InfraRepo, resources } from '../e2e/harness';
+import { decide, InfraRepo, resources } from '../e2e/repo';
 
 /**
  * Local mode after a crash, end to end: `deploy-runner local serve` runs as a child process and

@@ -1,9 +1,7 @@
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { bundleRunner } from '../../containers/runner/bundle';
 import { ConfigError, type DeployRunnerConfig, loadConfig } from '../config';
 import { assertDataDirFree } from './data-dir-lock';
-import { runDemo } from './demo';
 import { PortInUseError } from './http-server';
 import type { LocalServer } from './local-server';
 import {
@@ -14,7 +12,6 @@ import {
   requireGit,
   simulatorNotice,
 } from './preflight';
-import { startLocalServerWithSignIn } from './sign-in';
 
 /**
  * `deploy-runner local serve` and `deploy-runner local demo`. Problems a newcomer can hit (port
@@ -96,6 +93,17 @@ const SIGN_IN_OPTION = [
   'approvers sign in before deciding, at a local OpenID provider on 127.0.0.1 (docs/sign-in.md)',
 ] as const;
 
+/**
+ * The server's modules (the handlers, the engine, esbuild for the runner bundle) are most of a
+ * start's CPU: they load once the checks above have passed, so a command that ends with one of
+ * their one-line answers (port taken, config invalid, data folder in use) does not pay for them.
+ */
+const serverModules = () => ({
+  ...(require('../../containers/runner/bundle') as typeof import('../../containers/runner/bundle')),
+  ...(require('./demo') as typeof import('./demo')),
+  ...(require('./sign-in') as typeof import('./sign-in')),
+});
+
 /** Registers `deploy-runner local ...` (serve, demo) on the CLI. */
 export function registerLocalCommands(program: Command): Command {
   const local = program
@@ -125,6 +133,7 @@ export function registerLocalCommands(program: Command): Command {
         const dataDir = resolve(opts.dataDir);
         prepareDataDir(dataDir);
         assertDataDirFree(dataDir);
+        const { bundleRunner, startLocalServerWithSignIn } = serverModules();
         const bundle = await bundleRunner(join(dataDir, 'build'));
         const preferred = Object.values(config.repos)[0]?.tool ?? 'terraform';
         const tool = chooseTool(preferred, bundle.simulator);
@@ -174,7 +183,7 @@ export function registerLocalCommands(program: Command): Command {
       quietHandlerLogs();
       try {
         await assertPortFree(opts.port);
-        const demo = await runDemo({
+        const demo = await serverModules().runDemo({
           dataDir: opts.dataDir,
           port: opts.port,
           exitWhenDone: opts.exitWhenDone === true,

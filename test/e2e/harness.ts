@@ -1,6 +1,6 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -12,63 +12,20 @@ import {
 import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
 import { type DeployRunnerConfig, parseConfig } from '../../lib/config';
 import { type ExecutionInput, lockKeyFor } from '../../lib/contracts';
-import { runGit } from '../../lib/local/git';
 import {
   type LocalServer,
   type LocalServerOptions,
   startLocalServer,
 } from '../../lib/local/local-server';
+import { InfraRepo } from './repo';
+
+export { decide, InfraRepo, type ModuleFixture, resources, type SimResource } from './repo';
 
 /**
  * End-to-end harness: a real git repo, the synthesized state machine in a local server, the real
  * handlers and the bundled runner with the terraform simulator. Tests talk to it only through
  * `@aws-sdk/client-sfn` and HTTP, as CI and approvers do.
  */
-
-export type SimResource = {
-  type: string;
-  name: string;
-  attributes?: Record<string, unknown>;
-  forceNew?: string[];
-};
-
-export interface ModuleFixture {
-  resources: SimResource[];
-  fail?: 'init' | 'plan' | 'apply';
-  failMessage?: string;
-  /** Milliseconds the simulator takes to plan or apply. */
-  delayMs?: { plan?: number; apply?: number };
-  /** The simulator's apply waits until this file exists. */
-  applyWaitsFor?: string;
-}
-
-const git = (cwd: string, ...args: string[]) => runGit(cwd, 'Test', ...args);
-
-/** A git repository of root modules for the simulator; `commit` writes modules and commits. */
-export class InfraRepo {
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-    git(dir, 'init', '-q', '-b', 'main');
-  }
-
-  commit(modules: Record<string, ModuleFixture>, message = 'change'): string {
-    for (const [path, module] of Object.entries(modules)) {
-      const file = join(this.dir, path, 'resources.json');
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, JSON.stringify({ backend: { key: path }, ...module }, null, 2));
-    }
-    git(this.dir, 'add', '-A');
-    git(this.dir, 'commit', '-q', '--allow-empty', '-m', message);
-    return git(this.dir, 'rev-parse', 'HEAD');
-  }
-
-  get url(): string {
-    return `file://${this.dir}`;
-  }
-}
-
-export const resources = (...names: string[]): SimResource[] =>
-  names.map((name) => ({ type: 'sim_thing', name, attributes: { name } }));
 
 let bundle: Promise<RunnerBundle> | undefined;
 /**
@@ -248,6 +205,13 @@ export interface OutboxMessage {
   html?: string;
 }
 
+/**
+ * Messages already read, by file. A message file appears whole, by rename (lib/local/durable.ts),
+ * and is never changed: the tests poll the outbox every 50 ms while a run plans, and re-reading
+ * every earlier message on each poll was most of that polling's CPU.
+ */
+const readMessages = new Map<string, OutboxMessage>();
+
 export function outbox(h: Harness): OutboxMessage[] {
   let files: string[];
   try {
@@ -255,7 +219,15 @@ export function outbox(h: Harness): OutboxMessage[] {
   } catch {
     return [];
   }
-  return files.sort().map((f) => JSON.parse(readFileSync(join(h.server.outboxDir, f), 'utf8')));
+  return files.sort().map((f) => {
+    const file = join(h.server.outboxDir, f);
+    let message = readMessages.get(file);
+    if (!message) {
+      message = JSON.parse(readFileSync(file, 'utf8')) as OutboxMessage;
+      readMessages.set(file, message);
+    }
+    return message;
+  });
 }
 
 /** Waits for the approval emails of a run and returns each approver's link. */
@@ -272,26 +244,6 @@ export async function approvalLinks(h: Harness, count = 1, timeoutMs = 30_000) {
     if (Date.now() > deadline) throw new Error(`no approval email after ${timeoutMs} ms`);
     await sleep(50);
   }
-}
-
-/** Opens the page like a browser, then posts the chosen form with its nonce. */
-export async function decide(
-  link: string,
-  decision: 'approve' | 'reject',
-  fields: { reason?: string; confirm?: string } = {},
-): Promise<{ status: number; body: string }> {
-  const page = await fetch(link);
-  const html = await page.text();
-  const nonce = /name="nonce" value="([^"]+)"/.exec(html)?.[1];
-  if (!nonce) throw new Error(`no nonce on the approval page (HTTP ${page.status})`);
-  const body = new URLSearchParams({ nonce, decision, ...fields });
-  const res = await fetch(link, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-    redirect: 'manual',
-  });
-  return { status: res.status, body: await res.text() };
 }
 
 export async function lockHeld(h: Harness, path: string, repo = 'infra') {

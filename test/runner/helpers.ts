@@ -88,17 +88,22 @@ function git(cwd: string, ...args: string[]): string {
   }).trim();
 }
 
-/** A bare repository (the "remote") and a working copy that pushes to it. */
+/**
+ * A bare repository (the "remote") with a work tree of its own: commits land in the remote
+ * directly (git --git-dir=<bare> --work-tree=<work>), with no push and its receive-pack, pack and
+ * unpack processes. The runner sees the remote's branches and tags as before.
+ */
 export class TestRepo {
   readonly bare: string;
   readonly work: string;
   readonly url: string;
-  /** The working copy's branch, tracked here: asking git costs two processes per commit. */
+  /** The work tree's branch, tracked here: asking git costs two processes per commit. */
   private current = 'main';
 
   /**
    * A new repository in `root`, or a copy of `template` (a TestRepo's root): copying the files
-   * costs no process, where init, add, commit and push cost about a dozen.
+   * costs no process, where init and a first commit cost several. Neither repository holds an
+   * absolute path (the work tree is named on each git command line), so a copy is complete.
    */
   constructor(root: string, template?: string) {
     this.bare = join(root, 'remote.git');
@@ -106,18 +111,10 @@ export class TestRepo {
     this.url = `file://${this.bare}`;
     if (template) {
       cpSync(template, root, { recursive: true });
-      // The only absolute path in either repository: the working copy's remote.
-      const config = join(this.work, '.git', 'config');
-      const text = readFileSync(config, 'utf8');
-      const from = join(template, 'remote.git');
-      if (!text.includes(from)) throw new Error(`template remote ${from} not in ${config}`);
-      writeFileSync(config, text.split(from).join(this.bare));
       return;
     }
     mkdirSync(this.work, { recursive: true });
     git(root, 'init', '--quiet', '--bare', '--initial-branch=main', this.bare);
-    git(this.work, 'init', '--quiet', '--initial-branch=main');
-    git(this.work, 'remote', 'add', 'origin', this.bare);
   }
 
   /** A repository whose main branch holds `files`, to copy for each test (the constructor's template). */
@@ -127,7 +124,7 @@ export class TestRepo {
     return root;
   }
 
-  /** Writes files (null deletes), commits on `branch` and pushes; returns the commit SHA. */
+  /** Writes files (null deletes), commits on `branch`; returns the commit SHA. */
   commit(files: Record<string, string | null>, branch = 'main', message = 'change'): string {
     this.switchTo(branch);
     for (const [path, content] of Object.entries(files)) {
@@ -138,9 +135,8 @@ export class TestRepo {
         writeFileSync(file, content);
       }
     }
-    git(this.work, 'add', '--all');
-    git(this.work, 'commit', '--quiet', '--allow-empty', '-m', message);
-    git(this.work, 'push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`);
+    this.git('add', '--all');
+    this.git('commit', '--quiet', '--allow-empty', '-m', message);
     return this.sha(branch);
   }
 
@@ -154,19 +150,22 @@ export class TestRepo {
   }
 
   tag(name: string, ref = 'main'): void {
-    git(this.work, 'tag', name, ref);
-    git(this.work, 'push', '--quiet', 'origin', `refs/tags/${name}`);
+    this.git('tag', name, ref);
   }
 
   sha(ref: string): string {
-    return git(this.work, 'rev-parse', ref);
+    return this.git('rev-parse', ref);
+  }
+
+  private git(...args: string[]): string {
+    return git(this.work, `--git-dir=${this.bare}`, `--work-tree=${this.work}`, ...args);
   }
 
   private switchTo(branch: string): void {
     if (this.current === branch) return;
-    const branches = git(this.work, 'branch', '--list', branch);
-    if (branches) git(this.work, 'checkout', '--quiet', branch);
-    else git(this.work, 'checkout', '--quiet', '-b', branch);
+    const branches = this.git('branch', '--list', branch);
+    if (branches) this.git('checkout', '--quiet', branch);
+    else this.git('checkout', '--quiet', '-b', branch);
     this.current = branch;
   }
 }

@@ -27,7 +27,8 @@ import { type Harness, history, lockHeld, resources, startHarness, waitForEnd } 
 /**
  * `deploy-runner` as CI runs it: a subprocess with GitHub Actions variables and no AWS
  * credentials, against the local server (real definition, handlers, runner and terraform
- * simulator). Every scenario runs on its own path, so they share no lock, and all of them start
+ * simulator). Every scenario runs on its own path, so they share no lock (but where one run
+ * serves two: 5's lock holder is 9's run, 11's clash is with 14's run), and all of them start
  * at once in beforeAll: the CLI makes at most one API call per second, so a followed run takes
  * 10-20 s whether or not others run beside it. The tests then await their scenario and assert.
  *
@@ -151,15 +152,18 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
       return cli(h, ['status', arnOf(name('envs/broken', '400'))], opts('400')).done;
     });
 
-    // 5 busy: run A waits for approval holding the lock; B fails on it; then A is rejected.
+    // 9's first start (A) waits for approval holding the lock of envs/retry: 5's run B fails
+    // on it, and only then does 9 reject A (one plan fewer than a lock holder of its own).
+    const retriedFirst = eager(() => start(h, 'envs/retry', ['--json'], opts('900')).done);
+
+    // 5 busy: run A waits for approval holding the lock; B fails on it; then 9 rejects A.
     const busy = eager(async () => {
-      const a = await start(h, 'envs/busy', ['--json'], opts('500')).done;
+      const a = await retriedFirst;
       const arnA = startedRecord(a).executionArn;
-      await linksOf(h, name('envs/busy', '500'));
-      const statusA = await cli(h, ['status', arnA], opts('500')).done;
-      const b = await start(h, 'envs/busy', ['--wait'], opts('501')).done;
-      const statusB = await cli(h, ['status', arnOf(name('envs/busy', '501'))], opts('501')).done;
-      await decideAs(h, name('envs/busy', '500'), 'grace@example.com', 'reject', 'busy test');
+      await linksOf(h, name('envs/retry', '900'));
+      const statusA = await cli(h, ['status', arnA], opts('900')).done;
+      const b = await start(h, 'envs/retry', ['--wait'], opts('501')).done;
+      const statusB = await cli(h, ['status', arnOf(name('envs/retry', '501'))], opts('501')).done;
       return { a, statusA, b, statusB };
     });
 
@@ -208,7 +212,7 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
     // 9 and 10: a retried start attaches to the run instead of starting a second one.
     const retried = eager(async () => {
       const runName = name('envs/retry', '900');
-      const first = await start(h, 'envs/retry', ['--json'], opts('900')).done;
+      const first = await retriedFirst;
       const second = await start(
         h,
         'envs/retry',
@@ -220,6 +224,8 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
           await h.sfn.send(new ListExecutionsCommand({ stateMachineArn: h.server.stateMachineArn }))
         ).executions?.filter((e) => e.name === runName) ?? [];
       const whileRunning = await listed();
+      // A holds the lock until 5 has seen it held.
+      await busy.catch(() => {});
       await decideAs(h, runName, 'grace@example.com', 'reject', 'retry test');
       await waitForEnd(h, arnOf(runName));
       const [again, otherActor] = await Promise.all([
@@ -369,7 +375,6 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
         fail: 'plan',
         failMessage: 'provider "sim" refused the credentials',
       },
-      'envs/busy': { resources: resources('cache') },
       'envs/aborted': { resources: resources('cluster') },
       'envs/preview': { resources: resources('site', 'cdn') },
       'envs/report': { resources: resources('report') },
@@ -482,27 +487,27 @@ describe('e2e: the deploy-runner CLI as a CI subprocess', { timeout: 150_000 }, 
   it('5 busy: another run holds the lock (exit 5); status of the holder shows the approval request', async () => {
     const { a, statusA, b, statusB } = await scenarios.busy;
     expect(a.code).toBe(0);
-    expect(startedRecord(a)).toMatchObject({ attached: false, name: name('envs/busy', '500') });
+    expect(startedRecord(a)).toMatchObject({ attached: false, name: name('envs/retry', '900') });
     expect(statusA.code).toBe(0);
     inOrder(statusA.stdout, [
-      `${name('envs/busy', '500')}: RUNNING`,
+      `${name('envs/retry', '900')}: RUNNING`,
       '   now at: Request approval',
       '   Waiting for approval from Ada <ada@example.com>, Grace <grace@example.com>; expires ',
       '   Plan: 1 to add',
     ]);
     expectPlainFollow(b, 5);
-    await expectStarted(h, b, name('envs/busy', '501'));
+    await expectStarted(h, b, name('envs/retry', '501'));
     inOrder(b.stdout, [
       / -> Acquire lock\n/,
       / -> Another run holds the lock\n/,
       // The holder's page, where its approval request and requester are.
-      `   the lock holder: ${h.server.url}/executions/${encodeURIComponent(arnOf(name('envs/busy', '500')))}`,
-      `FAILED Another run holds the lock: Another run of this repo and path is in progress; nothing was planned. Retry when it has finished. Holder: run ${name('envs/busy', '500')}, requested by octocat, CI run https://github.com/acme/infra/actions/runs/500`,
-      `, execution ${arnOf(name('envs/busy', '500'))} (exit 5)`,
+      `   the lock holder: ${h.server.url}/executions/${encodeURIComponent(arnOf(name('envs/retry', '900')))}`,
+      `FAILED Another run holds the lock: Another run of this repo and path is in progress; nothing was planned. Retry when it has finished. Holder: run ${name('envs/retry', '900')}, requested by octocat, CI run https://github.com/acme/infra/actions/runs/900`,
+      `, execution ${arnOf(name('envs/retry', '900'))} (exit 5)`,
     ]);
     expect(b.stdout).not.toContain('-> Plan\n');
     expect(statusB.code).toBe(5);
-    expect(statusB.stdout).toContain(`${name('envs/busy', '501')}: FAILED`);
+    expect(statusB.stdout).toContain(`${name('envs/retry', '501')}: FAILED`);
     expect(statusB.stdout).toContain('FAILED Another run holds the lock');
   });
 

@@ -231,7 +231,9 @@ function synthesizeCapturing(
   const outdir = mkdtempSync(path.join(tmpdir(), 'deploy-runner-asl-'));
   // CDK ends a validation report with where it saved a copy: in `outdir`, removed below. Said
   // again from the cache, or read after this returns, it would point at a file that is gone.
-  const kept = () => said.map((text) => withoutLinesNaming(text, outdir));
+  // CDK writes the path absolute or relative to the working folder: the folder's own name, made
+  // unique by mkdtemp, is in both.
+  const kept = () => said.map((text) => withoutLinesNaming(text, path.basename(outdir)));
   try {
     const template = JSON.stringify(synthesizeTemplate(config, stackName, outdir));
     after = process.exitCode;

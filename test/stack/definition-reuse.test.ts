@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describe, expect, it, vi } from 'vitest';
 import { type DeployRunnerConfig, parseConfig } from '../../lib/config';
 import {
@@ -128,6 +129,16 @@ describe('synthesizeDefinition reuse', () => {
     expect(fromCache.lines).toEqual(expected.lines);
     expect(fromSynth.lines).toEqual(expected.lines);
     expect(expected.lines.join('\n')).not.toMatch(/deploy-runner-asl-|can be found in/);
+    // CDK names the report relative to the working folder when that is shorter (a clone in /tmp).
+    const cwd = vi.spyOn(process, 'cwd').mockReturnValue(tmpdir());
+    try {
+      forgetSynthesizedDefinitions();
+      const near = warningsOf(() => fresh(second));
+      expect(near.lines.join('\n')).toMatch(/approvalsRequired is 1 and 1 approver/);
+      expect(near.lines).toEqual(expected.lines);
+    } finally {
+      cwd.mockRestore();
+    }
     expect(text(fromCache.result)).toBe(text(expected.result));
   });
 });

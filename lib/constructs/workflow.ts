@@ -203,7 +203,7 @@ export class Workflow extends Construct {
     });
 
     // 3. Plan: clone the pinned commit, plan, write the plan and its summary (read-only role).
-    // What the runner checks out, for the plan and for a drift glob's listing alike.
+    // What the runner checks out: for the plan, a drift glob's listing and the apply alike.
     const checkout = {
       // plan-only: the runner plans without terraform's state lock (it holds no deploy lock).
       requestMode: request('mode'),
@@ -311,12 +311,7 @@ export class Workflow extends Construct {
     const apply = this.runnerTask('Apply', StateNames.Apply, props, props.tasks.apply, {
       timeout: timeouts.apply,
       environment: runnerRunEnv({
-        requestMode: request('mode'),
-        repo: request('repo'),
-        ref: request('ref'),
-        path: request('path'),
-        runId: request('runId'),
-        executionArn: sfn.JsonPath.executionId,
+        ...checkout,
         apply: {
           commit: sfn.JsonPath.stringAt('$.plan.summary.commit'),
           planKey: sfn.JsonPath.stringAt('$.plan.summary.planKey'),

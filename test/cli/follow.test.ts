@@ -25,6 +25,18 @@ import { type ApiCall, simulate } from './simulation';
 
 const MINUTE = 60_000;
 
+/** A run that waits 24 h on its approval and then applies, simulated on `clock`. */
+function parkedForADay(clock: VirtualClock) {
+  const run = appliedRunHistory({ approvalWaitMs: 24 * 60 * MINUTE, taskMs: 20_000 });
+  const { calls } = simulate({
+    clock,
+    events: run.events,
+    endsAt: run.endsAt,
+    final: { status: 'SUCCEEDED', output: run.output },
+  });
+  return { run, calls };
+}
+
 function follow(clock: VirtualClock, withLogs = true, intervals?: PollIntervals) {
   const events: FollowEvent[] = [];
   const pacer = new ApiPacer({
@@ -179,17 +191,9 @@ describe('followExecution', () => {
 
   it('costs hundreds of calls, not thousands, for a run parked 24 h on its approval', async () => {
     const clock = new VirtualClock();
-    const run = appliedRunHistory({ approvalWaitMs: 24 * 60 * MINUTE, taskMs: 20_000 });
-    const { calls } = simulate({
-      clock,
-      events: run.events,
-      endsAt: run.endsAt,
-      final: { status: 'SUCCEEDED', output: run.output },
-    });
+    const { run, calls } = parkedForADay(clock);
     await follow(clock).done;
-    const approvalAt = run.events
-      .find((e) => e.stateEnteredEventDetails?.name === 'Request approval')
-      ?.timestamp?.getTime() as number;
+    const approvalAt = approvalEnteredAt(run);
     const inWait = calls.filter((c) => c.at >= approvalAt && c.at < approvalAt + 24 * 60 * MINUTE);
     // 15 min at up to 30 s, then every 2 min: about 750.
     expect(inWait.length).toBeLessThan(800);
@@ -364,13 +368,7 @@ describe('the approval poll (--approval-poll, DEPLOY_RUNNER_APPROVAL_POLL)', () 
 
   it('a short poll left on still backs off once the run is parked: a 24 h wait costs about 1,200 calls, not 43,200', async () => {
     const clock = new VirtualClock();
-    const run = appliedRunHistory({ approvalWaitMs: 24 * 60 * MINUTE, taskMs: 20_000 });
-    const { calls } = simulate({
-      clock,
-      events: run.events,
-      endsAt: run.endsAt,
-      final: { status: 'SUCCEEDED', output: run.output },
-    });
+    const { run, calls } = parkedForADay(clock);
     await follow(clock, false, withApprovalPoll(DEFAULT_POLL_INTERVALS, 2)).done;
     const approvalAt = approvalEnteredAt(run);
     const inWait = calls.filter((c) => c.at >= approvalAt && c.at < approvalAt + 24 * 60 * MINUTE);

@@ -368,9 +368,12 @@ const FAULTS: FaultCase[] = [
       const arn = await start(h, path);
       const link = await linkFor(h, arn);
       const nonce = nonceOf(await (await fetch(link)).text());
-      // A crash leaves the data folder as it was at that moment: a copy of it is that state.
+      // A crash leaves the data folder as it was at that moment: a copy of it is that state. The
+      // other faults' runs share this server, so their runners' work folders (git checkouts) change
+      // under the copy; this run's own runner has ended, and a restart makes `work` afresh.
       const crashed = join(h.root, 'data-after-crash');
-      cpSync(join(h.root, 'data'), crashed, { recursive: true });
+      const data = join(h.root, 'data');
+      cpSync(data, crashed, { recursive: true, filter: (from) => from !== join(data, 'work') });
       const { runner } = await runnerBundle();
       const restarted = await startLocalServer({
         config: h.config,

@@ -49,7 +49,7 @@ function timeCommand(
 }
 
 /**
- * `npx cdk synth -q` as a user runs it (cdk.json's app: tsx bin/app.ts, esbuild bundling of the
+ * `npx cdk synth -q` as a user runs it (cdk.json's app: bin/app.ts through tsx's require hook, esbuild bundling of the
  * five handlers), into a temporary folder so the checkout's cdk.out is left alone. Notices,
  * telemetry and the version check are off: nothing leaves the machine.
  */

@@ -10,13 +10,26 @@ import { exampleConfig, ROOT } from './helpers';
 /** bin/app.ts as the CDK CLI runs it: the config file, and what a wrong one prints. */
 
 const run = promisify(execFile);
-const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
-const APP = path.join(ROOT, 'bin', 'app.ts');
+/**
+ * cdk.json's app command, as the CDK CLI runs it from the project folder; its paths and the tsx
+ * hook are resolved there, so that tests can run it in another folder.
+ */
+const [COMMAND, ...ARGS] = (
+  JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { app: string }
+).app
+  .split(' ')
+  .map((word) =>
+    word.startsWith('bin/')
+      ? path.join(ROOT, word)
+      : word.startsWith('tsx/')
+        ? require.resolve(word, { paths: [ROOT] })
+        : word,
+  );
 
 async function app(options: { cwd: string; env?: Record<string, string>; context?: object }) {
   const outdir = mkdtempSync(path.join(tmpdir(), 'deploy-runner-app-'));
   try {
-    const { stdout, stderr } = await run(TSX, [APP], {
+    const { stdout, stderr } = await run(COMMAND === 'node' ? process.execPath : COMMAND, ARGS, {
       cwd: options.cwd,
       env: {
         ...process.env,

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifyStateSchema, parseRunnerReport, readableError } from '../../handlers/shared/failure';
 import type { PlanResult } from '../../lib/contracts';
@@ -81,6 +81,43 @@ describe.concurrent('apply', () => {
     expect(fetches.at(-1)).toEqual(
       expect.arrayContaining(['--depth=1', '--', 'origin', plan.commit]),
     );
+    // The plan's processes, then the apply's: no `version` call, three git processes.
+    expect(sandbox.toolCalls().map((c) => c.argv[0])).toEqual([
+      ...['init', 'plan', 'show', 'show'],
+      ...['init', 'apply', 'output'],
+    ]);
+    const gitCommands = sandbox.shim
+      .calls()
+      .map((argv) => argv.find((a, i) => argv[i - 1] !== '-c' && a !== '-c'));
+    expect(gitCommands).toEqual(['init', 'fetch', 'checkout', 'init', 'fetch', 'checkout']);
+    expect(outcome.stdout).toContain(
+      'terraform 1.11.0-sim made the plan (a saved plan applies only with that version)',
+    );
+  });
+
+  test('records the version that made the plan, which a tool of another version refuses to apply', async ({
+    sandbox,
+  }) => {
+    const plan = await sandbox.plan('run-1', { TF_SIM_VERSION: '1.10.5' }, { inProcess: true });
+    expect(plan.toolVersion).toBe('1.10.5');
+    const other = await sandbox.runInProcess({
+      ...sandbox.applyEnv('run-1', plan),
+      TF_SIM_VERSION: '1.11.0',
+    });
+    expect(other.code).toBe(1);
+    expect(other.stdout + other.stderr).toContain(
+      'plan file was created by Terraform 1.10.5, but this is 1.11.0',
+    );
+    // Nothing was applied: the simulator wrote no state.
+    expect(existsSync(sandbox.state)).toBe(false);
+    const same = await sandbox.runInProcess({
+      ...sandbox.applyEnv('run-1', plan),
+      TF_SIM_VERSION: '1.10.5',
+    });
+    expect(same.code, same.stdout + same.stderr).toBe(0);
+    expect(sandbox.artifact('runs/run-1/apply-result.json')).toMatchObject({
+      toolVersion: '1.10.5',
+    });
   });
 
   test('fails a stale plan with exit 3 and the readable cause', async ({ sandbox }) => {

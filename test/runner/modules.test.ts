@@ -316,6 +316,61 @@ describe('resolveModuleDir', () => {
 });
 
 describe('runRunner with injected collaborators', () => {
+  it.each([
+    ['from show -json', { terraform_version: '1.6.0' }, '1.6.0', ['init', 'plan', 'show', 'show']],
+    [
+      'from a version call when show -json does not name it',
+      {},
+      '1.5.7',
+      ['init', 'plan', 'show', 'version', 'show'],
+    ],
+  ])('records the tool version %s', async (_, versionField, expected, commands) => {
+    const dir = tmp();
+    const sha = 'a'.repeat(40);
+    const tool: string[][] = [];
+    const spawn: Spawn = async (file, args, options) => {
+      const cwd = options.cwd ?? '';
+      if (file === 'git') {
+        // What a checkout leaves behind: a detached HEAD and the module's folder.
+        if (args.includes('checkout')) {
+          mkdirSync(join(cwd, '.git'), { recursive: true });
+          writeFileSync(join(cwd, '.git', 'HEAD'), `${sha}\n`);
+          mkdirSync(join(cwd, 'envs', 'dev'), { recursive: true });
+        }
+        return { code: 0, stdout: '', stderr: '' };
+      }
+      tool.push([...args]);
+      const out = args.find((a) => a.startsWith('-out='));
+      if (out) writeFileSync(out.slice('-out='.length), 'plan-bytes');
+      const stdout =
+        args[0] === 'version'
+          ? JSON.stringify({ terraform_version: '1.5.7' })
+          : args.includes('-json')
+            ? JSON.stringify({ format_version: '1.2', ...versionField, resource_changes: [] })
+            : '';
+      return { code: 0, stdout, stderr: '' };
+    };
+    const bin = tmp();
+    writeFileSync(join(bin, 'terraform'), '', { mode: 0o755 });
+    const out: string[] = [];
+    const code = await runRunner({
+      env: { ...ENV, DR_ARTIFACT_DIR: dir, PATH: bin },
+      stdout: (t) => out.push(t),
+      stderr: (t) => out.push(t),
+      spawn,
+      clock: () => new Date('2026-01-01T00:00:00Z'),
+    });
+    expect(code, out.join('')).toBe(0);
+    expect(tool.map((argv) => argv[0])).toEqual(commands);
+    const result = JSON.parse(
+      (
+        await new FolderArtifactStore(dir).get(`runs/${ENV.DR_RUN_ID}/plan-result.json`)
+      ).body.toString(),
+    );
+    expect(result).toMatchObject({ commit: sha, toolVersion: expected });
+    expect(out.join('')).toContain(`terraform ${expected}\n`);
+  });
+
   it('maps a git failure to exit 5 and writes the error report to the store', async () => {
     const dir = tmp();
     const calls: string[][] = [];
@@ -342,7 +397,6 @@ describe('runRunner with injected collaborators', () => {
     expect(code).toBe(5);
     expect(calls.map((c) => c.slice(0, 3))).toEqual([
       ['git', 'init', '--quiet'],
-      ['git', 'remote', 'add'],
       ['git', 'fetch', '--depth=1'],
     ]);
     const report = JSON.parse(

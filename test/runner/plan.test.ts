@@ -14,6 +14,9 @@ import { itWithSandbox, simModule } from './helpers';
  * simulator processes), where a runner start per plan would only cost time.
  */
 
+/** The git subcommand of a recorded argv (after any `-c name=value`). */
+const gitCommand = (argv: string[]) => argv.find((a, i) => argv[i - 1] !== '-c' && a !== '-c');
+
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 const MODULE = JSON.stringify({
@@ -73,6 +76,10 @@ describe.concurrent('plan', () => {
       '-lock-timeout=5m',
     ]);
     expect(argv).toContainEqual(['init', '-input=false', '-no-color']);
+    // One tool process per step (the version comes from `show -json`), three git processes.
+    expect(argv.map((a) => a[0])).toEqual(['init', 'plan', 'show', 'show']);
+    expect(plan.stdout).toContain('terraform 1.11.0-sim\n');
+    expect(sandbox.shim.calls().map(gitCommand)).toEqual(['init', 'fetch', 'checkout']);
   });
 
   test('a plan-only run plans without the state lock; a run that may apply waits for it', async ({

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PlanJsonError, summarizePlan } from '../../containers/runner/src/summary';
+import { PlanJsonError, planToolVersion, summarizePlan } from '../../containers/runner/src/summary';
 import { unlistedDestructive } from '../../handlers/shared/plan-check';
 import { MAX_CHANGES_IN_RESULT } from '../../lib/contracts';
 
@@ -10,6 +10,14 @@ const rc = (address: string, actions: string[], values: Record<string, unknown> 
   type: address.split('.')[0],
   name: address.split('.')[1],
   change: { actions, before: values, after: values, after_unknown: {} },
+});
+
+describe('planToolVersion', () => {
+  it('reads the version show -json records, and nothing from anything else', () => {
+    expect(planToolVersion({ format_version: '1.2', terraform_version: '1.11.4' })).toBe('1.11.4');
+    for (const raw of [{}, { terraform_version: 1 }, { terraform_version: '' }, null, 'x', []])
+      expect(planToolVersion(raw)).toBeUndefined();
+  });
 });
 
 describe('summarizePlan', () => {

@@ -30,7 +30,8 @@ import { dirname, join, relative, resolve } from 'node:path';
  * fails with Terraform's "Saved plan is stale" error.
  *
  * `TF_SIM_RECORD=<file>` appends one JSON line per invocation: `{ argv, cwd, env }`.
- * `TF_SIM_VERSION` overrides the reported version.
+ * `TF_SIM_VERSION` overrides the reported version; as Terraform's, a saved plan is shown or applied
+ * only by the version that made it.
  */
 
 export interface SimIo {
@@ -295,7 +296,7 @@ function showCommand(ctx: Ctx, args: readonly string[]): number {
   const flags = parseFlags(args, { json: 'bool', 'no-color': 'bool' });
   const file = flags.positional[0];
   if (!file) throw new SimError('the simulator can only show a saved plan file');
-  const plan = readPlan(resolve(ctx.cwd, file));
+  const plan = readPlan(ctx, resolve(ctx.cwd, file));
   if (isTrue(flags, 'json')) ctx.stdout(`${JSON.stringify(planJson(plan))}\n`);
   else ctx.stdout(renderPlan(plan));
   return 0;
@@ -316,7 +317,7 @@ function applyCommand(ctx: Ctx, args: readonly string[]): number {
   let plan: SimPlan;
   const planFile = flags.positional[0];
   if (planFile) {
-    plan = readPlan(resolve(ctx.cwd, planFile));
+    plan = readPlan(ctx, resolve(ctx.cwd, planFile));
     const lineage = state?.lineage ?? null;
     const serial = state?.serial ?? 0;
     if (plan.priorLineage !== lineage || plan.priorSerial !== serial || plan.stateKey !== key) {
@@ -434,7 +435,7 @@ function readState(file: string): SimState | undefined {
   return JSON.parse(readFileSync(file, 'utf8')) as SimState;
 }
 
-function readPlan(file: string): SimPlan {
+function readPlan(ctx: Ctx, file: string): SimPlan {
   let plan: SimPlan;
   try {
     plan = JSON.parse(readFileSync(file, 'utf8')) as SimPlan;
@@ -445,6 +446,11 @@ function readPlan(file: string): SimPlan {
   }
   if (plan.format !== 'terraform-sim-plan')
     throw new SimError(`Failed to load "${file}" as a plan file: not a plan`);
+  // As Terraform: a saved plan is read (shown, applied) only by the version that made it.
+  if (plan.terraformVersion !== ctx.version)
+    throw new SimError(
+      `Failed to read plan from plan file\n\nCannot read the plan from the given plan file: plan file was created by Terraform ${plan.terraformVersion}, but this is ${ctx.version}; plan files cannot be transferred between different Terraform versions.`,
+    );
   return plan;
 }
 

@@ -7,7 +7,7 @@ import { moduleDir, type PhaseTracker, prepare, putOnce, type RunDeps } from './
 import type { ApplyInputs, RunnerEnv } from './env';
 import { ArtifactVerificationError, StalePlanError } from './errors';
 import { checkoutExactCommit, initRepository } from './git';
-import { runTool, toolFailure, toolVersion } from './tool';
+import { runTool, toolFailure } from './tool';
 
 /** What apply writes to `runs/<runId>/apply-result.json`. */
 export interface ApplyResult {
@@ -104,8 +104,12 @@ export async function runApply(
     await fs.writeFile(planFile, plan.body, { mode: 0o600 });
 
     phases.enter('init', `${tool.tool.name} init in ${env.path}`);
-    const version = await toolVersion(tool);
-    deps.log.line(`${tool.tool.name} ${version}`);
+    // No `version` process: Terraform and OpenTofu apply a saved plan only with the version that
+    // made it (another refuses the plan file), so an apply that succeeds ran the recorded one.
+    const version = recorded.toolVersion;
+    deps.log.line(
+      `${tool.tool.name} ${version} made the plan (a saved plan applies only with that version)`,
+    );
     await runTool(tool, 'init', ['init', '-input=false', '-no-color']);
 
     phases.enter('apply', `${tool.tool.name} apply of the approved plan`);

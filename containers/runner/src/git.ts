@@ -71,6 +71,9 @@ export async function gitEnvironment(
     // --auto`, a process per fetch) would only tidy a folder that is about to be deleted.
     ['gc.auto', '0'],
     ['maintenance.auto', 'false'],
+    // `origin` lives in the environment like the rest: no `git remote add` process per checkout,
+    // and no default fetch refspec, so a fetch updates only the refs its own refspec names.
+    ['remote.origin.url', url],
   ];
   if (transport === 'https') config.push(['protocol.https.allow', 'always']);
   if (transport === 'http-loopback') config.push(['protocol.http.allow', 'always']);
@@ -184,11 +187,13 @@ function hintFor(stderr: string): string {
   return 'check the repository URL, the credentials and the ref, then start a new run';
 }
 
-/** Creates an empty repository in `ctx.dir` with `origin` pointing at the repo URL. */
+/**
+ * Creates an empty repository in `ctx.dir`; `origin` is the repo URL through the environment's
+ * configuration (gitEnvironment).
+ */
 export async function initRepository(ctx: GitContext): Promise<void> {
   await fs.mkdir(ctx.dir, { recursive: true });
   await git(ctx, ['init', '--quiet'], { quiet: true });
-  await git(ctx, ['remote', 'add', '--', 'origin', ctx.url], { quiet: true });
 }
 
 /** Fetches the tip of `branch` (one commit, depth 1), checks it out and returns its SHA. */
@@ -203,12 +208,9 @@ export async function checkoutBranchTip(ctx: GitContext, branch: string): Promis
     'origin',
     `+refs/heads/${branch}:${local}`,
   ]);
-  const sha = (
-    await git(ctx, ['rev-parse', '--verify', '--end-of-options', `${local}^{commit}`], {
-      quiet: true,
-    })
-  ).stdout.trim();
-  return checkout(ctx, sha);
+  // The ref checked out is the one just fetched; the commit it pinned is what HEAD then holds.
+  await git(ctx, ['checkout', '--quiet', '--detach', local, '--']);
+  return detachedHead(ctx);
 }
 
 /** Fetches exactly `sha` (depth 1) and checks it out; apply uses nothing else. */
@@ -256,24 +258,21 @@ export async function checkoutCommitOnAllowedBranch(
     'origin',
     ...branches.map((b) => `+refs/heads/${b}:refs/remotes/origin/${b}`),
   ]);
-  const present = await git(ctx, ['cat-file', '-e', `${sha}^{commit}`], {
-    quiet: true,
-    okCodes: [1, 128],
-  });
-  let containing: string | undefined;
-  if (present.code === 0) {
-    for (const branch of branches) {
-      const result = await git(
-        ctx,
-        ['merge-base', '--is-ancestor', sha, `refs/remotes/origin/${branch}`],
-        { quiet: true, okCodes: [1] },
-      );
-      if (result.code === 0) {
-        containing = branch;
-        break;
-      }
-    }
-  }
+  // Which fetched branches have the commit in their history, in one process: git refuses (exit
+  // 129) a SHA it does not have, or one that is not a commit, which is a refusal here too.
+  const contains = await git(
+    ctx,
+    [
+      'for-each-ref',
+      '--format=%(refname)',
+      `--contains=${sha}`,
+      '--',
+      ...branches.map((b) => `refs/remotes/origin/${b}`),
+    ],
+    { quiet: true, okCodes: [129] },
+  );
+  const found = new Set(contains.code === 0 ? contains.stdout.split('\n') : []);
+  const containing = branches.find((b) => found.has(`refs/remotes/origin/${b}`));
   if (!containing)
     throw new InputRefusedError(
       'clone',
@@ -286,11 +285,27 @@ export async function checkoutCommitOnAllowedBranch(
 
 async function checkout(ctx: GitContext, sha: string): Promise<string> {
   await git(ctx, ['checkout', '--quiet', '--detach', sha, '--']);
-  const head = (await git(ctx, ['rev-parse', 'HEAD'], { quiet: true })).stdout.trim();
+  const head = await detachedHead(ctx);
   if (head !== sha)
     throw new GitError(
       'clone',
       `checked out ${head} instead of ${sha}`,
+      'report this: git did not check out the requested commit',
+    );
+  return head;
+}
+
+/**
+ * The commit a detached HEAD holds, read from `.git/HEAD` (a detached HEAD is that file holding
+ * the SHA) rather than by a `git rev-parse HEAD` process per checkout. Anything else there (a
+ * symbolic ref, another ref format) is an error, never a guess.
+ */
+async function detachedHead(ctx: GitContext): Promise<string> {
+  const head = (await fs.readFile(join(ctx.dir, '.git', 'HEAD'), 'utf8').catch(() => '')).trim();
+  if (!COMMIT_SHA.test(head))
+    throw new GitError(
+      'clone',
+      `HEAD is not a checked-out commit after the checkout (${JSON.stringify(head.slice(0, 60))})`,
       'report this: git did not check out the requested commit',
     );
   return head;

@@ -13,7 +13,7 @@ import type { RunnerEnv } from './env';
 import { ToolFailedError } from './errors';
 import { checkoutBranchTip, checkoutCommitOnAllowedBranch, initRepository } from './git';
 import { fitPlanResult } from './result-budget';
-import { PlanJsonError, summarizePlan } from './summary';
+import { PlanJsonError, parsePlanJson, planToolVersion, summarizePlan } from './summary';
 import { runTool, toolVersion } from './tool';
 
 /**
@@ -62,8 +62,6 @@ export async function runPlan(
     const planFile = prepared.workspace.planFile;
 
     phases.enter('init', `${tool.tool.name} init in ${env.path}`);
-    const version = await toolVersion(tool);
-    deps.log.line(`${tool.tool.name} ${version}`);
     await runTool(tool, 'init', ['init', '-input=false', '-no-color']);
 
     phases.enter('plan', `${tool.tool.name} plan`);
@@ -87,8 +85,10 @@ export async function runPlan(
     phases.enter('show', 'summarizing the plan (addresses and actions only)');
     const json = await runTool(tool, 'show', ['show', '-json', planFile], { data: true });
     let summary: ReturnType<typeof summarizePlan>;
+    let shown: unknown;
     try {
-      summary = summarizePlan(json.stdout, plan.code);
+      shown = parsePlanJson(json.stdout);
+      summary = summarizePlan(shown, plan.code);
     } catch (error) {
       if (!(error instanceof PlanJsonError)) throw error;
       throw new ToolFailedError(
@@ -98,6 +98,10 @@ export async function runPlan(
         { cause: error },
       );
     }
+    // The version that made the plan, from the plan itself; a `version` call only for a tool
+    // whose `show -json` does not name it.
+    const version = planToolVersion(shown) ?? (await toolVersion(tool, 'show'));
+    deps.log.line(`${tool.tool.name} ${version}`);
     const text = await runTool(tool, 'show', ['show', '-no-color', planFile], { data: true });
     const { add, change, destroy, replace } = summary.counts;
     deps.log.line(

@@ -33,6 +33,26 @@ export class PlanJsonError extends Error {
   override readonly name = 'PlanJsonError';
 }
 
+/** `show -json` output, parsed once for the summary and the tool version. */
+export function parsePlanJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new PlanJsonError(`show -json printed invalid JSON: ${(error as Error).message}`);
+  }
+}
+
+const planVersionSchema = z.object({ terraform_version: z.string().min(1) });
+
+/**
+ * The version of the tool that made the plan, as `show -json` records it (Terraform and OpenTofu
+ * both write `terraform_version`): the plan needs no `version` process of its own.
+ */
+export function planToolVersion(raw: unknown): string | undefined {
+  const parsed = planVersionSchema.safeParse(raw);
+  return parsed.success ? parsed.data.terraform_version : undefined;
+}
+
 /**
  * Destroys, then replaces, first: the cap cuts the list from the end, so every destroy and
  * replace is kept unless they alone exceed it. Then the approval page blocks approval (it
@@ -55,14 +75,7 @@ export function summarizePlan(
   exitCode: number,
   max: number = MAX_CHANGES_IN_RESULT,
 ): PlanSummary {
-  let raw: unknown = showJson;
-  if (typeof showJson === 'string') {
-    try {
-      raw = JSON.parse(showJson);
-    } catch (error) {
-      throw new PlanJsonError(`show -json printed invalid JSON: ${(error as Error).message}`);
-    }
-  }
+  const raw = typeof showJson === 'string' ? parsePlanJson(showJson) : showJson;
   const parsed = showJsonSchema.safeParse(raw);
   if (!parsed.success)
     throw new PlanJsonError(

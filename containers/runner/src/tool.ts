@@ -168,12 +168,12 @@ function errorSummary(result: SpawnResult): string {
 }
 
 /** The tool's version (`version -json`, falling back to the text form). */
-export async function toolVersion(ctx: ToolContext): Promise<string> {
+export async function toolVersion(ctx: ToolContext, phase: Phase): Promise<string> {
   const direct: ToolContext = {
     ...ctx,
     tool: { ...ctx.tool, program: ctx.tool.binary, extraEnv: {} },
   };
-  const json = await runTool(direct, 'init', ['version', '-json'], { data: true }).catch(
+  const json = await runTool(direct, phase, ['version', '-json'], { data: true }).catch(
     () => undefined,
   );
   if (json) {
@@ -184,6 +184,6 @@ export async function toolVersion(ctx: ToolContext): Promise<string> {
       // Older versions print text only; fall through.
     }
   }
-  const text = await runTool(direct, 'init', ['version'], { data: true });
+  const text = await runTool(direct, phase, ['version'], { data: true });
   return /v(\d+\.\d+\.\d+[^\s]*)/.exec(text.stdout)?.[1] ?? 'unknown';
 }

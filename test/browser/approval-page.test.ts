@@ -343,12 +343,14 @@ describe('approval page screenshots, one per situation an approver meets', () =>
 
   it('a wrong confirmation: the error is the first thing seen, without JavaScript, and the comment is kept', async () => {
     const run = await newRun(destructivePlan());
-    const noScript = await browser.newContext({
+    // The file's page with scripts off (as a `javaScriptEnabled: false` context has it); the next
+    // test's reset turns them back on.
+    const { page: p } = await sharedPage(browser, {
       viewport: { width: 900, height: 900 },
       javaScriptEnabled: false,
     });
-    const p = await noScript.newPage();
     await p.goto(run.alice);
+    expect(await p.evaluate("matchMedia('(scripting: none)').matches")).toBe(true);
     await p.getByLabel('Type the path envs/prod to confirm').fill('envs/dev');
     await p.getByLabel('Comment (optional)').fill('after the migration');
     await p.getByRole('button', { name: 'Approve and apply' }).click();
@@ -368,7 +370,6 @@ describe('approval page screenshots, one per situation an approver meets', () =>
     await p.waitForLoadState();
     await shot(p, 'approval-page-wrong-confirmation');
     expect(sentDecisions()).toEqual([]);
-    await noScript.close();
   });
 
   it('after approving: the comment is echoed back', async () => {
@@ -397,6 +398,11 @@ describe('approval page screenshots, one per situation an approver meets', () =>
     const run = await newRun(destructivePlan());
     const { page: p } = await sharedPage(browser, PHONE);
     await p.goto(run.alice);
+    // The phone emulated on the file's page: its width, and a touch screen.
+    expect(await p.evaluate('[window.innerWidth, navigator.maxTouchPoints > 0]')).toEqual([
+      390,
+      true,
+    ]);
     const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(0);
     const danger = await p.locator('.danger').boundingBox();

@@ -2,6 +2,7 @@ import {
   type Browser,
   type BrowserContext,
   type BrowserContextOptions,
+  type CDPSession,
   chromium,
   type Page,
 } from 'playwright-core';
@@ -78,49 +79,97 @@ export const PHONE: BrowserContextOptions = {
   hasTouch: true,
 };
 
-/** The shared pages of this worker process, by their context options. */
-const pages = new Map<string, Promise<{ context: BrowserContext; page: Page }>>();
+/**
+ * What `sharedPage` emulates on its one page instead of opening a context for it. Playwright sets
+ * each of these per page over the DevTools protocol when a context is opened with it (viewport
+ * and `isMobile` through `Emulation.setDeviceMetricsOverride`, `hasTouch` through
+ * `Emulation.setTouchEmulationEnabled`, `javaScriptEnabled: false` through
+ * `Emulation.setScriptExecutionDisabled`, `bypassCSP` through `Page.setBypassCSP`): the same
+ * commands sent on the shared page put it in the same state, without a second renderer process.
+ */
+type Emulated = Pick<
+  BrowserContextOptions,
+  'viewport' | 'isMobile' | 'hasTouch' | 'javaScriptEnabled' | 'bypassCSP'
+>;
+
+/** The shared page of this worker process, by the context options it does not emulate. */
+const pages = new Map<string, Promise<{ context: BrowserContext; page: Page; cdp: CDPSession }>>();
 
 /**
- * One context and page for a file's tests instead of one per test: each new page starts a
- * renderer process (about 1.3 s of CPU on this machine, three navigations' worth). The page
- * outlives the file, like the browser: the next file in this worker process that asks for the
- * same context options gets it, reset. What one test (or file) could carry to the next is undone
- * by `reset()`, which the caller runs before each test and `sharedPage` runs before handing the
- * page over: the cookies (the page's session and the provider's), the listeners and the
- * viewport. The pages under test keep nothing else: they run no script of their own (so no
- * storage) and answer `cache-control: no-store`. Each test's first step is to open its own URL,
- * which replaces the previous document (a detour through about:blank would cost another
- * navigation per test). A test whose context differs (no JavaScript, no CSP, a phone, a second
- * person's cookie jar) still opens its own.
+ * One context and page for every test of every file in this worker process instead of one per
+ * test: each new page starts a renderer process (about 2 s of CPU on this machine, several
+ * navigations' worth) that also burns CPU while it idles for the rest of the process. What one
+ * test (or file) could carry to the next is undone by `reset()`, which the caller runs before
+ * each test and `sharedPage` runs before handing the page over: the cookies (the page's session
+ * and the provider's), the listeners, and the emulated state (`Emulated`: viewport, phone, touch,
+ * scripts off, CSP bypass), set again from the handle's own options. The pages under test keep
+ * nothing else: they run no script of their own (so no storage) and answer
+ * `cache-control: no-store`. Each test's first step is to open its own URL, which replaces the
+ * previous document (a detour through about:blank would cost another navigation per test). A
+ * test that needs a second cookie jar at the same time (a second person) still opens its own
+ * context.
  */
 export async function sharedPage(
   browser: Browser,
   options: BrowserContextOptions = {},
 ): Promise<SharedPage> {
-  const key = JSON.stringify(options);
+  const { viewport, isMobile, hasTouch, javaScriptEnabled, bypassCSP, ...rest } = options;
+  const key = JSON.stringify(rest);
   let opened = pages.get(key);
   if (!opened) {
     // Opened on the browser itself, not through the handle a file closes at its end.
     const raw = (await shared) ?? browser;
-    opened = raw.newContext(options).then(async (context) => {
+    opened = raw.newContext(rest).then(async (context) => {
       context.on('close', () => pages.delete(key));
-      return { context, page: await context.newPage() };
+      const page = await context.newPage();
+      return { context, page, cdp: await context.newCDPSession(page) };
     });
     pages.set(key, opened);
     opened.catch(() => pages.delete(key));
   }
-  const { context, page } = await opened;
-  const viewport = options.viewport === undefined ? { width: 1280, height: 720 } : options.viewport;
+  const { context, page, cdp } = await opened;
+  // Playwright's default viewport, as a context opened without options has it.
+  const size = viewport ?? { width: 1280, height: 720 };
   const handle: SharedPage = {
     context,
     page,
     async reset() {
       for (const event of PAGE_EVENTS) await page.removeAllListeners(event);
       await context.clearCookies();
-      if (viewport) await page.setViewportSize(viewport);
+      await emulate(page, cdp, size, { isMobile, hasTouch, javaScriptEnabled, bypassCSP });
     },
   };
   await handle.reset();
   return handle;
+}
+
+/** Puts `page` in the `Emulated` state given, whatever state a previous handle left it in. */
+async function emulate(
+  page: Page,
+  cdp: CDPSession,
+  size: { width: number; height: number },
+  state: Omit<Emulated, 'viewport'>,
+): Promise<void> {
+  // Playwright's own viewport (mobile: false); it skips the command when the size is the one it
+  // last set, so a phone's override (sent below, which Playwright does not see) is undone by
+  // sending the desktop metrics ourselves as well.
+  await page.setViewportSize(size);
+  const mobile = state.isMobile === true;
+  await cdp.send('Emulation.setDeviceMetricsOverride', {
+    mobile,
+    width: size.width,
+    height: size.height,
+    screenWidth: size.width,
+    screenHeight: size.height,
+    deviceScaleFactor: 1,
+    screenOrientation:
+      mobile && size.height >= size.width
+        ? { angle: 0, type: 'portraitPrimary' }
+        : { angle: mobile ? 90 : 0, type: 'landscapePrimary' },
+  });
+  await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: state.hasTouch === true });
+  await cdp.send('Emulation.setScriptExecutionDisabled', {
+    value: state.javaScriptEnabled === false,
+  });
+  await cdp.send('Page.setBypassCSP', { enabled: state.bypassCSP === true });
 }

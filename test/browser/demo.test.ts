@@ -27,7 +27,9 @@ function stateAddresses(stateDir: string): string[] {
   return Object.keys(state.instances).sort();
 }
 
-describe('the demo in a browser', () => {
+// One person's session, step by step: each test goes on from where the previous one left the
+// demo (started, approved, second run offered), so `--sequence.shuffle` keeps their order.
+describe('the demo in a browser', { shuffle: false }, () => {
   let browser: Browser;
   // One page for both approvals, reset in between (a new page is a new renderer process).
   let shared: SharedPage;

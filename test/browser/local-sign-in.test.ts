@@ -12,7 +12,9 @@ import { launchChromium, type SharedPage, sharedPage } from './chromium';
  * then the approver), and approves. Proves the local wiring end to end: config → template →
  * the page's DR_SIGN_IN, the client secret by name, the callback registered at the provider.
  */
-describe('local demo --sign-in in a browser', () => {
+// One person's session, step by step: each test goes on from where the previous one left the
+// demo (started, approved, second run offered), so `--sequence.shuffle` keeps their order.
+describe('local demo --sign-in in a browser', { shuffle: false }, () => {
   let browser: Browser;
   // One page for both sign-ins, its cookies cleared in between: the approver's browser is not the
   // one that tried someone else.

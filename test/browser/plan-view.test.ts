@@ -198,6 +198,10 @@ describe('the plan on the approval page', () => {
     const { link } = await newRun(AWS_PLAN);
     const { page: p } = await sharedPage(browser, PHONE);
     await p.goto(link);
+    expect(await p.evaluate('[window.innerWidth, navigator.maxTouchPoints > 0]')).toEqual([
+      390,
+      true,
+    ]);
     await p.locator('details.res > summary').nth(1).click();
     const overflow = await p.evaluate('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(0);
@@ -223,8 +227,9 @@ describe('the plan on the approval page', () => {
       ],
     });
     // Without the page's CSP, so that only the escaping stands between the text and a script.
-    const open = await browser.newContext({ bypassCSP: true });
-    const p = await open.newPage();
+    // (The file's page with the CSP bypassed, as a `bypassCSP: true` context has it; the next
+    // test's reset enforces it again.)
+    const { page: p } = await sharedPage(browser, { bypassCSP: true });
     await p.goto(link);
     const block = p.locator('section.plan details.res').first();
     await block.locator('summary').click();
@@ -239,7 +244,12 @@ describe('the plan on the approval page', () => {
     ).resolves.toBe(true);
     expect(await p.evaluate('document.querySelectorAll("script, img").length')).toBe(0);
     expect(await p.evaluate('window.__pwned')).toBeUndefined();
-    await open.close();
+    // The CSP was indeed out of the way: a script the page is given does run.
+    expect(
+      await p.evaluate(
+        "(() => { const s = document.createElement('script'); s.textContent = 'window.__ran = 1'; document.head.append(s); return window.__ran; })()",
+      ),
+    ).toBe(1);
   });
 
   it('a tampered plan text: an error instead of the plan, no approve button, a forged approve refused', async () => {

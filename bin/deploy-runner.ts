@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { registerDoctor } from '../lib/cli/doctor';
 import { describeError } from '../lib/cli/pacer';
 import { type CliIo, exitWith, processIo, run as runProgram } from '../lib/cli/program';
 
@@ -40,8 +39,12 @@ export function run(argv: readonly string[], io: CliIo = processIo()): Promise<n
   const command = argv[2];
   const ciOnly = command !== undefined && CI_COMMANDS.has(command);
   // doctor checks an account before the first deploy, from a workstation with the full install;
-  // the CI bundle (bin/ci.ts) leaves it out with the five SDK clients only it needs.
+  // the CI bundle (bin/ci.ts) leaves it out with the five SDK clients only it needs. It is
+  // required only for itself, help and local mode: the config schemas it reads with are a
+  // twentieth of the start of start, wait, logs, status and list, which CI runs many times.
   return runProgram(argv, io, (program, cliIo, exit) => {
+    if (ciOnly && command !== 'doctor') return;
+    const { registerDoctor } = require('../lib/cli/doctor') as typeof import('../lib/cli/doctor');
     registerDoctor(program, cliIo, exit);
     if (!ciOnly) addLocalCommands(program);
   });

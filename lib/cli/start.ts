@@ -4,7 +4,7 @@ import {
   type SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { describeIssues } from '../config';
+import { describeIssues } from '../config-errors';
 import {
   type ExecutionInput,
   executionInputSchema,

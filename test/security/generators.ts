@@ -347,7 +347,7 @@ const oversized = fc
  * The values generated, and the property names `fc.string` mixes in, are the same.
  */
 const SURROGATES = 0xe000 - 0xd800;
-const binaryUnit = fc.nat({ max: 0x10ffff - SURROGATES }).map(
+export const binaryUnit = fc.nat({ max: 0x10ffff - SURROGATES }).map(
   (i) => String.fromCodePoint(i < 0xd800 ? i : i + SURROGATES),
   (value) => {
     const cp = typeof value === 'string' ? value.codePointAt(0) : undefined;

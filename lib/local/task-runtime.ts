@@ -312,6 +312,8 @@ async function runRunnerTask(options: TaskRuntimeOptions, invocation: TaskInvoca
   );
   const diskDir = runner.dataDir ?? runner.workDir;
   if (taskFile && child.pid !== undefined) {
+    // One read of /proc/<pid>/stat, not two: the child is still starting, and the value is fixed.
+    const startTime = processStartTime(child.pid);
     const record: LocalTaskRecord = {
       taskId,
       taskArn,
@@ -319,7 +321,7 @@ async function runRunnerTask(options: TaskRuntimeOptions, invocation: TaskInvoca
       stateName: invocation.stateName,
       mode,
       pid: child.pid,
-      ...(processStartTime(child.pid) !== undefined && { startTime: processStartTime(child.pid) }),
+      ...(startTime !== undefined && { startTime }),
       startedAt: new Date().toISOString(),
     };
     try {

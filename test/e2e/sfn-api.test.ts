@@ -9,6 +9,7 @@ import {
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
   StartExecutionCommand,
+  StopExecutionCommand,
   TaskDoesNotExist,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +66,9 @@ describe('local server: the Step Functions API through @aws-sdk/client-sfn', () 
       }),
     );
     expect(listed.executions?.map((e) => e.name)).toContain(name);
+    // Otherwise it plans and waits for an approval no one gives, until the server closes.
+    await h.sfn.send(new StopExecutionCommand({ executionArn: first.executionArn }));
+    expect((await waitForEnd(h, first.executionArn as string)).status).toBe('ABORTED');
   });
 
   it('pages the history and answers unknown executions and tokens as AWS does', async () => {

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -47,8 +47,18 @@ const CLI = join(ROOT, 'bin', 'deploy-runner.js');
 const STATE_MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:DeployRunner';
 const ARN = (name: string) =>
   `arn:aws:states:us-east-1:123456789012:execution:DeployRunner:${name}`;
-/** Without /usr/local/bin (real terraform): the server uses the simulator. */
-const ENV = { ...process.env, PATH: '/usr/bin:/bin', NO_COLOR: '1' };
+/**
+ * Without /usr/local/bin (real terraform): the server uses the simulator. The temp folder is the
+ * user's, as when a person runs `npx deploy-runner`, not this test run's fresh one
+ * (test/global-setup.ts): tsx keeps its compiled TypeScript there, and in a fresh folder each of
+ * the servers that start together compiled every module again (~2 s of CPU each).
+ */
+const ENV = {
+  ...process.env,
+  PATH: '/usr/bin:/bin',
+  NO_COLOR: '1',
+  ...(process.env.DR_TEST_TMPDIR && { TMPDIR: dirname(process.env.DR_TEST_TMPDIR) }),
+};
 
 /** The servers' console, shown when a wait times out. */
 const consoles: Array<() => string> = [];

@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
@@ -48,7 +48,15 @@ function runUntil(command: string, until: RegExp, ms: number): Promise<string> {
   const child = spawn('sh', ['-c', command], {
     cwd: ROOT,
     detached: true,
-    env: { ...process.env, NO_COLOR: '1', CI: '' },
+    env: {
+      ...process.env,
+      NO_COLOR: '1',
+      CI: '',
+      // The user's temp folder, where tsx keeps the TypeScript it compiled, as for a person
+      // running npx; not this test run's fresh one (test/global-setup.ts), where the server and
+      // the CLI each compiled every module again.
+      ...(process.env.DR_TEST_TMPDIR && { TMPDIR: dirname(process.env.DR_TEST_TMPDIR) }),
+    },
   });
   children.push(child);
   let out = '';

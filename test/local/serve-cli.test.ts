@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -23,7 +23,17 @@ function serve(args: string[]): Promise<{ code: number | null; stdout: string; s
     execFile(
       process.execPath,
       [CLI, 'local', 'serve', ...args],
-      { cwd: ROOT, timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } },
+      {
+        cwd: ROOT,
+        timeout: 60_000,
+        // The user's temp folder, where tsx keeps the TypeScript it compiled (as for `npx`), not
+        // this test run's fresh one (test/global-setup.ts): each start compiled the CLI again.
+        env: {
+          ...process.env,
+          NO_COLOR: '1',
+          ...(process.env.DR_TEST_TMPDIR && { TMPDIR: dirname(process.env.DR_TEST_TMPDIR) }),
+        },
+      },
       (error, stdout, stderr) =>
         resolvePromise({
           code: error ? ((error as { code?: number }).code ?? null) : 0,

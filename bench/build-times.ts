@@ -86,7 +86,7 @@ export function measureDefinitionSynth(config: DeployRunnerConfig, repetitions: 
   return { repetitions, medianMs: round(median(samples)), samplesMs: samples.map((s) => round(s)) };
 }
 
-/** `npx vitest run`: the whole suite, wall clock, with its summary lines. */
+/** `npm test`: Biome, tsc and the whole suite, wall clock, as the goal (< 150 s) counts it. */
 export async function measureTestSuite(): Promise<CommandTiming> {
-  return timeCommand('npx', ['vitest', 'run'], { ...process.env, CI: 'true' }, 6);
+  return timeCommand('npm', ['test'], { ...process.env, CI: 'true' }, 6);
 }

@@ -172,7 +172,7 @@ export function renderTable(r: BenchResults, format: 'text' | 'markdown' = 'text
     '',
   ]);
   rows.push([
-    'Test suite (npx vitest run)',
+    'Test suite (npm test: Biome, tsc, vitest)',
     ms(r.testSuiteMs),
     r.testSuite.carriedOver
       ? r.testSuite.measuredAt
@@ -317,7 +317,7 @@ export function renderSummary(r: BenchResults): string {
     `in-process definition: ${ms(r.synth.definitionSynthMs)}`,
   ]);
   rows.push([
-    '`npx vitest run` (whole suite)',
+    '`npm test` (Biome, tsc, whole suite; goal < 150 s)',
     ms(r.testSuiteMs),
     r.testSuite.carriedOver ? `carried over from ${r.testSuite.measuredAt ?? 'n/a'}` : 'this run',
   ]);

@@ -150,7 +150,7 @@ export function assembleResults(m: Measured): BenchResults {
           timing: m.testSuite,
           carriedOver: false,
           measuredAt: m.machine.date,
-          note: 'npx vitest run, whole suite, while other engineers may be using the machine and changing tests.',
+          note: 'npm test (Biome, tsc beside the whole vitest suite), while other engineers may be using the machine and changing tests.',
         }
       : {
           timing: m.previous?.testSuite?.timing ?? null,

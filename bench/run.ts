@@ -123,7 +123,7 @@ function parseArgs(argv: readonly string[]): Args {
     process.stderr.write(
       'usage: npm run bench [-- --quick] [--tests] [--only <part>] [--out <file>]\n' +
         '  --quick        a fast subset; writes to the temp folder unless --out is given\n' +
-        '  --tests        also time the test suite (npx vitest run, a few minutes)\n' +
+        '  --tests        also time the test suite (npm test, a few minutes)\n' +
         `  --only <part>  one part alone (${PARTS.join(', ')}); writes that part's figures to\n` +
         '                 the temp folder unless --out is given, never results.json; except\n' +
         '                 drift-cost, its own section of results.json (and the tables)\n',
@@ -306,7 +306,7 @@ async function main(): Promise<void> {
 
     let testSuite = null;
     if (args.tests) {
-      section('testSuite', 'Test suite: npx vitest run');
+      section('testSuite', 'Test suite: npm test');
       testSuite = await measureTestSuite();
     }
 

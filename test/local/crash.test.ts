@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -29,6 +29,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { localTaskRecordSchema } from '../../lib/contracts';
 import { processAlive } from '../../lib/local/durable';
 import { decide, InfraRepo, resources } from '../e2e/repo';
+import { userTmpdir } from '../user-tmpdir';
 
 /**
  * Local mode after a crash, end to end: `deploy-runner local serve` runs as a child process and
@@ -47,18 +48,8 @@ const CLI = join(ROOT, 'bin', 'deploy-runner.js');
 const STATE_MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:DeployRunner';
 const ARN = (name: string) =>
   `arn:aws:states:us-east-1:123456789012:execution:DeployRunner:${name}`;
-/**
- * Without /usr/local/bin (real terraform): the server uses the simulator. The temp folder is the
- * user's, as when a person runs `npx deploy-runner`, not this test run's fresh one
- * (test/global-setup.ts): tsx keeps its compiled TypeScript there, and in a fresh folder each of
- * the servers that start together compiled every module again (~2 s of CPU each).
- */
-const ENV = {
-  ...process.env,
-  PATH: '/usr/bin:/bin',
-  NO_COLOR: '1',
-  ...(process.env.DR_TEST_TMPDIR && { TMPDIR: dirname(process.env.DR_TEST_TMPDIR) }),
-};
+/** Without /usr/local/bin (real terraform): the server uses the simulator. */
+const ENV = { ...process.env, PATH: '/usr/bin:/bin', NO_COLOR: '1', ...userTmpdir() };
 
 /** The servers' console, shown when a wait times out. */
 const consoles: Array<() => string> = [];

@@ -2,8 +2,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { userTmpdir } from '../user-tmpdir';
 
 /**
  * docs/cli.md's local mode as a newcomer meets it: `local serve` with examples/configs/local.json
@@ -52,10 +53,7 @@ function runUntil(command: string, until: RegExp, ms: number): Promise<string> {
       ...process.env,
       NO_COLOR: '1',
       CI: '',
-      // The user's temp folder, where tsx keeps the TypeScript it compiled, as for a person
-      // running npx; not this test run's fresh one (test/global-setup.ts), where the server and
-      // the CLI each compiled every module again.
-      ...(process.env.DR_TEST_TMPDIR && { TMPDIR: dirname(process.env.DR_TEST_TMPDIR) }),
+      ...userTmpdir(),
     },
   });
   children.push(child);

@@ -2,8 +2,9 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userTmpdir } from '../user-tmpdir';
 
 /**
  * What a newcomer meets first: `deploy-runner local serve` with a taken port, an invalid
@@ -26,13 +27,7 @@ function serve(args: string[]): Promise<{ code: number | null; stdout: string; s
       {
         cwd: ROOT,
         timeout: 60_000,
-        // The user's temp folder, where tsx keeps the TypeScript it compiled (as for `npx`), not
-        // this test run's fresh one (test/global-setup.ts): each start compiled the CLI again.
-        env: {
-          ...process.env,
-          NO_COLOR: '1',
-          ...(process.env.DR_TEST_TMPDIR && { TMPDIR: dirname(process.env.DR_TEST_TMPDIR) }),
-        },
+        env: { ...process.env, NO_COLOR: '1', ...userTmpdir() },
       },
       (error, stdout, stderr) =>
         resolvePromise({

@@ -1,17 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { buildCiBundle, buildCli, type CliBundle } from '../../lib/cli/build';
+import { buildCiBundle, buildCli } from '../../lib/cli/build';
 import { LOCAL_LOG_GROUP } from '../../lib/local/log-service';
 import { decide, type Harness, outbox } from './harness';
 
@@ -292,70 +283,22 @@ export function expectPlainFollow(result: CliResult, exitCode: number): void {
 }
 
 /**
- * Builds a bundle once per test run and shares it between the test files that run it (e2e/cli,
- * examples/run-examples): each build is one to two seconds of esbuild CPU. It lives in the run's
- * temp root (test/global-setup.ts), under a key of the sources' sizes and times, so a watch-mode
- * rerun after an edit builds again. The first file to need one builds it into a folder of its
- * own and renames that into place (atomic); a file that finds the build under way waits for it.
- * test/cli/build.test.ts builds its own, fresh, to test the build itself.
+ * Builds the CLI bundle (what bin/deploy-runner.js runs as dist/cli.js) into a temp dir. Most
+ * scenarios run it: it starts in a third of the time tsx takes to compile the source.
  */
-async function sharedBundle(
-  name: string,
-  file: string,
-  build: (outfile: string) => Promise<CliBundle>,
-): Promise<string> {
-  const runRoot = process.env.DR_TEST_TMPDIR;
-  const fresh = async (dir: string) => {
-    const bundle = await build(join(dir, file));
-    if (bundle.warnings.length > 0) throw new Error(bundle.warnings.join('\n'));
-    return bundle.outfile;
-  };
-  // Outside a vitest run (no run root) a shared folder could outlive a change to the sources.
-  if (runRoot === undefined) return fresh(tempDir(`dr-${name}-bundle-`));
-  const shared = join(runRoot, 'dr-shared-bundles', `${name}-${sourcesKey()}`);
-  const outfile = join(shared, file);
-  mkdirSync(dirname(shared), { recursive: true });
-  try {
-    mkdirSync(`${shared}.lock`);
-  } catch {
-    // Another file builds it: wait for its rename, or build a copy if it never comes.
-    for (let waited = 0; waited < 60_000 && !existsSync(outfile); waited += 200) await sleep(200);
-  }
-  if (existsSync(outfile)) return outfile;
-  const own = mkdtempSync(`${shared}.build-`);
-  await fresh(own);
-  try {
-    renameSync(own, shared);
-  } catch (error) {
-    // Lost the race to a file that built the same sources: use its bundle, drop this one.
-    if (!existsSync(outfile)) throw error;
-    rmSync(own, { recursive: true, force: true });
-  }
-  return outfile;
+export async function cliBundle(): Promise<string> {
+  const dir = tempDir('dr-cli-bundle-');
+  const bundle = await buildCli(join(dir, 'cli.js'));
+  if (bundle.warnings.length > 0) throw new Error(bundle.warnings.join('\n'));
+  return bundle.outfile;
 }
 
-const ROOT = join(__dirname, '..', '..');
-/** What the bundles are built from: every file's path, size and time, hashed. */
-function sourcesKey(): string {
-  const hash = createHash('sha256');
-  const visit = (path: string) => {
-    const stat = statSync(path);
-    if (stat.isDirectory()) {
-      for (const entry of readdirSync(path).sort()) visit(join(path, entry));
-    } else hash.update(`${path}\0${stat.size}\0${stat.mtimeMs}\0`);
-  };
-  for (const top of ['bin', 'lib', 'handlers', 'containers', 'package.json', 'package-lock.json']) {
-    visit(join(ROOT, top));
-  }
-  return hash.digest('hex').slice(0, 16);
+/** Builds the CI bundle (lib/cli/build.ts buildCiBundle) that the GitHub action runs. */
+export async function ciBundle(): Promise<string> {
+  const bundle = await buildCiBundle(join(tempDir('dr-ci-bundle-'), 'deploy-runner-ci.cjs'));
+  if (bundle.warnings.length > 0) throw new Error(bundle.warnings.join('\n'));
+  return bundle.outfile;
 }
-
-/** The CLI bundle (lib/cli/build.ts buildCli): what bin/deploy-runner.js runs as dist/cli.js. */
-export const cliBundle = (): Promise<string> => sharedBundle('cli', 'cli.js', buildCli);
-
-/** The CI bundle (lib/cli/build.ts buildCiBundle) that the GitHub action runs. */
-export const ciBundle = (): Promise<string> =>
-  sharedBundle('ci', 'deploy-runner-ci.cjs', buildCiBundle);
 
 /**
  * Runs the GitHub action as the runner does (action.yml: node24, main action/main.js): node on

@@ -1205,7 +1205,8 @@ describe('a plan text that cannot be verified blocks approval', () => {
 
   it('a tampered text (checksum mismatch): error instead of the plan, no approve form, a forged approve refused, reject still works', async () => {
     const plan = textPlan();
-    const tampered = PLAN_TEXT.replace('"16.1"', '"9.6"');
+    // A value no timestamp or digest in a log line can contain by chance (a bare "9.6" can: 09:41:19.6…).
+    const tampered = PLAN_TEXT.replace('"16.1"', '"9.6-tampered"');
     const artifacts = artifactsWith(tampered, plan);
     // The store even claims the recorded checksum: the page hashes the bytes itself.
     artifacts.claimedSha256 = plan.planTextSha256;
@@ -1215,7 +1216,7 @@ describe('a plan text that cannot be verified blocks approval', () => {
     expect(page.body).toContain('id="plan-error"');
     expect(page.body).toContain('The plan text failed its integrity check');
     expect(page.body).not.toContain('aws_db_instance.main&quot;');
-    expect(page.body).not.toContain('9.6');
+    expect(page.body).not.toContain('9.6-tampered');
     expect(page.body).not.toMatch(approveForm);
     expect(page.body).not.toContain('Approve and apply');
     expect(page.body).toContain('id="approval-blocked"');
@@ -1229,7 +1230,7 @@ describe('a plan text that cannot be verified blocks approval', () => {
       expectedSha256: plan.planTextSha256,
       actualSha256: sha(tampered),
     });
-    expect(logs).not.toContain('9.6');
+    expect(logs).not.toContain('9.6-tampered');
 
     // A forged POST with a valid nonce (and the typed path) is refused and changes nothing.
     const before = (t.store as MemoryApprovalStore).snapshot();

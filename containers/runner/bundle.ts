@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { build, version as esbuildVersion, type Metafile, type Plugin } from 'esbuild';
+import { build, version as esbuildVersion, type Metafile, type Plugin, transform } from 'esbuild';
 
 /** Paths of the bundled runner and simulator. */
 export interface RunnerBundle {
@@ -32,30 +32,33 @@ const separateS3Store: Plugin = {
  * loads: in the runner, which uses a handful, that was the largest part of its own start. Its
  * top-level `const x = <call>` declarations only build values, so each initializer is marked pure
  * (`/* @__PURE__ *\/ (() => (<call>))()`) and esbuild leaves out those nothing in the runner
- * reads. What is kept is built as before. TypeScript's parser finds the initializers; it is
- * loaded only when a build runs.
+ * reads. What is kept is built as before. esbuild strips the types first and acorn, a JavaScript
+ * parser, finds the initializers in what is left; it is loaded only when a build runs.
  */
 const pureContracts: Plugin = {
   name: 'pure-contracts',
   setup(b) {
     b.onLoad({ filter: /[\\/]lib[\\/]contracts\.ts$/ }, async (args) => {
-      const ts = await import('typescript');
-      const text = await readFile(args.path, 'utf8');
-      const source = ts.createSourceFile(args.path, text, ts.ScriptTarget.Latest, true);
+      const { parse } = await import('acorn');
+      const { code } = await transform(await readFile(args.path, 'utf8'), {
+        loader: 'ts',
+        format: 'esm',
+        target: 'esnext',
+        sourcefile: args.path,
+      });
       const inserts: [number, string][] = [];
-      for (const statement of source.statements) {
-        if (!ts.isVariableStatement(statement)) continue;
-        if (!(statement.declarationList.flags & ts.NodeFlags.Const)) continue;
-        for (const declaration of statement.declarationList.declarations) {
-          const init = declaration.initializer;
-          if (!init || !ts.isCallExpression(init)) continue;
-          inserts.push([init.getStart(source), '/* @__PURE__ */ (() => ('], [init.end, '))()']);
+      for (const node of parse(code, { ecmaVersion: 'latest', sourceType: 'module' }).body) {
+        const statement = node.type === 'ExportNamedDeclaration' ? node.declaration : node;
+        if (statement?.type !== 'VariableDeclaration' || statement.kind !== 'const') continue;
+        for (const { init } of statement.declarations) {
+          if (init?.type !== 'CallExpression') continue;
+          inserts.push([init.start, '/* @__PURE__ */ (() => ('], [init.end, '))()']);
         }
       }
-      let contents = text;
+      let contents = code;
       for (const [at, insert] of inserts.sort((x, y) => y[0] - x[0]))
         contents = contents.slice(0, at) + insert + contents.slice(at);
-      return { contents, loader: 'ts' };
+      return { contents, loader: 'js' };
     });
   },
 };

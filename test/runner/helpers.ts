@@ -1,22 +1,17 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   cpSync,
-  existsSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
-  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { it } from 'vitest';
-import { bundleRunner, type RunnerBundle } from '../../containers/runner/bundle';
+import { inject, it } from 'vitest';
+import type { RunnerBundle } from '../../containers/runner/bundle';
 import { LineSplitter } from '../../containers/runner/src/mask';
 import { type Spawn, spawnProcess } from '../../containers/runner/src/process';
 import { runRunner } from '../../containers/runner/src/runner';
@@ -25,52 +20,9 @@ import { runSim } from '../../tools/terraform-sim/sim';
 
 /** Helpers for tests that run the bundled runner against real git repositories and the simulator. */
 
-let bundle: Promise<RunnerBundle> | undefined;
-
-const ROOT = join(__dirname, '..', '..');
-const SOURCES = [
-  'containers/runner/src',
-  'containers/runner/bundle.ts',
-  'lib',
-  'tools/terraform-sim',
-];
-
-/** A hash of every source file the bundle is built from. */
-function sourceHash(): string {
-  const hash = createHash('sha256');
-  const visit = (path: string) => {
-    const stat = statSync(path);
-    if (stat.isDirectory()) for (const name of readdirSync(path).sort()) visit(join(path, name));
-    else if (/\.(ts|json)$/.test(path)) hash.update(path).update(readFileSync(path));
-  };
-  for (const source of SOURCES) visit(join(ROOT, source));
-  return hash.digest('hex').slice(0, 16);
-}
-
-/**
- * Bundles the runner and simulator once for all test files (they run in separate processes):
- * the bundle is cached in the temp folder under a hash of its sources, built into a private
- * folder and renamed into place, so concurrent test files never see half a bundle.
- */
+/** The runner and simulator bundles test/global-setup.ts built once for the whole run. */
 export function getBundle(): Promise<RunnerBundle> {
-  bundle ??= (async () => {
-    const dir = join(tmpdir(), `deploy-runner-test-bundle-${sourceHash()}`);
-    const files = {
-      runner: join(dir, 'runner.js'),
-      simulator: join(dir, 'terraform-sim.js'),
-    };
-    if (existsSync(files.runner)) return files;
-    const staging = mkdtempSync(`${dir}.tmp-`);
-    await bundleRunner(staging);
-    try {
-      renameSync(staging, dir);
-    } catch {
-      // Another test file won the race; its bundle is the same.
-      rmSync(staging, { recursive: true, force: true });
-    }
-    return files;
-  })();
-  return bundle;
+  return Promise.resolve(inject('runnerBundle'));
 }
 
 const GIT_IDENTITY = {

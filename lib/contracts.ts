@@ -131,11 +131,19 @@ export type RunRequest = z.infer<typeof runRequestSchema>;
 
 export const planActionSchema = z.enum(['no-op', 'create', 'read', 'update', 'delete', 'forget']);
 
+/**
+ * A tool version as the runner reports it ("1.11.4", "1.8.0-beta1", "unknown"): it comes from the
+ * tool's output and is shown to approvers, so it is a short token, never free text.
+ */
+export const toolVersionSchema = z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/, {
+  error: 'must be a version: 1-64 letters, digits, ".", "+", "_" or "-"',
+});
+
 /** The plan result the runner writes to the artifact store (and `Inspect plan` reads). */
 export const planResultSchema = z.object({
   commit: z.string().regex(/^[0-9a-f]{40}$/),
   tool: z.enum(['terraform', 'tofu']),
-  toolVersion: z.string(),
+  toolVersion: toolVersionSchema,
   hasChanges: z.boolean(),
   counts: z.object({
     add: z.int().min(0),

@@ -324,6 +324,12 @@ describe('runRunner with injected collaborators', () => {
       '1.5.7',
       ['init', 'plan', 'show', 'version', 'show'],
     ],
+    [
+      'from a version call when show -json names something that is not a version',
+      { terraform_version: '1.6.0\n<b>approved</b>' },
+      '1.5.7',
+      ['init', 'plan', 'show', 'version', 'show'],
+    ],
   ])('records the tool version %s', async (_, versionField, expected, commands) => {
     const dir = tmp();
     const sha = 'a'.repeat(40);

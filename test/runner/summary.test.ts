@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PlanJsonError, planToolVersion, summarizePlan } from '../../containers/runner/src/summary';
 import { unlistedDestructive } from '../../handlers/shared/plan-check';
-import { MAX_CHANGES_IN_RESULT } from '../../lib/contracts';
+import { MAX_CHANGES_IN_RESULT, planResultSchema, toolVersionSchema } from '../../lib/contracts';
 
 const rc = (address: string, actions: string[], values: Record<string, unknown> = {}) => ({
   address,
@@ -17,6 +17,25 @@ describe('planToolVersion', () => {
     expect(planToolVersion({ format_version: '1.2', terraform_version: '1.11.4' })).toBe('1.11.4');
     for (const raw of [{}, { terraform_version: 1 }, { terraform_version: '' }, null, 'x', []])
       expect(planToolVersion(raw)).toBeUndefined();
+  });
+
+  it('takes only a version token: the value is shown to approvers, and rides in the run state', () => {
+    for (const version of ['1.8.0-beta1', '1.11.0-sim', '1.6.0+dev_2', 'unknown'])
+      expect(planToolVersion({ terraform_version: version })).toBe(version);
+    for (const version of [
+      '1.11.4\nApproved by: alice',
+      '1.11.4 <img src=x>',
+      ' 1.11.4',
+      '-1.11.4',
+      `1.${'9'.repeat(63)}`,
+    ])
+      expect(planToolVersion({ terraform_version: version }), version).toBeUndefined();
+  });
+
+  it('is what the plan result contract holds: a longer or odd version is refused', () => {
+    expect(toolVersionSchema.safeParse('1.11.4').success).toBe(true);
+    expect(toolVersionSchema.safeParse('x'.repeat(65)).success).toBe(false);
+    expect(planResultSchema.shape.toolVersion).toBe(toolVersionSchema);
   });
 });
 

@@ -4,6 +4,7 @@ import {
   MAX_CHANGES_IN_RESULT,
   type PlanResult,
   planActionSchema,
+  toolVersionSchema,
 } from '../../../lib/contracts';
 
 /**
@@ -42,11 +43,12 @@ export function parsePlanJson(text: string): unknown {
   }
 }
 
-const planVersionSchema = z.object({ terraform_version: z.string().min(1) });
+const planVersionSchema = z.object({ terraform_version: toolVersionSchema });
 
 /**
  * The version of the tool that made the plan, as `show -json` records it (Terraform and OpenTofu
- * both write `terraform_version`): the plan needs no `version` process of its own.
+ * both write `terraform_version`): the plan needs no `version` process of its own. A value that is
+ * not a version token is not taken (the plan then asks the tool's `version`).
  */
 export function planToolVersion(raw: unknown): string | undefined {
   const parsed = planVersionSchema.safeParse(raw);

@@ -1,10 +1,11 @@
 import { constants, promises as fs } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import type { Allowlist } from '../../../lib/contracts';
+import { type Allowlist, toolVersionSchema } from '../../../lib/contracts';
 import { type Phase, ToolFailedError } from './errors';
 import type { RunLog } from './log';
 import type { SecretMasker } from './mask';
 import { type Spawn, SpawnFailedError, type SpawnResult } from './process';
+import { planToolVersion } from './summary';
 
 /** The binary that plans and applies, and how it is invoked. */
 export interface ToolInvocation {
@@ -167,7 +168,10 @@ function errorSummary(result: SpawnResult): string {
   return line ? `: ${line.slice('Error: '.length, 300)}` : '';
 }
 
-/** The tool's version (`version -json`, falling back to the text form). */
+/**
+ * The tool's version (`version -json`, falling back to the text form), or "unknown" when neither
+ * gives a version token (toolVersionSchema): it is shown to approvers, never free text.
+ */
 export async function toolVersion(ctx: ToolContext, phase: Phase): Promise<string> {
   const direct: ToolContext = {
     ...ctx,
@@ -178,12 +182,14 @@ export async function toolVersion(ctx: ToolContext, phase: Phase): Promise<strin
   );
   if (json) {
     try {
-      const parsed = JSON.parse(json.stdout) as { terraform_version?: unknown };
-      if (typeof parsed.terraform_version === 'string') return parsed.terraform_version;
+      // `version -json` names it as `show -json` does.
+      const fromJson = planToolVersion(JSON.parse(json.stdout));
+      if (fromJson) return fromJson;
     } catch {
       // Older versions print text only; fall through.
     }
   }
   const text = await runTool(direct, phase, ['version'], { data: true });
-  return /v(\d+\.\d+\.\d+[^\s]*)/.exec(text.stdout)?.[1] ?? 'unknown';
+  const version = toolVersionSchema.safeParse(/v(\d+\.\d+\.\d+\S*)/.exec(text.stdout)?.[1]);
+  return version.success ? version.data : 'unknown';
 }

@@ -13,6 +13,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { Agent } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -125,6 +126,10 @@ class Server {
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       maxAttempts: 1,
+      // A connection per call: a kept-alive one that sat idle for the server's 5 s keep-alive
+      // timeout can be closed by the server just as the next call reuses it (ECONNRESET, which
+      // one attempt does not retry); that failed a full run of the disk-full test under load.
+      requestHandler: { httpAgent: new Agent({ keepAlive: false }) },
     });
     return server;
   }
